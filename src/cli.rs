@@ -1,0 +1,324 @@
+//! The command line: argh structs for every job, `TEND_*` environment fallbacks, dispatch.
+
+use crate::log::options::{FLAGS as LOG_FLAGS, LogOptions};
+use argh::FromArgs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Exit code when tend itself could not start (bad flags, bad config).
+pub const EXIT_CONFIG: i32 = 111;
+/// Exit code of a subcommand that is not built yet, and of usage errors.
+pub const EXIT_USAGE: i32 = 2;
+
+/// argh has no flattening, so the log flags shared by `log`, `run` and `init` are spliced
+/// into each struct by this macro, together with an accessor listing them by long name.
+macro_rules! with_log_flags {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        pub struct $name {
+            $($body)*
+            /// record format: cri (default), json, ts or plain
+            #[argh(option)]
+            pub format: Option<String>,
+            /// longest record; longer lines are split (default 16KiB)
+            #[argh(option)]
+            pub max_line: Option<String>,
+            /// rotate current before it passes SIZE (default 10MiB)
+            #[argh(option)]
+            pub rotate_size: Option<String>,
+            /// also rotate current when it is this old (1h, 1d)
+            #[argh(option)]
+            pub rotate_every: Option<String>,
+            /// keep at most N archives (default 5)
+            #[argh(option)]
+            pub keep: Option<String>,
+            /// delete oldest archives while all archives exceed SIZE
+            #[argh(option)]
+            pub max_total: Option<String>,
+            /// delete archives older than DURATION
+            #[argh(option)]
+            pub max_age: Option<String>,
+            /// gzip archives in the background: gzip or none (default)
+            #[argh(option)]
+            pub compress: Option<String>,
+            /// run CMD with the archive path after each rotation
+            #[argh(option)]
+            pub on_rotate: Option<String>,
+            /// block (default, nothing lost) or drop when the disk is full
+            #[argh(option)]
+            pub on_full: Option<String>,
+            /// also copy records to tend's stdout
+            #[argh(switch)]
+            pub tee: bool,
+        }
+
+        impl $name {
+            /// The log flags given on the command line, by long name.
+            pub fn log_flag_values(&self) -> [(&'static str, Option<&str>); 10] {
+                [
+                    ("format", self.format.as_deref()),
+                    ("max-line", self.max_line.as_deref()),
+                    ("rotate-size", self.rotate_size.as_deref()),
+                    ("rotate-every", self.rotate_every.as_deref()),
+                    ("keep", self.keep.as_deref()),
+                    ("max-total", self.max_total.as_deref()),
+                    ("max-age", self.max_age.as_deref()),
+                    ("compress", self.compress.as_deref()),
+                    ("on-rotate", self.on_rotate.as_deref()),
+                    ("on-full", self.on_full.as_deref()),
+                ]
+            }
+        }
+    };
+}
+
+#[derive(FromArgs, Debug)]
+/// tend: a tiny PID 1 for containers that supervises services and writes their logs to rotating files.
+pub struct Tend {
+    #[argh(subcommand)]
+    pub job: Job,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+/// One of tend's jobs.
+pub enum Job {
+    Init(InitArgs),
+    Run(RunArgs),
+    Log(LogArgs),
+    Ctl(CtlArgs),
+    Logs(LogsArgs),
+    Check(CheckArgs),
+}
+
+with_log_flags! {
+    #[derive(FromArgs, Debug)]
+    #[argh(subcommand, name = "run")]
+    /// Wrap one command: reap zombies, forward signals, capture and rotate its output, exit with its code.
+    pub struct RunArgs {
+        /// do not capture output: the child keeps stdin/stdout/stderr (pure tini)
+        #[argh(switch)]
+        pub no_capture: bool,
+        /// forward signals to the child's whole process group
+        #[argh(switch)]
+        pub group: bool,
+        /// service name the command logs as (default main)
+        #[argh(option)]
+        pub name: Option<String>,
+        /// log root directory (default /data/logs)
+        #[argh(option)]
+        pub log_root: Option<String>,
+        /// the command and its arguments
+        #[argh(positional, greedy)]
+        pub cmd: Vec<String>,
+    }
+}
+
+with_log_flags! {
+    #[derive(FromArgs, Debug)]
+    #[argh(subcommand, name = "init")]
+    /// Container init: start the service tree, then CMD; reap, forward signals, shut down in order.
+    pub struct InitArgs {
+        /// service tree directory (default /etc/tend/services)
+        #[argh(option)]
+        pub services: Option<String>,
+        /// log root directory (default /data/logs)
+        #[argh(option)]
+        pub log_root: Option<String>,
+        /// directory of the control socket (default /run/tend)
+        #[argh(option)]
+        pub run_dir: Option<String>,
+        /// service name CMD logs as (default main)
+        #[argh(option)]
+        pub name: Option<String>,
+        /// rewrite Prometheus metrics to PATH every 10 s
+        #[argh(option)]
+        pub metrics_file: Option<String>,
+        /// CMD and its arguments (optional)
+        #[argh(positional, greedy)]
+        pub cmd: Vec<String>,
+    }
+}
+
+with_log_flags! {
+    #[derive(FromArgs, Debug)]
+    #[argh(subcommand, name = "log")]
+    /// Read stdin and write a rotating log directory (like s6-log, svlogd, multilog).
+    pub struct LogArgs {
+        /// the log directory
+        #[argh(positional)]
+        pub dir: String,
+    }
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ctl")]
+/// Control a running tend init through its control socket.
+pub struct CtlArgs {
+    /// directory of the control socket (default /run/tend or TEND_RUN_DIR)
+    #[argh(option)]
+    pub run_dir: Option<String>,
+    /// seconds to wait for the requested state change (default 10)
+    #[argh(option)]
+    pub timeout: Option<String>,
+    /// print JSON (status)
+    #[argh(switch)]
+    pub json: bool,
+    /// status | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics
+    #[argh(positional, greedy)]
+    pub words: Vec<String>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "logs")]
+/// Print a service's records across archives and current.
+pub struct LogsArgs {
+    /// follow current across rotations
+    #[argh(switch, short = 'f')]
+    pub follow: bool,
+    /// print only the last N records
+    #[argh(option, short = 'n')]
+    pub lines: Option<usize>,
+    /// only records at or after TIME (RFC 3339, or a duration ago such as 10m)
+    #[argh(option)]
+    pub since: Option<String>,
+    /// only records of this stream: stdout or stderr
+    #[argh(option)]
+    pub stream: Option<String>,
+    /// log root (default /data/logs or TEND_LOG_ROOT)
+    #[argh(option)]
+    pub log_root: Option<String>,
+    /// service name, or a path to a log directory
+    #[argh(positional)]
+    pub name: String,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+/// Validate a service tree without starting anything.
+pub struct CheckArgs {
+    /// the service tree (default /etc/tend/services)
+    #[argh(positional)]
+    pub dir: Option<String>,
+}
+
+/// A flag's value, else its `TEND_*` variable, else nothing (the caller's default applies).
+pub fn flag_or_env(flag: Option<&str>, var: &str) -> Option<String> {
+    match flag {
+        Some(v) => Some(v.to_owned()),
+        None => std::env::var(var).ok().filter(|v| !v.is_empty()),
+    }
+}
+
+/// A switch, else its `TEND_*` variable read as a boolean.
+pub fn switch_or_env(flag: bool, var: &str) -> Result<bool, String> {
+    if flag {
+        return Ok(true);
+    }
+    match std::env::var(var).ok().as_deref() {
+        None | Some("") | Some("0") | Some("false") | Some("no") => Ok(false),
+        Some("1") | Some("true") | Some("yes") => Ok(true),
+        Some(v) => Err(format!(
+            "{var}: '{v}' is not a boolean (expected 1, true, 0 or false)"
+        )),
+    }
+}
+
+/// The `TEND_*` variable of a long flag name: `rotate-size` → `TEND_ROTATE_SIZE`.
+pub fn env_name(flag: &str) -> String {
+    format!("TEND_{}", flag.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Builds log options from flags and, for `run`/`init`, their `TEND_*` variables.
+pub fn log_options(
+    values: &[(&'static str, Option<&str>)],
+    tee: bool,
+    use_env: bool,
+) -> Result<LogOptions, String> {
+    debug_assert_eq!(values.len() + 1, LOG_FLAGS.len());
+    let mut opts = LogOptions::default();
+    for &(flag, v) in values {
+        let value = if use_env {
+            flag_or_env(v, &env_name(flag))
+        } else {
+            v.map(str::to_owned)
+        };
+        if let Some(value) = value {
+            opts.set(flag, Some(&value)).map_err(|e| {
+                if v.is_none() {
+                    format!("{} (from {})", e, env_name(flag))
+                } else {
+                    e
+                }
+            })?;
+        }
+    }
+    opts.tee = if use_env {
+        switch_or_env(tee, "TEND_TEE")?
+    } else {
+        tee
+    };
+    Ok(opts)
+}
+
+/// `TEND_KILL_GRACE`: ms between a stop signal and SIGKILL (default 5000).
+pub fn kill_grace() -> Result<Duration, String> {
+    match std::env::var("TEND_KILL_GRACE") {
+        Ok(v) if !v.is_empty() => {
+            crate::units::parse_millis(&v).map_err(|e| format!("TEND_KILL_GRACE: {e}"))
+        }
+        _ => Ok(Duration::from_millis(5000)),
+    }
+}
+
+/// The log root from a flag, `TEND_LOG_ROOT`, or `/data/logs`.
+pub fn log_root(flag: Option<&str>) -> PathBuf {
+    PathBuf::from(flag_or_env(flag, "TEND_LOG_ROOT").unwrap_or_else(|| "/data/logs".into()))
+}
+
+/// Parses the process arguments and runs the chosen job; returns the exit code.
+pub fn dispatch() -> i32 {
+    let args: Vec<String> = std::env::args().collect();
+    let words: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match words.first().copied() {
+        Some("--version") | Some("-V") | Some("version") => {
+            println!("tend {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Some("help") if words.len() == 1 => return usage(&["--help"]),
+        None => return usage(&["--help"]),
+        _ => {}
+    }
+    let tend: Tend = match Tend::from_args(&["tend"], &words) {
+        Ok(t) => t,
+        Err(early) => return early_exit(early),
+    };
+    match tend.job {
+        Job::Run(a) => crate::supervise::job::run(a),
+        Job::Init(a) => crate::supervise::job::init(a),
+        Job::Log(a) => crate::log::job(a),
+        Job::Check(a) => crate::service::check_job(a),
+        Job::Ctl(a) => crate::ctl::ctl_job(a),
+        Job::Logs(a) => crate::ctl::logs_job(a),
+    }
+}
+
+fn usage(words: &[&str]) -> i32 {
+    match Tend::from_args(&["tend"], words) {
+        Ok(_) => 0,
+        Err(early) => early_exit(early),
+    }
+}
+
+fn early_exit(early: argh::EarlyExit) -> i32 {
+    match early.status {
+        Ok(()) => {
+            println!("{}", early.output);
+            0
+        }
+        Err(()) => {
+            eprintln!("{}", early.output.trim_end());
+            EXIT_USAGE
+        }
+    }
+}

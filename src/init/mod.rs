@@ -1,0 +1,1 @@
+//! PID-1 duties: reaping, signal intake, child subreaper, the final kill sweep.

@@ -1,0 +1,1 @@
+//! Bytes to records: line splitting, `--max-line` pieces, final partial line at EOF.

@@ -1,0 +1,261 @@
+//! The flags of `tend log` (also taken by `run`, `init`, `TEND_*` variables and a service's
+//! `log-options` file), parsed into one validated [`LogOptions`].
+
+use crate::units::{parse_duration, parse_size};
+use std::time::Duration;
+
+/// Record format of a log directory (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Kubernetes CRI: `<time> <stream> <P|F> <line>`.
+    Cri,
+    /// Docker json-file: `{"log":…,"stream":…,"time":…}`.
+    Json,
+    /// s6-log `T` style: `<time> <line>`, microseconds.
+    Ts,
+    /// The bytes exactly as written.
+    Plain,
+}
+
+/// What to do when the disk or the writer cannot keep up (`--on-full`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFull {
+    /// Stop reading the pipe so the producer blocks: nothing is lost.
+    Block,
+    /// Drop bytes and write a `tend: dropped N bytes` marker record once writing resumes.
+    Drop,
+}
+
+/// Everything that shapes one log directory: format, framing, rotation and retention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Record format.
+    pub format: Format,
+    /// Longest record payload; longer lines are split.
+    pub max_line: usize,
+    /// Rotate `current` before a write would pass this many bytes.
+    pub rotate_size: u64,
+    /// Also rotate when `current` is this old.
+    pub rotate_every: Option<Duration>,
+    /// Keep at most this many archives.
+    pub keep: usize,
+    /// Delete oldest archives while all archives together exceed this.
+    pub max_total: Option<u64>,
+    /// Delete archives older than this.
+    pub max_age: Option<Duration>,
+    /// Gzip archives in the background.
+    pub compress: bool,
+    /// Program and arguments run with the archive path appended after each rotation.
+    pub on_rotate: Option<Vec<String>>,
+    /// Disk-full policy.
+    pub on_full: OnFull,
+    /// Also copy records to tend's own stdout.
+    pub tee: bool,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            format: Format::Cri,
+            max_line: 16 * 1024,
+            rotate_size: 10 << 20,
+            rotate_every: None,
+            keep: 5,
+            max_total: None,
+            max_age: None,
+            compress: false,
+            on_rotate: None,
+            on_full: OnFull::Block,
+            tee: false,
+        }
+    }
+}
+
+/// The long names of every log flag, as written after `--` on the command line.
+pub const FLAGS: &[&str] = &[
+    "format",
+    "max-line",
+    "rotate-size",
+    "rotate-every",
+    "keep",
+    "max-total",
+    "max-age",
+    "compress",
+    "on-rotate",
+    "on-full",
+    "tee",
+];
+
+/// Smallest `--max-line`: a record must hold at least one 4-byte UTF-8 character.
+const MIN_MAX_LINE: usize = 16;
+/// Largest `--max-line`: bounds the per-stream carry buffer (RSS stays small).
+const MAX_MAX_LINE: usize = 1 << 20;
+
+impl LogOptions {
+    /// Applies one flag by its long name (without `--`); `value` is `None` only for `tee`.
+    /// Errors name the flag, the value and what was expected.
+    pub fn set(&mut self, flag: &str, value: Option<&str>) -> Result<(), String> {
+        let bad = |msg: String| format!("--{flag}: {msg}");
+        match flag {
+            "format" => {
+                let v = need(flag, value)?;
+                self.format = match v {
+                    "cri" => Format::Cri,
+                    "json" => Format::Json,
+                    "ts" => Format::Ts,
+                    "plain" => Format::Plain,
+                    _ => {
+                        return Err(bad(format!(
+                            "'{v}' is not a format (expected cri, json, ts or plain)"
+                        )));
+                    }
+                }
+            }
+            "max-line" => {
+                let v = need(flag, value)?;
+                let n = parse_size(v).map_err(bad)?;
+                if n < MIN_MAX_LINE as u64 || n > MAX_MAX_LINE as u64 {
+                    return Err(bad(format!(
+                        "'{v}' is out of range (expected {MIN_MAX_LINE}B to 1MiB)"
+                    )));
+                }
+                self.max_line = n as usize;
+            }
+            "rotate-size" => {
+                let v = need(flag, value)?;
+                let n = parse_size(v).map_err(bad)?;
+                if n < 4096 {
+                    return Err(bad(format!("'{v}' is too small (expected at least 4KiB)")));
+                }
+                self.rotate_size = n;
+            }
+            "rotate-every" => {
+                self.rotate_every = Some(nonzero_duration(need(flag, value)?).map_err(bad)?)
+            }
+            "keep" => {
+                let v = need(flag, value)?;
+                self.keep = v
+                    .parse()
+                    .map_err(|_| bad(format!("'{v}' is not a whole number of archives")))?;
+            }
+            "max-total" => self.max_total = Some(parse_size(need(flag, value)?).map_err(bad)?),
+            "max-age" => self.max_age = Some(nonzero_duration(need(flag, value)?).map_err(bad)?),
+            "compress" => {
+                let v = need(flag, value)?;
+                self.compress = match v {
+                    "gzip" => true,
+                    "none" => false,
+                    _ => {
+                        return Err(bad(format!(
+                            "'{v}' is not a compression (expected gzip or none)"
+                        )));
+                    }
+                }
+            }
+            "on-rotate" => {
+                let v = need(flag, value)?;
+                let argv: Vec<String> = v.split_whitespace().map(str::to_owned).collect();
+                if argv.is_empty() {
+                    return Err(bad(
+                        "an empty command (expected a program and its arguments)".into(),
+                    ));
+                }
+                self.on_rotate = Some(argv);
+            }
+            "on-full" => {
+                let v = need(flag, value)?;
+                self.on_full = match v {
+                    "block" => OnFull::Block,
+                    "drop" => OnFull::Drop,
+                    _ => {
+                        return Err(bad(format!(
+                            "'{v}' is not a policy (expected block or drop)"
+                        )));
+                    }
+                }
+            }
+            "tee" => {
+                self.tee = match value {
+                    None | Some("") | Some("1") | Some("true") | Some("yes") => true,
+                    Some("0") | Some("false") | Some("no") => false,
+                    Some(v) => {
+                        return Err(bad(format!(
+                            "'{v}' is not a boolean (expected true or false)"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "--{flag} is not a log option (expected one of --{})",
+                    FLAGS.join(", --")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the lines of a `log-options` file: one flag per line, `--flag value`,
+    /// `--flag=value` or a bare `--tee`; blank lines and `#` comments are skipped.
+    pub fn apply_lines(&mut self, text: &str) -> Result<(), String> {
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = |e: String| format!("line {}: {e}", i + 1);
+            let body = line
+                .strip_prefix("--")
+                .ok_or_else(|| at(format!("'{line}' is not a flag (expected --name value)")))?;
+            let (flag, value) = match body.find(['=', ' ', '\t']) {
+                Some(p) => (&body[..p], Some(body[p + 1..].trim())),
+                None => (body, None),
+            };
+            self.set(flag, value).map_err(at)?;
+        }
+        Ok(())
+    }
+}
+
+fn need<'a>(flag: &str, v: Option<&'a str>) -> Result<&'a str, String> {
+    v.ok_or_else(|| format!("--{flag} needs a value"))
+}
+
+fn nonzero_duration(v: &str) -> Result<Duration, String> {
+    let d = parse_duration(v)?;
+    if d.is_zero() {
+        return Err(format!("'{v}' must be longer than zero"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_apply_and_errors_name_flag_and_value() {
+        let mut o = LogOptions::default();
+        o.set("rotate-size", Some("1MiB")).unwrap();
+        assert_eq!(o.rotate_size, 1 << 20);
+        o.set("format", Some("json")).unwrap();
+        assert_eq!(o.format, Format::Json);
+        o.set("tee", None).unwrap();
+        assert!(o.tee);
+        let e = o.set("keep", Some("many")).unwrap_err();
+        assert!(e.contains("--keep") && e.contains("'many'"), "{e}");
+        let e = o.set("format", Some("xml")).unwrap_err();
+        assert!(e.contains("--format") && e.contains("'xml'"), "{e}");
+        assert!(o.set("bogus", Some("1")).is_err());
+    }
+
+    #[test]
+    fn lines() {
+        let mut o = LogOptions::default();
+        o.apply_lines("# comment\n--keep 3\n--compress=gzip\n\n--tee\n")
+            .unwrap();
+        assert_eq!((o.keep, o.compress, o.tee), (3, true, true));
+        let e = o.apply_lines("--keep 3\nkeep 4\n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+    }
+}

@@ -1,0 +1,18 @@
+//! Thin wrappers over the few system calls the rest of tend shares.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Pipe buffer size asked for capture pipes: large reads, few wake-ups. 1 MiB is the
+/// default `/proc/sys/fs/pipe-max-size`, so an unprivileged tend gets it too.
+const CAPTURE_PIPE_SIZE: libc::c_int = 1 << 20;
+
+/// A close-on-exec pipe for capturing a child's output, enlarged when the kernel allows.
+/// Returns (read end, write end).
+pub fn capture_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    // Best effort: a smaller pipe only costs more wake-ups, so a refusal is not an error.
+    // SAFETY: fcntl on a pipe fd we own, with an integer argument.
+    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETPIPE_SZ, CAPTURE_PIPE_SIZE) };
+    Ok((r, w))
+}
