@@ -1,3 +1,9 @@
 //! Supervision: the PID-1 event loop, service state machines, restarts, ordered stop.
 
+pub mod backoff;
 pub mod job;
+mod lifecycle;
+pub mod readiness;
+pub mod spawn;
+pub mod supervisor;
+pub mod svc;

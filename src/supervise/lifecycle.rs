@@ -1,0 +1,340 @@
+//! The life of one service: start, readiness, exit, `finish`, restart, stop, `down`.
+
+use super::supervisor::{Supervisor, short_io};
+use super::svc::{Aux, State};
+use crate::init::Exit;
+use crate::service::{Kind, Readiness};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// First delay between `check` runs; it doubles up to [`CHECK_MAX`].
+const CHECK_FIRST: Duration = Duration::from_millis(50);
+/// Longest delay between `check` runs.
+const CHECK_MAX: Duration = Duration::from_secs(1);
+
+fn path_arg(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+impl Supervisor {
+    /// Starts a service: a longrun's `run`, or a oneshot's `up`.
+    pub(super) fn start_service(&mut self, i: usize, now: Instant) {
+        let (argv, is_oneshot) = match self.kind(i) {
+            Kind::Longrun { run, .. } => (vec![path_arg(run)], false),
+            Kind::Oneshot { up, .. } => (vec![path_arg(up)], true),
+        };
+        let mut ready_w = None;
+        let mut extra = None;
+        if let (false, Readiness::Fd(n)) = (is_oneshot, self.readiness(i)) {
+            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
+                Ok((r, w)) => {
+                    extra = Some(*n);
+                    self.svcs[i].ready_pipe = Some(r);
+                    ready_w = Some(w);
+                }
+                Err(e) => eprintln!(
+                    "tend: {}: cannot create the notification pipe: {e}",
+                    self.svcs[i].def.name
+                ),
+            }
+        }
+        let spawned =
+            self.spawn_in_service(i, &argv, extra.zip(ready_w.as_ref().map(|w| w.as_fd())));
+        // The child holds its own copy; ours must go so EOF shows when it exits.
+        drop(ready_w);
+        let s = &mut self.svcs[i];
+        s.up_timed_out = false;
+        s.kill_sent = false;
+        match spawned {
+            Ok(pid) => {
+                s.pid = Some(pid);
+                s.started = Some(now);
+                s.state = State::Starting;
+                s.deadline = s.def.timeout_up.map(|t| now + t);
+                if is_oneshot {
+                    return;
+                }
+                match &s.def.readiness {
+                    Readiness::None => {
+                        s.deadline = None;
+                        s.state = State::Ready;
+                    }
+                    Readiness::Check(_) => {
+                        s.check_every = CHECK_FIRST;
+                        s.check_at = Some(now);
+                    }
+                    Readiness::Fd(_) | Readiness::Systemd => {}
+                }
+            }
+            Err(e) => {
+                eprintln!(
+                    "tend: {}: cannot run {}: {}",
+                    s.def.name,
+                    argv[0],
+                    short_io(&e)
+                );
+                s.ready_pipe = None;
+                s.started = Some(now);
+                let exit = Exit::Code(super::spawn::exec_failure_code(&e));
+                self.on_service_exit(i, exit);
+            }
+        }
+    }
+
+    /// The service reported readiness (or its `check` passed).
+    pub(super) fn mark_ready(&mut self, i: usize) {
+        let s = &mut self.svcs[i];
+        s.ready_pipe = None;
+        if s.state == State::Starting && !s.is_oneshot() {
+            s.state = State::Ready;
+            s.deadline = None;
+            s.check_at = None;
+        }
+    }
+
+    /// `run` (or `up`) exited.
+    pub(super) fn on_service_exit(&mut self, i: usize, exit: Exit) {
+        let now = Instant::now();
+        let s = &mut self.svcs[i];
+        s.pid = None;
+        s.last_exit = Some(exit);
+        s.ready_pipe = None;
+        s.check_at = None;
+        s.deadline = None;
+        if let Some((pid, Aux::Check)) = s.aux {
+            let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+        }
+        if s.is_oneshot() {
+            if exit.success() {
+                s.state = State::Done;
+            } else {
+                s.state = State::Failed;
+                if !self.shutting_down() {
+                    self.fail_startup(i, exit);
+                }
+            }
+            return;
+        }
+        if let Kind::Longrun {
+            finish: Some(finish),
+            ..
+        } = &s.def.kind
+        {
+            let (code, sig) = match exit {
+                Exit::Code(c) => (c, 0),
+                Exit::Signal(n) => (256, n),
+            };
+            let argv = vec![path_arg(finish), code.to_string(), sig.to_string()];
+            let limit = s.def.timeout_finish;
+            match self.spawn_in_service(i, &argv, None) {
+                Ok(pid) => {
+                    self.set_aux(i, pid, Aux::Finish);
+                    let s = &mut self.svcs[i];
+                    s.state = State::Finishing;
+                    s.deadline = Some(now + limit);
+                    return;
+                }
+                Err(e) => eprintln!(
+                    "tend: {}: cannot run finish: {}",
+                    self.svcs[i].def.name,
+                    short_io(&e)
+                ),
+            }
+        }
+        self.settle_after_exit(i, now);
+    }
+
+    /// A `finish`, `check` or `down` process exited.
+    pub(super) fn on_aux_exit(&mut self, i: usize, aux: Aux, exit: Exit) {
+        let now = Instant::now();
+        match aux {
+            Aux::Finish => {
+                if self.svcs[i].state == State::Finishing {
+                    self.settle_after_exit(i, now);
+                }
+            }
+            Aux::Check => {
+                let s = &mut self.svcs[i];
+                if s.state != State::Starting {
+                    return;
+                }
+                if exit.success() {
+                    self.mark_ready(i);
+                } else {
+                    s.check_at = Some(now + s.check_every);
+                    s.check_every = (s.check_every * 2).min(CHECK_MAX);
+                }
+            }
+            Aux::Down => {
+                if !exit.success() {
+                    eprintln!("tend: {}: down failed ({exit})", self.svcs[i].def.name);
+                }
+            }
+        }
+    }
+
+    /// Fires whatever timer of service `i` is due.
+    pub(super) fn on_timers(&mut self, i: usize, now: Instant) {
+        if self.svcs[i].check_at.is_some_and(|t| now >= t) && self.svcs[i].aux.is_none() {
+            self.svcs[i].check_at = None;
+            if let Readiness::Check(path) = self.readiness(i) {
+                let argv = vec![path_arg(path)];
+                match self.spawn_in_service(i, &argv, None) {
+                    Ok(pid) => self.set_aux(i, pid, Aux::Check),
+                    Err(e) => {
+                        eprintln!(
+                            "tend: {}: cannot run check: {}",
+                            self.svcs[i].def.name,
+                            short_io(&e)
+                        );
+                        self.svcs[i].check_at = Some(now + CHECK_MAX);
+                    }
+                }
+            }
+        }
+        let Some(due) = self.svcs[i].deadline else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        self.svcs[i].deadline = None;
+        match self.svcs[i].state {
+            State::Starting if !self.svcs[i].is_oneshot() => {
+                let s = &mut self.svcs[i];
+                eprintln!(
+                    "tend: {}: not ready after {} ms (timeout-up); stopping it",
+                    s.def.name,
+                    s.def.timeout_up.map(|d| d.as_millis()).unwrap_or(0)
+                );
+                s.up_timed_out = true;
+                self.stop_service(i, now);
+            }
+            State::Stopping => self.kill_service(i, now),
+            State::Finishing => {
+                if let Some((pid, _)) = self.svcs[i].aux {
+                    let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+                }
+            }
+            State::Backoff => {
+                if self.shutting_down() {
+                    self.svcs[i].state = State::Down;
+                } else {
+                    self.svcs[i].restarts += 1;
+                    self.start_service(i, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends the down signal to a running service's process group and arms the kill timer.
+    pub fn stop_service(&mut self, i: usize, now: Instant) {
+        let grace = self.grace_of(i);
+        let s = &mut self.svcs[i];
+        match s.state {
+            State::Backoff => {
+                s.state = State::Down;
+                s.deadline = None;
+            }
+            State::Starting | State::Ready if s.pid.is_some() => {
+                if let Some(pid) = s.pid {
+                    let group = Pid::from_raw(-pid.as_raw());
+                    let _ = kill(group, s.def.down_signal);
+                    let _ = kill(group, Signal::SIGCONT);
+                }
+                if let Some((pid, Aux::Check)) = s.aux {
+                    let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+                }
+                s.state = State::Stopping;
+                s.check_at = None;
+                s.deadline = Some(now + grace);
+            }
+            _ => {}
+        }
+    }
+
+    /// The service did not stop in time: SIGKILL its process group.
+    fn kill_service(&mut self, i: usize, now: Instant) {
+        let s = &mut self.svcs[i];
+        if let Some(pid) = s.pid {
+            eprintln!(
+                "tend: {}: did not stop in time; sending SIGKILL",
+                s.def.name
+            );
+            let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+            s.kill_sent = true;
+            // Re-arm in case the process is stuck in the kernel; nothing more to send though.
+            s.deadline = Some(now + Duration::from_secs(3600));
+        }
+    }
+
+    /// Shutdown stage: stops each longrun once no running service depends on it.
+    /// Returns true when every longrun is down.
+    pub(super) fn stop_longruns(&mut self, now: Instant) -> bool {
+        let mut all_down = true;
+        for i in (0..self.svcs.len()).rev() {
+            if self.svcs[i].is_oneshot() {
+                continue;
+            }
+            if matches!(self.svcs[i].state, State::Backoff) {
+                self.svcs[i].state = State::Down;
+                self.svcs[i].deadline = None;
+            }
+            if !self.svcs[i].active() {
+                continue;
+            }
+            all_down = false;
+            let name = self.svcs[i].def.name.clone();
+            let dependents_running = self
+                .svcs
+                .iter()
+                .any(|o| !o.is_oneshot() && o.active() && o.def.dependencies.contains(&name));
+            if !dependents_running && matches!(self.svcs[i].state, State::Starting | State::Ready) {
+                self.stop_service(i, now);
+            }
+        }
+        all_down
+    }
+
+    /// Shutdown stage: runs oneshot `down`s one at a time in reverse order.
+    /// Returns true when all have run.
+    pub(super) fn run_downs(&mut self) -> bool {
+        if self
+            .svcs
+            .iter()
+            .any(|s| matches!(s.aux, Some((_, Aux::Down))))
+        {
+            return false;
+        }
+        for i in (0..self.svcs.len()).rev() {
+            let s = &self.svcs[i];
+            if !s.is_oneshot() || s.down_done || s.state != State::Done {
+                continue;
+            }
+            self.svcs[i].down_done = true;
+            let Kind::Oneshot {
+                down: Some(down), ..
+            } = self.kind(i)
+            else {
+                continue;
+            };
+            let argv = vec![path_arg(down)];
+            match self.spawn_in_service(i, &argv, None) {
+                Ok(pid) => {
+                    self.set_aux(i, pid, Aux::Down);
+                    return false;
+                }
+                Err(e) => eprintln!(
+                    "tend: {}: cannot run down: {}",
+                    self.svcs[i].def.name,
+                    short_io(&e)
+                ),
+            }
+        }
+        true
+    }
+}

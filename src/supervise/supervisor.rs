@@ -1,0 +1,558 @@
+//! The PID-1 event loop: signals in, children reaped, services driven, shutdown staged.
+//!
+//! One thread owns every process. It sleeps in `poll` on the signalfd, readiness channels
+//! and the control socket, with a timeout that is the nearest deadline; every wait ends the
+//! moment the awaited processes are gone, never on a fixed sleep.
+
+use super::spawn::{Isolation, Spawn, exec_failure_code, spawn};
+use super::svc::{Aux, State, Svc};
+use crate::init::signals::{SignalIntake, forwardable};
+use crate::init::{Exit, reap::no_children, reap::reap_all, sweep::signal_remaining};
+use crate::log::pump::Pump;
+use crate::service::{Kind, Readiness, Restart};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How tend was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `tend run`: forward every signal to the command; `group` sends to its process group.
+    Run {
+        /// Forward to the whole process group.
+        group: bool,
+    },
+    /// `tend init`: TERM/INT/QUIT shut down, other signals go to CMD.
+    Init,
+}
+
+/// The command after `--` (CMD of init, the command of run).
+pub struct MainCmd {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Capture pipe write ends (None: inherit tend's stdout/stderr).
+    pub out: Option<(OwnedFd, OwnedFd)>,
+    /// Pid once started.
+    pub pid: Option<Pid>,
+    /// How it ended.
+    pub exit: Option<Exit>,
+}
+
+/// Steps of the shutdown sequence (SPEC §6), in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Not shutting down.
+    Running,
+    /// Stop CMD.
+    Cmd,
+    /// Stop longruns in reverse dependency order.
+    Longruns,
+    /// Run oneshot `down`s in reverse order.
+    Downs,
+    /// TERM then KILL to every process left.
+    Sweep,
+    /// Everything is gone.
+    Done,
+}
+
+/// The supervisor: every process tend owns, and the loop that drives them.
+pub struct Supervisor {
+    mode: Mode,
+    intake: SignalIntake,
+    /// Services in topological order (dependencies first).
+    pub svcs: Vec<Svc>,
+    /// CMD.
+    pub main: Option<MainCmd>,
+    pump: Option<Pump>,
+    kill_grace: Duration,
+    cmd_wait: Option<Instant>,
+    stage: Stage,
+    /// The code tend exits with, once decided.
+    exit_code: Option<i32>,
+    main_kill_at: Option<Instant>,
+    main_killed: bool,
+    sweep_term_at: Option<Instant>,
+    sweep_kill_at: Option<Instant>,
+    /// Set by `tend ctl shutdown`; picked up by the loop.
+    pub shutdown_requested: bool,
+}
+
+impl Supervisor {
+    /// A supervisor ready to `run()`; signals must already be taken in `intake`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mode: Mode,
+        intake: SignalIntake,
+        svcs: Vec<Svc>,
+        main: Option<MainCmd>,
+        pump: Option<Pump>,
+        kill_grace: Duration,
+        cmd_wait: Option<Duration>,
+    ) -> Supervisor {
+        Supervisor {
+            mode,
+            intake,
+            svcs,
+            main,
+            pump,
+            kill_grace,
+            cmd_wait: cmd_wait.map(|d| Instant::now() + d),
+            stage: Stage::Running,
+            exit_code: None,
+            main_kill_at: None,
+            main_killed: false,
+            sweep_term_at: None,
+            sweep_kill_at: None,
+            shutdown_requested: false,
+        }
+    }
+
+    /// Runs until everything has stopped; returns tend's exit code.
+    pub fn run(mut self) -> i32 {
+        for i in 0..self.svcs.len() {
+            self.svcs[i].want_up = !self.svcs[i].def.disabled;
+        }
+        loop {
+            let now = Instant::now();
+            self.step(now);
+            if self.stage == Stage::Done {
+                break;
+            }
+            self.wait_for_events();
+        }
+        self.finish_logs();
+        self.exit_code.unwrap_or(0)
+    }
+
+    /// Closes tend's copies of the capture pipes and lets the log thread drain to EOF.
+    fn finish_logs(&mut self) {
+        // Dropping the write ends is what lets every pipe reach EOF once children are gone.
+        self.main = None;
+        self.svcs.clear();
+        if let Some(pump) = self.pump.take() {
+            pump.finish(Some(Instant::now() + Duration::from_secs(5)));
+        }
+    }
+
+    /// Sleeps until a signal, a readiness message or the nearest deadline.
+    fn wait_for_events(&mut self) {
+        let mut fds: Vec<libc::pollfd> = vec![pollfd(self.intake.fd().as_raw_fd())];
+        for s in &self.svcs {
+            if let Some(p) = &s.ready_pipe {
+                fds.push(pollfd(p.as_raw_fd()));
+            }
+            if let Some(n) = &s.notify {
+                fds.push(pollfd(n.as_raw_fd()));
+            }
+        }
+        let timeout = match self.next_deadline() {
+            Some(t) => {
+                let ms = t.saturating_duration_since(Instant::now()).as_millis();
+                // Round up so a timer is never polled a millisecond early in a busy loop.
+                (ms + 1).min(60_000) as libc::c_int
+            }
+            None => 60_000,
+        };
+        // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n <= 0 {
+            return;
+        }
+        let ready: Vec<RawFd> = fds
+            .iter()
+            .filter(|p| p.revents != 0)
+            .map(|p| p.fd)
+            .collect();
+        self.on_readable(&ready);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut all: Vec<Instant> = Vec::new();
+        for s in &self.svcs {
+            all.extend(s.deadline);
+            all.extend(s.check_at);
+        }
+        all.extend(
+            self.cmd_wait
+                .filter(|_| self.main.as_ref().is_some_and(|m| m.pid.is_none())),
+        );
+        all.extend(self.main_kill_at);
+        all.extend(self.sweep_term_at);
+        all.extend(self.sweep_kill_at);
+        all.into_iter().min()
+    }
+
+    /// Handles readable fds: signals first, then readiness channels.
+    fn on_readable(&mut self, ready: &[RawFd]) {
+        if ready.contains(&self.intake.fd().as_raw_fd()) {
+            for sig in self.intake.drain() {
+                self.on_signal(sig);
+            }
+        }
+        for i in 0..self.svcs.len() {
+            let s = &mut self.svcs[i];
+            let mut got_ready = false;
+            if let Some(p) = &s.ready_pipe {
+                if ready.contains(&p.as_raw_fd()) {
+                    match super::readiness::read_pipe(p) {
+                        super::readiness::Signalled::Ready => got_ready = true,
+                        super::readiness::Signalled::Closed => s.ready_pipe = None,
+                        super::readiness::Signalled::Nothing => {}
+                    }
+                }
+            }
+            if let Some(n) = &s.notify {
+                if ready.contains(&n.as_raw_fd())
+                    && super::readiness::read_notify(n) == super::readiness::Signalled::Ready
+                {
+                    got_ready = true;
+                }
+            }
+            if got_ready {
+                self.mark_ready(i);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: Signal) {
+        if sig == Signal::SIGCHLD {
+            for (pid, exit) in reap_all() {
+                self.on_exit(pid, exit);
+            }
+            return;
+        }
+        match self.mode {
+            Mode::Run { group } => {
+                if forwardable(sig) {
+                    self.signal_main(sig, group);
+                }
+            }
+            Mode::Init => match sig {
+                Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => self.begin_shutdown(None),
+                s if forwardable(s) => self.signal_main(s, false),
+                _ => {}
+            },
+        }
+    }
+
+    /// Sends `sig` to CMD, or to its process group.
+    fn signal_main(&self, sig: Signal, group: bool) {
+        if let Some(pid) = self.main.as_ref().and_then(|m| m.pid) {
+            let target = if group {
+                Pid::from_raw(-pid.as_raw())
+            } else {
+                pid
+            };
+            let _ = kill(target, sig);
+        }
+    }
+
+    /// Starts the shutdown sequence once; `code` is the exit code if already decided.
+    pub fn begin_shutdown(&mut self, code: Option<i32>) {
+        if self.exit_code.is_none() {
+            self.exit_code = code;
+        }
+        if self.stage == Stage::Running {
+            self.stage = Stage::Cmd;
+        }
+    }
+
+    /// A child exited: CMD, a service's run, or an auxiliary process; orphans are just reaped.
+    fn on_exit(&mut self, pid: Pid, exit: Exit) {
+        if let Some(m) = self.main.as_mut() {
+            if m.pid == Some(pid) {
+                m.pid = None;
+                m.exit = Some(exit);
+                self.main_kill_at = None;
+                if self.exit_code.is_none() {
+                    self.exit_code = Some(exit.code());
+                }
+                match self.mode {
+                    // tini: the command is gone, so is the job; sweep what it left.
+                    Mode::Run { .. } => self.stage = Stage::Sweep,
+                    Mode::Init => self.begin_shutdown(None),
+                }
+                return;
+            }
+        }
+        for i in 0..self.svcs.len() {
+            if self.svcs[i].pid == Some(pid) {
+                self.on_service_exit(i, exit);
+                return;
+            }
+            if let Some((apid, aux)) = self.svcs[i].aux {
+                if apid == pid {
+                    self.svcs[i].aux = None;
+                    self.on_aux_exit(i, aux, exit);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One pass over timers and state: start what can start, advance the shutdown.
+    fn step(&mut self, now: Instant) {
+        if self.shutdown_requested {
+            self.shutdown_requested = false;
+            self.begin_shutdown(None);
+        }
+        for i in 0..self.svcs.len() {
+            self.on_timers(i, now);
+        }
+        if self.stage == Stage::Running {
+            self.start_what_can_start(now);
+            self.maybe_start_main(now);
+        } else {
+            self.advance_shutdown(now);
+        }
+    }
+
+    fn start_what_can_start(&mut self, now: Instant) {
+        for i in 0..self.svcs.len() {
+            let s = &self.svcs[i];
+            if s.state != State::Down || !s.want_up || s.active() {
+                continue;
+            }
+            let deps_ready = s.def.dependencies.iter().all(|d| {
+                self.svcs
+                    .iter()
+                    .find(|o| &o.def.name == d)
+                    .is_some_and(Svc::satisfies_dependents)
+            });
+            if deps_ready {
+                self.start_service(i, now);
+            }
+        }
+    }
+
+    /// Every service is ready, or settled for good, or cannot start (disabled, blocked).
+    fn all_settled(&self) -> bool {
+        self.svcs.iter().all(|s| {
+            s.satisfies_dependents()
+                || matches!(s.state, State::Failed | State::Done)
+                || !s.want_up
+                || s.def.dependencies.iter().any(|d| {
+                    self.svcs
+                        .iter()
+                        .any(|o| &o.def.name == d && o.state == State::Failed)
+                })
+        })
+    }
+
+    fn maybe_start_main(&mut self, now: Instant) {
+        let waiting = self
+            .main
+            .as_ref()
+            .is_some_and(|m| m.pid.is_none() && m.exit.is_none());
+        if !waiting {
+            return;
+        }
+        let timed_out = self.cmd_wait.is_some_and(|t| now >= t);
+        if !self.all_settled() && !timed_out {
+            return;
+        }
+        if timed_out && !self.all_settled() {
+            eprintln!("tend: TEND_CMD_WAIT elapsed before every service was ready; starting CMD");
+        }
+        self.start_main();
+    }
+
+    fn start_main(&mut self) {
+        let Some(m) = self.main.as_mut() else { return };
+        let spawned = {
+            let (out, err) = match &m.out {
+                Some((o, e)) => (Some(o.as_fd()), Some(e.as_fd())),
+                None => (None, None),
+            };
+            spawn(&Spawn {
+                argv: &m.argv,
+                env: &[],
+                stdout: out,
+                stderr: err,
+                stdin_null: false,
+                isolation: Isolation::Group,
+                ids: None,
+                extra_fd: None,
+                cwd: None,
+            })
+        };
+        match spawned {
+            Ok(pid) => m.pid = Some(pid),
+            Err(e) => {
+                let code = exec_failure_code(&e);
+                eprintln!("tend: cannot run '{}': {}", m.argv[0], short_io(&e));
+                m.exit = Some(Exit::Code(code));
+                self.exit_code.get_or_insert(code);
+                match self.mode {
+                    Mode::Run { .. } => self.stage = Stage::Sweep,
+                    Mode::Init => self.begin_shutdown(None),
+                }
+            }
+        }
+    }
+
+    fn advance_shutdown(&mut self, now: Instant) {
+        if self.stage == Stage::Cmd {
+            let running = self.main.as_ref().and_then(|m| m.pid);
+            match running {
+                Some(pid) if self.main_kill_at.is_none() && !self.main_killed => {
+                    let group = Pid::from_raw(-pid.as_raw());
+                    let _ = kill(group, Signal::SIGTERM);
+                    let _ = kill(pid, Signal::SIGTERM);
+                    let _ = kill(group, Signal::SIGCONT);
+                    self.main_kill_at = Some(now + self.kill_grace);
+                }
+                Some(pid) => {
+                    if self.main_kill_at.is_some_and(|t| now >= t) {
+                        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+                        let _ = kill(pid, Signal::SIGKILL);
+                        self.main_kill_at = None;
+                        self.main_killed = true;
+                    }
+                }
+                None => self.stage = Stage::Longruns,
+            }
+        }
+        if self.stage == Stage::Longruns && self.stop_longruns(now) {
+            self.stage = Stage::Downs;
+        }
+        if self.stage == Stage::Downs && self.run_downs() {
+            self.stage = Stage::Sweep;
+        }
+        if self.stage == Stage::Sweep {
+            self.sweep(now);
+        }
+    }
+
+    /// Final sweep: TERM to everything left, KILL after the grace; done when no child is left.
+    fn sweep(&mut self, now: Instant) {
+        if no_children() {
+            self.stage = Stage::Done;
+            return;
+        }
+        if self.sweep_term_at.is_none() && self.sweep_kill_at.is_none() {
+            signal_remaining(Signal::SIGTERM);
+            self.sweep_term_at = Some(now + self.kill_grace);
+        } else if self.sweep_term_at.is_some_and(|t| now >= t) {
+            signal_remaining(Signal::SIGKILL);
+            self.sweep_term_at = None;
+            // A process in uninterruptible sleep may outlive SIGKILL; do not wait forever.
+            self.sweep_kill_at = Some(now + Duration::from_secs(2));
+        } else if self.sweep_kill_at.is_some_and(|t| now >= t) {
+            eprintln!("tend: some processes survived SIGKILL; exiting anyway");
+            self.stage = Stage::Done;
+        }
+    }
+
+    /// Kill grace of a service: its `timeout-kill`, else `TEND_KILL_GRACE`.
+    pub fn grace_of(&self, i: usize) -> Duration {
+        self.svcs[i].def.timeout_kill.unwrap_or(self.kill_grace)
+    }
+
+    /// Spawns a service's `run`, `up`, `check`, `finish` or `down` program.
+    pub fn spawn_in_service(
+        &self,
+        i: usize,
+        argv: &[String],
+        extra_fd: Option<(RawFd, std::os::fd::BorrowedFd<'_>)>,
+    ) -> std::io::Result<Pid> {
+        let s = &self.svcs[i];
+        spawn(&Spawn {
+            argv,
+            env: &s.env,
+            stdout: Some(s.out.as_fd()),
+            stderr: Some(s.err.as_fd()),
+            stdin_null: true,
+            isolation: Isolation::Session,
+            ids: s.ids.as_ref(),
+            extra_fd,
+            cwd: Some(&s.def.dir),
+        })
+    }
+
+    /// Decides what a service's exit means, once `finish` (if any) is done.
+    pub fn settle_after_exit(&mut self, i: usize, now: Instant) {
+        let shutting = self.stage != Stage::Running;
+        let s = &mut self.svcs[i];
+        s.deadline = None;
+        s.check_at = None;
+        if shutting || !s.want_up {
+            s.state = State::Down;
+            return;
+        }
+        let exit = s.last_exit.unwrap_or(Exit::Code(0));
+        let failed = !exit.success() || s.up_timed_out;
+        let again = match s.def.restart {
+            Restart::Always => true,
+            Restart::OnFailure => failed,
+            Restart::Never => false,
+        };
+        if again {
+            let ran = s.started.map(|t| now.duration_since(t)).unwrap_or_default();
+            let delay = s.backoff.next_delay(ran);
+            s.state = State::Backoff;
+            s.deadline = Some(now + delay);
+            return;
+        }
+        s.state = if failed { State::Failed } else { State::Done };
+        if s.def.critical {
+            eprintln!(
+                "tend: critical service {} stopped for good ({}); shutting down",
+                s.def.name, exit
+            );
+            let code = exit.code();
+            self.begin_shutdown(Some(code));
+        }
+    }
+
+    /// True when tend is shutting down.
+    pub fn shutting_down(&self) -> bool {
+        self.stage != Stage::Running
+    }
+
+    /// Fails start-up because a oneshot's `up` failed.
+    pub fn fail_startup(&mut self, i: usize, exit: Exit) {
+        let name = &self.svcs[i].def.name;
+        eprintln!("tend: {name}: up failed ({exit}); start-up stopped");
+        let code = if exit.success() { 1 } else { exit.code() };
+        self.begin_shutdown(Some(code));
+    }
+
+    /// Forgets aux bookkeeping that only matters while running.
+    pub fn stage_is_downs_or_later(&self) -> bool {
+        matches!(self.stage, Stage::Downs | Stage::Sweep | Stage::Done)
+    }
+
+    /// The readiness protocol of a service.
+    pub fn readiness(&self, i: usize) -> &Readiness {
+        &self.svcs[i].def.readiness
+    }
+
+    /// The kind of a service.
+    pub fn kind(&self, i: usize) -> &Kind {
+        &self.svcs[i].def.kind
+    }
+
+    /// Records an auxiliary process.
+    pub fn set_aux(&mut self, i: usize, pid: Pid, aux: Aux) {
+        self.svcs[i].aux = Some((pid, aux));
+    }
+}
+
+fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// An io::Error without the "(os error N)" suffix, for one-line messages.
+pub fn short_io(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_owned(),
+        None => s,
+    }
+}
