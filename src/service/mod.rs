@@ -265,25 +265,29 @@ fn load_service(
     dependencies: Vec<String>,
     base_log: &LogOptions,
 ) -> Option<ServiceDef> {
+    // With an unknown type, the kind's files are not checked: their errors would only mislead.
     let oneshot = match sd.value("type").as_deref() {
-        None | Some("longrun") => false,
-        Some("oneshot") => true,
+        None | Some("longrun") => Some(false),
+        Some("oneshot") => Some(true),
         Some("bundle") => {
-            sd.err("type", "'bundle' is not supported (expected longrun or oneshot; list the bundle's services as dependencies instead)");
-            false
+            sd.err(
+                "type",
+                "'bundle' is not supported (expected longrun or oneshot; list the bundle's services as dependencies instead)",
+            );
+            None
         }
         Some(v) => {
             sd.err(
                 "type",
                 format!("'{v}' is not a service type (expected longrun or oneshot)"),
             );
-            false
+            None
         }
     };
-    let kind = if oneshot {
-        oneshot_kind(sd)
-    } else {
-        longrun_kind(sd)
+    let kind = match oneshot {
+        Some(true) => oneshot_kind(sd),
+        Some(false) => longrun_kind(sd),
+        None => None,
     };
 
     let mut methods: Vec<(&str, Readiness)> = Vec::new();
