@@ -198,19 +198,14 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
     for (name, path) in &dirs {
         let mut sd = ServiceDir::new(name, path);
         let deps = dependencies(&mut sd);
-        let known: Vec<String> = deps
-            .into_iter()
-            .filter(|d| {
-                let ok = dirs.contains_key(d);
-                if !ok {
-                    sd.err(
-                        &format!("dependencies.d/{d}"),
-                        format!("no such service '{d}'"),
-                    );
-                }
-                ok
-            })
-            .collect();
+        let mut known: Vec<String> = Vec::new();
+        for (file, d) in deps {
+            if dirs.contains_key(&d) {
+                known.push(d);
+            } else {
+                sd.err(&file, format!("no such service '{d}'"));
+            }
+        }
         let def = load_service(&mut sd, known.clone(), base_log);
         errors.extend(sd.errors.into_iter().map(|e| (name.clone(), e)));
         graph.insert(name.clone(), known);
@@ -242,20 +237,25 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
     Ok(Tree { services })
 }
 
-/// The names in `dependencies.d/` and, for s6-rc sources, in a `dependencies` file
-/// (one per line), sorted and deduplicated.
-fn dependencies(sd: &mut ServiceDir) -> Vec<String> {
-    let mut deps = sd.names("dependencies.d").unwrap_or_default();
+/// The names in `dependencies.d/` and, for older s6-rc sources, in a `dependencies` file
+/// (one per line), each with the file it came from (for error messages), sorted by name.
+fn dependencies(sd: &mut ServiceDir) -> Vec<(String, String)> {
+    let mut deps: Vec<(String, String)> = sd
+        .names("dependencies.d")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| (format!("dependencies.d/{d}"), d))
+        .collect();
     if let Some(text) = sd.text("dependencies") {
         deps.extend(
             text.lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned),
+                .map(|d| ("dependencies".to_owned(), d.to_owned())),
         );
     }
-    deps.sort();
-    deps.dedup();
+    deps.sort_by(|a, b| a.1.cmp(&b.1));
+    deps.dedup_by(|a, b| a.1 == b.1);
     deps
 }
 
@@ -464,4 +464,114 @@ fn positive_millis(v: &str, why: &str) -> Result<Duration, String> {
         return Err(format!("'{v}' must be above zero ({why})"));
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+    fn tmp(tag: &str) -> Tmp {
+        let p = std::env::temp_dir().join(format!("tend-svc-unit-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        Tmp(p)
+    }
+    fn write(root: &Path, rel: &str, text: &str, mode: u32) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn loads_every_field() {
+        let t = tmp("fields");
+        let r = &t.0;
+        write(r, "prep/type", "oneshot\n", 0o644);
+        write(r, "prep/up", "#!/bin/sh\n", 0o755);
+        write(r, "db/run", "#!/bin/sh\n", 0o755);
+        write(r, "db/finish", "#!/bin/sh\n", 0o755);
+        write(r, "db/dependencies", "# s6-rc style\nprep\n", 0o644);
+        write(r, "db/notification-fd", "3\n", 0o644);
+        write(r, "db/restart", "never\n", 0o644);
+        write(r, "db/critical", "", 0o644);
+        write(r, "db/down-signal", "hup\n", 0o644);
+        write(r, "db/timeout-kill", "250\n", 0o644);
+        write(r, "db/timeout-up", "1000\n", 0o644);
+        write(r, "db/user", "root\n", 0o644);
+        write(r, "db/env/B", "", 0o644);
+        write(r, "db/env/A", "one \t\nsecond line\n", 0o644);
+        write(r, "db/log-options", "--keep 1\n", 0o644);
+        write(r, "app/run", "#!/bin/sh\n", 0o755);
+        write(r, "app/notify", "systemd\n", 0o644);
+        write(r, "app/disabled", "", 0o644);
+        write(r, "app/dependencies.d/db", "", 0o644);
+        write(r, "app/dependencies.d/prep", "", 0o644);
+        let base = LogOptions::default();
+        let tree = load_tree(r, &base).unwrap();
+        let names: Vec<&str> = tree.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["prep", "db", "app"]);
+        let [prep, db, app] = &tree.services[..] else {
+            panic!("three services")
+        };
+        assert_eq!(
+            prep.kind,
+            Kind::Oneshot {
+                up: r.join("prep/up"),
+                down: None
+            }
+        );
+        assert_eq!(
+            db.kind,
+            Kind::Longrun {
+                run: r.join("db/run"),
+                finish: Some(r.join("db/finish"))
+            }
+        );
+        assert_eq!(db.dir, r.join("db"));
+        assert_eq!(db.dependencies, ["prep"]);
+        assert_eq!(db.readiness, Readiness::Fd(3));
+        assert_eq!(db.restart, Restart::Never);
+        assert!(db.critical && !db.disabled);
+        assert_eq!(db.down_signal, Signal::SIGHUP);
+        assert_eq!(db.timeout_kill, Some(Duration::from_millis(250)));
+        assert_eq!(db.timeout_up, Some(Duration::from_millis(1000)));
+        assert_eq!(db.timeout_finish, DEFAULT_TIMEOUT_FINISH);
+        assert_eq!(db.user.as_ref().map(|u| u.uid.as_raw()), Some(0));
+        assert_eq!(
+            db.env,
+            [
+                ("A".to_owned(), Some("one".to_owned())),
+                ("B".to_owned(), None)
+            ]
+        );
+        assert_eq!(db.log.keep, 1);
+        assert_eq!(base.keep, 5, "the base options are not changed");
+        assert_eq!(app.dependencies, ["db", "prep"]);
+        assert_eq!(app.readiness, Readiness::Systemd);
+        assert_eq!(app.restart, Restart::Always);
+        assert_eq!(app.down_signal, Signal::SIGTERM);
+        assert!(app.disabled && !app.critical);
+        assert_eq!((app.timeout_kill, app.timeout_up), (None, None));
+        assert!(app.user.is_none());
+        assert_eq!(app.log, base);
+    }
+
+    #[test]
+    fn dependency_from_the_s6rc_file_names_that_file() {
+        let t = tmp("depfile");
+        write(&t.0, "web/run", "#!/bin/sh\n", 0o755);
+        write(&t.0, "web/dependencies", "db\n", 0o644);
+        assert_eq!(
+            load_tree(&t.0, &LogOptions::default()).unwrap_err(),
+            ["web: dependencies: no such service 'db'"]
+        );
+    }
 }
