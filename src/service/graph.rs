@@ -2,8 +2,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Services by name with the names they depend on (every name a key of the map).
+/// Services by name with the names they depend on (names that are not keys are ignored).
 pub type Graph = BTreeMap<String, Vec<String>>;
+
+/// The dependencies of `n` that are services of the graph.
+fn deps<'a>(graph: &'a Graph, n: &str) -> impl Iterator<Item = &'a str> {
+    graph
+        .get(n)
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .filter(|d| graph.contains_key(*d))
+}
 
 /// Orders the services so that dependencies come before dependents; among services whose
 /// dependencies are all placed, the smallest name goes first. Returns the cycles instead
@@ -16,10 +26,10 @@ pub fn order(graph: &Graph) -> Result<Vec<String>, Vec<String>> {
     }
     let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
     let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (name, deps) in graph {
-        let deps: BTreeSet<&str> = deps.iter().map(String::as_str).collect();
-        missing.insert(name, deps.len());
-        for d in deps {
+    for name in graph.keys() {
+        let ds: BTreeSet<&str> = deps(graph, name).collect();
+        missing.insert(name, ds.len());
+        for d in ds {
             dependents.entry(d).or_default().push(name);
         }
     }
@@ -61,7 +71,7 @@ fn cycles(graph: &Graph) -> Vec<String> {
     }
     let mut out = Vec::new();
     for comp in t.components {
-        let self_loop = comp.len() == 1 && graph[comp[0]].iter().any(|d| d == comp[0]);
+        let self_loop = comp.len() == 1 && deps(graph, comp[0]).any(|d| d == comp[0]);
         if comp.len() > 1 || self_loop {
             out.push(format!(
                 "dependency cycle: {}",
@@ -83,7 +93,7 @@ fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
     let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
     let mut queue: VecDeque<&str> = VecDeque::from([start]);
     while let Some(n) = queue.pop_front() {
-        for d in graph[n].iter().map(String::as_str) {
+        for d in deps(graph, n) {
             if d == start {
                 let mut path = vec![start];
                 let mut at = n;
@@ -123,7 +133,7 @@ impl<'a> Tarjan<'a> {
         self.next += 1;
         self.stack.push(v);
         self.on_stack.insert(v);
-        for w in self.graph[v].iter().map(String::as_str) {
+        for w in deps(self.graph, v) {
             if !self.index.contains_key(w) {
                 self.visit(w);
                 let lw = self.low[w];
@@ -168,7 +178,7 @@ mod tests {
             ("database", &["prepare"]),
             ("prepare", &[]),
             ("alone", &[]),
-            ("zed", &[]),
+            ("zed", &["ghost"]),
         ]);
         assert_eq!(
             order(&graph).unwrap(),
