@@ -1,0 +1,280 @@
+//! Reading the files of one service directory: each helper reads one kind of file and
+//! records a one-line error naming the service, the file and the value when it is wrong.
+
+use nix::sys::signal::Signal;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// One service directory being read; every problem found is pushed to `errors`.
+pub struct ServiceDir<'a> {
+    /// The service's name, the first word of every error.
+    pub name: &'a str,
+    /// The service directory.
+    pub path: &'a Path,
+    /// Every error found so far, each a full message.
+    pub errors: Vec<String>,
+}
+
+impl<'a> ServiceDir<'a> {
+    /// Starts reading the service `name` in `path`.
+    pub fn new(name: &'a str, path: &'a Path) -> Self {
+        ServiceDir {
+            name,
+            path,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records `<service>: <file>: <msg>`.
+    pub fn err(&mut self, file: &str, msg: impl std::fmt::Display) {
+        self.errors.push(format!("{}: {file}: {msg}", self.name));
+    }
+
+    /// Whether `file` is present (a dangling symlink counts as present, so it is reported).
+    pub fn exists(&self, file: &str) -> bool {
+        fs::symlink_metadata(self.path.join(file)).is_ok()
+    }
+
+    /// The whole text of `file`, or `None` when absent or unreadable (then an error is recorded).
+    pub fn text(&mut self, file: &str) -> Option<String> {
+        if !self.exists(file) {
+            return None;
+        }
+        match fs::read(self.path.join(file)) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    self.err(file, "not UTF-8 text");
+                    None
+                }
+            },
+            Err(e) => {
+                self.err(file, format!("cannot read: {}", describe_io(&e)));
+                None
+            }
+        }
+    }
+
+    /// The trimmed content of a single-value file (a trailing newline is normal).
+    pub fn value(&mut self, file: &str) -> Option<String> {
+        self.text(file).map(|s| s.trim().to_owned())
+    }
+
+    /// Parses a single-value file with `parse`; an `Err` becomes `<service>: <file>: <err>`.
+    pub fn parsed<T>(
+        &mut self,
+        file: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let v = self.value(file)?;
+        match parse(&v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.err(file, e);
+                None
+            }
+        }
+    }
+
+    /// A flag file such as `critical`: present means true; it must be empty.
+    pub fn flag(&mut self, file: &str, meaning: &str) -> bool {
+        match self.value(file) {
+            None => false,
+            Some(v) if v.is_empty() => true,
+            Some(v) => {
+                self.err(
+                    file,
+                    format!("'{v}' is not expected (an empty file {meaning}; remove the file to turn it off)"),
+                );
+                true
+            }
+        }
+    }
+
+    /// An executable file's path, or `None` when absent or wrong (then an error is recorded).
+    pub fn executable(&mut self, file: &str) -> Option<PathBuf> {
+        if !self.exists(file) {
+            return None;
+        }
+        let path = self.path.join(file);
+        match fs::metadata(&path) {
+            Err(e) => self.err(file, format!("cannot read: {}", describe_io(&e))),
+            Ok(m) if m.is_dir() => self.err(file, "is a directory (expected an executable file)"),
+            Ok(m) if !m.is_file() => {
+                self.err(file, "not a regular file (expected an executable file)")
+            }
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+                self.err(file, "not executable (expected a file with the x bit set)")
+            }
+            Ok(_) => return Some(path),
+        }
+        None
+    }
+
+    /// The names in a directory such as `env/` or `dependencies.d/`, sorted, hidden ones skipped;
+    /// `None` when the directory is absent.
+    pub fn names(&mut self, sub: &str) -> Option<Vec<String>> {
+        if !self.exists(sub) {
+            return None;
+        }
+        let rd = match fs::read_dir(self.path.join(sub)) {
+            Ok(rd) => rd,
+            Err(e) => {
+                self.err(sub, format!("cannot read: {}", describe_io(&e)));
+                return None;
+            }
+        };
+        let mut names = Vec::new();
+        for entry in rd {
+            match entry {
+                Ok(entry) => match entry.file_name().into_string() {
+                    Ok(n) if n.starts_with('.') => {}
+                    Ok(n) => names.push(n),
+                    Err(raw) => {
+                        let shown = raw.to_string_lossy().into_owned();
+                        self.err(&format!("{sub}/{shown}"), "the name is not UTF-8");
+                    }
+                },
+                Err(e) => self.err(sub, format!("cannot read: {}", describe_io(&e))),
+            }
+        }
+        names.sort();
+        Some(names)
+    }
+}
+
+/// A short, libc-independent description of an I/O error (glibc and musl word them differently).
+pub fn describe_io(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => "no such file or directory".into(),
+        Some(libc::ELOOP) => "symlink loop".into(),
+        Some(libc::EACCES) => "permission denied".into(),
+        Some(libc::ENOTDIR) => "not a directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Whether `name` can be a service name: `[A-Za-z0-9][A-Za-z0-9._-]{0,252}` (it becomes a
+/// log directory name).
+pub fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 253
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// Parses a signal: a name with or without `SIG`, in any case (`TERM`, `SIGTERM`, `term`),
+/// or a number (`15`).
+pub fn parse_signal(s: &str) -> Result<Signal, String> {
+    let t = s.trim();
+    let bad =
+        || format!("'{s}' is not a signal (expected a name such as TERM, HUP, INT or a number)");
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i32 = t.parse().map_err(|_| bad())?;
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = t.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<Signal>().map_err(|_| bad())
+}
+
+/// Parses `notification-fd`: a descriptor number from 3 to 1023.
+pub fn parse_notification_fd(s: &str) -> Result<i32, String> {
+    const EXPECTED: &str = "expected a file descriptor number from 3 to 1023";
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{s}' is not a number ({EXPECTED})"));
+    }
+    match s.parse::<i32>() {
+        Ok(n) if (3..=1023).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is out of range ({EXPECTED})")),
+    }
+}
+
+/// An `env/NAME` file's value as s6-envdir reads it: `None` (unset) for an empty file, else
+/// the first line with trailing spaces and tabs removed and NUL bytes turned into newlines.
+pub fn envdir_value(content: &str) -> Option<String> {
+    if content.is_empty() {
+        return None;
+    }
+    let line = content.split('\n').next().unwrap_or("");
+    Some(line.trim_end_matches([' ', '\t']).replace('\0', "\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("web"));
+        assert!(valid_name("db-1.primary_x"));
+        assert!(valid_name("0"));
+        assert!(valid_name(&"a".repeat(253)));
+        assert!(!valid_name(&"a".repeat(254)));
+        assert!(!valid_name(""));
+        assert!(!valid_name("-web"));
+        assert!(!valid_name("_web"));
+        assert!(!valid_name("my web"));
+        assert!(!valid_name("wéb"));
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("TERM"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("SIGTERM"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("term"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("sigHup"), Ok(Signal::SIGHUP));
+        assert_eq!(parse_signal(" 15\n"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("9"), Ok(Signal::SIGKILL));
+        assert_eq!(parse_signal("USR1"), Ok(Signal::SIGUSR1));
+        assert_eq!(
+            parse_signal("FOO"),
+            Err(
+                "'FOO' is not a signal (expected a name such as TERM, HUP, INT or a number)".into()
+            )
+        );
+        assert!(parse_signal("").is_err());
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("999").is_err());
+        assert!(parse_signal("99999999999999").is_err());
+        assert!(parse_signal("SIG").is_err());
+    }
+
+    #[test]
+    fn notification_fds() {
+        assert_eq!(parse_notification_fd("3"), Ok(3));
+        assert_eq!(parse_notification_fd("1023"), Ok(1023));
+        assert_eq!(
+            parse_notification_fd("x"),
+            Err("'x' is not a number (expected a file descriptor number from 3 to 1023)".into())
+        );
+        assert_eq!(
+            parse_notification_fd("2"),
+            Err("'2' is out of range (expected a file descriptor number from 3 to 1023)".into())
+        );
+        assert!(parse_notification_fd("1024").is_err());
+        assert!(parse_notification_fd("-4").is_err());
+        assert!(parse_notification_fd("99999999999").is_err());
+    }
+
+    #[test]
+    fn envdir_values() {
+        assert_eq!(envdir_value(""), None);
+        assert_eq!(envdir_value("\n"), Some(String::new()));
+        assert_eq!(envdir_value("value\nignored\n"), Some("value".into()));
+        assert_eq!(
+            envdir_value("  lead kept \t \n"),
+            Some("  lead kept".into())
+        );
+        assert_eq!(envdir_value("a\0b"), Some("a\nb".into()));
+        assert_eq!(envdir_value("no newline"), Some("no newline".into()));
+    }
+}

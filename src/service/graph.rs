@@ -1,0 +1,216 @@
+//! The dependency graph: a stable topological order and cycle reports that show the cycle.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Services by name with the names they depend on (names that are not keys are ignored).
+pub type Graph = BTreeMap<String, Vec<String>>;
+
+/// The dependencies of `n` that are services of the graph.
+fn deps<'a>(graph: &'a Graph, n: &str) -> impl Iterator<Item = &'a str> {
+    graph
+        .get(n)
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .filter(|d| graph.contains_key(*d))
+}
+
+/// Orders the services so that dependencies come before dependents; among services whose
+/// dependencies are all placed, the smallest name goes first. Returns the cycles instead
+/// when there are any, one per strongly connected component, each as `a -> b -> a`
+/// starting at the component's smallest name.
+pub fn order(graph: &Graph) -> Result<Vec<String>, Vec<String>> {
+    let cycles = cycles(graph);
+    if !cycles.is_empty() {
+        return Err(cycles);
+    }
+    let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for name in graph.keys() {
+        let ds: BTreeSet<&str> = deps(graph, name).collect();
+        missing.insert(name, ds.len());
+        for d in ds {
+            dependents.entry(d).or_default().push(name);
+        }
+    }
+    let mut ready: BTreeSet<&str> = missing
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| *k)
+        .collect();
+    let mut out = Vec::with_capacity(graph.len());
+    while let Some(next) = ready.pop_first() {
+        out.push(next.to_owned());
+        for dep in dependents.get(next).into_iter().flatten() {
+            if let Some(n) = missing.get_mut(dep) {
+                *n -= 1;
+                if *n == 0 {
+                    ready.insert(dep);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every dependency cycle, one per strongly connected component (Tarjan), as a message.
+fn cycles(graph: &Graph) -> Vec<String> {
+    let mut t = Tarjan {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        next: 0,
+        components: Vec::new(),
+    };
+    for name in graph.keys() {
+        if !t.index.contains_key(name.as_str()) {
+            t.visit(name);
+        }
+    }
+    let mut out = Vec::new();
+    for comp in t.components {
+        let self_loop = comp.len() == 1 && deps(graph, comp[0]).any(|d| d == comp[0]);
+        if comp.len() > 1 || self_loop {
+            out.push(format!(
+                "dependency cycle: {}",
+                cycle_path(graph, &comp).join(" -> ")
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The shortest cycle through the component's smallest name, staying inside the component.
+fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
+    let inside: BTreeSet<&str> = comp.iter().copied().collect();
+    let Some(&start) = inside.first() else {
+        return Vec::new();
+    };
+    // Breadth-first from start's dependencies back to start; deps are sorted, so stable.
+    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue: VecDeque<&str> = VecDeque::from([start]);
+    while let Some(n) = queue.pop_front() {
+        for d in deps(graph, n) {
+            if d == start {
+                let mut path = vec![start];
+                let mut at = n;
+                while at != start {
+                    path.push(at);
+                    at = parent[at];
+                }
+                path.push(start);
+                let end = path.len() - 1;
+                path[1..end].reverse();
+                return path;
+            }
+            if inside.contains(d) && !parent.contains_key(d) {
+                parent.insert(d, n);
+                queue.push_back(d);
+            }
+        }
+    }
+    vec![start]
+}
+
+struct Tarjan<'a> {
+    graph: &'a Graph,
+    index: BTreeMap<&'a str, usize>,
+    low: BTreeMap<&'a str, usize>,
+    stack: Vec<&'a str>,
+    on_stack: BTreeSet<&'a str>,
+    next: usize,
+    components: Vec<Vec<&'a str>>,
+}
+
+impl<'a> Tarjan<'a> {
+    // Recursive: a service tree has at most a few hundred services.
+    fn visit(&mut self, v: &'a str) {
+        self.index.insert(v, self.next);
+        self.low.insert(v, self.next);
+        self.next += 1;
+        self.stack.push(v);
+        self.on_stack.insert(v);
+        for w in deps(self.graph, v) {
+            if !self.index.contains_key(w) {
+                self.visit(w);
+                let lw = self.low[w];
+                let lv = self.low.entry(v).or_default();
+                *lv = (*lv).min(lw);
+            } else if self.on_stack.contains(w) {
+                let iw = self.index[w];
+                let lv = self.low.entry(v).or_default();
+                *lv = (*lv).min(iw);
+            }
+        }
+        if self.low[v] == self.index[v] {
+            let mut comp = Vec::new();
+            while let Some(w) = self.stack.pop() {
+                self.on_stack.remove(w);
+                comp.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            self.components.push(comp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(edges: &[(&str, &[&str])]) -> Graph {
+        edges
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn orders_dependencies_first_ties_by_name() {
+        let graph = g(&[
+            ("web", &["database"]),
+            ("worker", &["database"]),
+            ("database", &["prepare"]),
+            ("prepare", &[]),
+            ("alone", &[]),
+            ("zed", &["ghost"]),
+        ]);
+        assert_eq!(
+            order(&graph).unwrap(),
+            ["alone", "prepare", "database", "web", "worker", "zed"]
+        );
+    }
+
+    #[test]
+    fn cycles_show_their_path() {
+        let graph = g(&[
+            ("c", &["a"]),
+            ("a", &["b"]),
+            ("b", &["c"]),
+            ("x", &["x"]),
+            ("ok", &[]),
+            ("after", &["a"]),
+        ]);
+        assert_eq!(
+            order(&graph).unwrap_err(),
+            [
+                "dependency cycle: a -> b -> c -> a",
+                "dependency cycle: x -> x"
+            ]
+        );
+    }
+
+    #[test]
+    fn one_report_per_tangle_with_the_shortest_cycle() {
+        let graph = g(&[("a", &["b", "c"]), ("b", &["a"]), ("c", &["b"])]);
+        assert_eq!(
+            order(&graph).unwrap_err(),
+            ["dependency cycle: a -> b -> a"]
+        );
+    }
+}

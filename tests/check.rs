@@ -1,0 +1,441 @@
+//! `tend check DIR` on broken and valid service trees: exact messages and exit codes.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A service tree in a unique temporary directory, removed on drop.
+struct TempTree {
+    root: PathBuf,
+}
+
+impl TempTree {
+    fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "tend-check-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        TempTree { root }
+    }
+
+    /// Writes `content` to `rel` (creating directories); mode 0644.
+    fn file(&self, rel: &str, content: &str) -> &Self {
+        let p = self.root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, content).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        self
+    }
+
+    /// Writes an executable script to `rel`.
+    fn exe(&self, rel: &str) -> &Self {
+        self.file(rel, "#!/bin/sh\nexec sleep 1000\n");
+        fs::set_permissions(self.root.join(rel), fs::Permissions::from_mode(0o755)).unwrap();
+        self
+    }
+
+    /// A minimal valid longrun.
+    fn longrun(&self, name: &str) -> &Self {
+        self.exe(&format!("{name}/run"))
+    }
+
+    /// `name` depends on `dep`.
+    fn dep(&self, name: &str, dep: &str) -> &Self {
+        self.file(&format!("{name}/dependencies.d/{dep}"), "")
+    }
+
+    fn check(&self) -> (i32, String, String) {
+        run_check(&self.root)
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+fn run_check(dir: &Path) -> (i32, String, String) {
+    let out = command().arg("check").arg(dir).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The binary with no `TEND_*` variables inherited from the test's environment.
+fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tend"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TEND_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Asserts exit 111, nothing on stdout, and exactly these error lines on stderr.
+fn assert_errors(t: &TempTree, expected: &[&str]) {
+    let (code, stdout, stderr) = t.check();
+    let want: Vec<String> = expected
+        .iter()
+        .map(|e| format!("tend check: {e}"))
+        .collect();
+    let got: Vec<&str> = stderr.lines().collect();
+    assert_eq!(got, want, "stderr was:\n{stderr}");
+    assert_eq!(code, 111);
+    assert_eq!(stdout, "");
+}
+
+#[test]
+fn cycle_shows_its_path() {
+    let t = TempTree::new();
+    for s in ["a", "b", "c", "d"] {
+        t.longrun(s);
+    }
+    t.dep("a", "b").dep("b", "c").dep("c", "a").dep("d", "a");
+    assert_errors(&t, &["dependency cycle: a -> b -> c -> a"]);
+}
+
+#[test]
+fn self_dependency_is_a_cycle() {
+    let t = TempTree::new();
+    t.longrun("web").dep("web", "web");
+    assert_errors(&t, &["dependency cycle: web -> web"]);
+}
+
+#[test]
+fn missing_dependency() {
+    let t = TempTree::new();
+    t.longrun("web").dep("web", "db");
+    assert_errors(&t, &["web: dependencies.d/db: no such service 'db'"]);
+}
+
+#[test]
+fn run_not_executable() {
+    let t = TempTree::new();
+    t.file("web/run", "#!/bin/sh\n");
+    assert_errors(
+        &t,
+        &["web: run: not executable (expected a file with the x bit set)"],
+    );
+}
+
+#[test]
+fn run_missing() {
+    let t = TempTree::new();
+    t.file("web/restart", "never\n");
+    assert_errors(
+        &t,
+        &["web: run: missing (a longrun needs an executable run file)"],
+    );
+}
+
+#[test]
+fn run_is_a_directory() {
+    let t = TempTree::new();
+    fs::create_dir_all(t.root.join("web/run")).unwrap();
+    assert_errors(
+        &t,
+        &["web: run: is a directory (expected an executable file)"],
+    );
+}
+
+#[test]
+fn bad_numbers() {
+    let t = TempTree::new();
+    t.longrun("db")
+        .file("db/notification-fd", "x\n")
+        .file("db/timeout-kill", "5s\n")
+        .file("db/timeout-finish", "0\n");
+    assert_errors(
+        &t,
+        &[
+            "db: notification-fd: 'x' is not a number (expected a file descriptor number from 3 to 1023)",
+            "db: timeout-kill: '5s' is not a whole number of milliseconds",
+            "db: timeout-finish: '0' must be above zero (a finish script is always time-limited)",
+        ],
+    );
+}
+
+#[test]
+fn notification_fd_out_of_range() {
+    let t = TempTree::new();
+    t.longrun("db").file("db/notification-fd", "1\n");
+    assert_errors(
+        &t,
+        &[
+            "db: notification-fd: '1' is out of range (expected a file descriptor number from 3 to 1023)",
+        ],
+    );
+}
+
+#[test]
+fn unknown_signal() {
+    let t = TempTree::new();
+    t.longrun("db").file("db/down-signal", "FOO\n");
+    assert_errors(
+        &t,
+        &[
+            "db: down-signal: 'FOO' is not a signal (expected a name such as TERM, HUP, INT or a number)",
+        ],
+    );
+}
+
+#[test]
+fn unknown_user_and_group() {
+    let t = TempTree::new();
+    t.longrun("web").file("web/user", "tend-ghost-user\n");
+    t.longrun("worker")
+        .file("worker/user", "root:tend-ghost-group\n");
+    assert_errors(
+        &t,
+        &[
+            "web: user: no such user 'tend-ghost-user'",
+            "worker: user: no such group 'tend-ghost-group'",
+        ],
+    );
+}
+
+#[test]
+fn bad_restart_value() {
+    let t = TempTree::new();
+    t.longrun("web").file("web/restart", "sometimes\n");
+    assert_errors(
+        &t,
+        &[
+            "web: restart: 'sometimes' is not a restart policy (expected always, on-failure or never)",
+        ],
+    );
+}
+
+#[test]
+fn bad_type_value() {
+    let t = TempTree::new();
+    t.longrun("web").file("web/type", "daemon\n");
+    t.exe("all/up").file("all/type", "bundle\n");
+    assert_errors(
+        &t,
+        &[
+            "all: type: 'bundle' is not supported (expected longrun or oneshot; list the bundle's services as dependencies instead)",
+            "web: type: 'daemon' is not a service type (expected longrun or oneshot)",
+        ],
+    );
+}
+
+#[test]
+fn bad_log_options() {
+    let t = TempTree::new();
+    t.longrun("web")
+        .file("web/log-options", "# rotation\n--keep x\n");
+    t.longrun("worker").file(
+        "worker/log-options",
+        "--rotate-size 1MiB\n--colour always\n",
+    );
+    assert_errors(
+        &t,
+        &[
+            "web: log-options: line 2: --keep: 'x' is not a whole number of archives",
+            "worker: log-options: line 2: --colour is not a log option (expected one of --format, --max-line, \
+             --rotate-size, --rotate-every, --keep, --max-total, --max-age, --compress, --on-rotate, --on-full, --tee)",
+        ],
+    );
+}
+
+#[test]
+fn bad_env_name() {
+    let t = TempTree::new();
+    t.longrun("web")
+        .file("web/env/A=B", "1\n")
+        .file("web/env/GOOD", "1\n");
+    assert_errors(
+        &t,
+        &["web: env/A=B: 'A=B' is not a variable name (expected a name without '=')"],
+    );
+}
+
+#[test]
+fn two_readiness_methods() {
+    let t = TempTree::new();
+    t.longrun("web")
+        .file("web/notification-fd", "3\n")
+        .exe("web/check");
+    t.longrun("db")
+        .file("db/notify", "systemd\n")
+        .file("db/notification-fd", "4");
+    assert_errors(
+        &t,
+        &[
+            "db: notify: a second readiness method besides notification-fd (expected at most one of notification-fd, notify or check)",
+            "web: check: a second readiness method besides notification-fd (expected at most one of notification-fd, notify or check)",
+        ],
+    );
+}
+
+#[test]
+fn symlink_loop_and_dangling_link() {
+    let t = TempTree::new();
+    t.longrun("real");
+    symlink(t.root.join("loop"), t.root.join("loop")).unwrap();
+    symlink(t.root.join("nowhere"), t.root.join("gone")).unwrap();
+    symlink(t.root.join("real"), t.root.join("alias")).unwrap();
+    assert_errors(
+        &t,
+        &[
+            "gone: cannot read service directory: no such file or directory",
+            "loop: cannot read service directory: symlink loop",
+        ],
+    );
+}
+
+#[test]
+fn files_of_the_other_kind() {
+    let t = TempTree::new();
+    t.file("setup/type", "oneshot\n")
+        .exe("setup/up")
+        .exe("setup/run");
+    t.longrun("web").file("web/down", "");
+    t.file("empty/type", "oneshot\n");
+    assert_errors(
+        &t,
+        &[
+            "empty: up: missing (a oneshot needs an executable up file)",
+            "setup: run: only a longrun uses this file (this service's type is oneshot)",
+            "web: down: a longrun has no down script (to keep it from starting, use an empty disabled file)",
+        ],
+    );
+}
+
+#[test]
+fn invalid_service_name_and_flag_content() {
+    let t = TempTree::new();
+    t.longrun("my web");
+    t.longrun("web").file("web/critical", "false\n");
+    assert_errors(
+        &t,
+        &[
+            "my web: 'my web' is not a service name (expected letters, digits, '.', '_' and '-', \
+             starting with a letter or digit, at most 253 characters)",
+            "web: critical: 'false' is not expected (an empty file marks the service critical; \
+             remove the file to turn it off)",
+        ],
+    );
+}
+
+#[test]
+fn every_error_sorted_by_service() {
+    let t = TempTree::new();
+    t.file("zeta/run", "");
+    t.longrun("alpha")
+        .file("alpha/restart", "maybe")
+        .file("alpha/down-signal", "NOPE")
+        .dep("alpha", "nothing");
+    t.longrun("mid").dep("mid", "mid");
+    assert_errors(
+        &t,
+        &[
+            "alpha: dependencies.d/nothing: no such service 'nothing'",
+            "alpha: restart: 'maybe' is not a restart policy (expected always, on-failure or never)",
+            "alpha: down-signal: 'NOPE' is not a signal (expected a name such as TERM, HUP, INT or a number)",
+            "dependency cycle: mid -> mid",
+            "zeta: run: not executable (expected a file with the x bit set)",
+        ],
+    );
+}
+
+#[test]
+fn missing_tree_names_it() {
+    let t = TempTree::new();
+    let missing = t.root.join("nope");
+    let (code, stdout, stderr) = run_check(&missing);
+    assert_eq!(
+        stderr,
+        format!(
+            "tend check: {}: cannot read service tree: no such file or directory\n",
+            missing.display()
+        )
+    );
+    assert_eq!((code, stdout.as_str()), (111, ""));
+}
+
+#[test]
+fn valid_tree_summary() {
+    let t = TempTree::new();
+    t.file("prep/type", "oneshot\n")
+        .exe("prep/up")
+        .exe("prep/down");
+    t.longrun("db")
+        .dep("db", "prep")
+        .file("db/notification-fd", "3\n")
+        .file("db/down-signal", "SIGINT\n")
+        .file("db/timeout-kill", "2000\n")
+        .file("db/timeout-up", "0\n")
+        .file("db/restart", "on-failure\n")
+        .file("db/critical", "")
+        .file("db/user", "root:0\n")
+        .file("db/env/GREETING", "hello  \nignored\n")
+        .file("db/env/UNSET_ME", "")
+        .file("db/log-options", "--keep 2\n--compress gzip\n");
+    t.longrun("web")
+        .dep("web", "db")
+        .exe("web/check")
+        .exe("web/finish")
+        .file("web/disabled", "\n")
+        .file("web/timeout-finish", "100\n");
+    t.file("README", "plain files beside the services are skipped\n");
+    t.file(".hidden/run", "");
+    // A symlinked service directory is followed, as s6 does: a second (disabled) longrun.
+    symlink(t.root.join("web"), t.root.join("web-alias")).unwrap();
+    let (code, stdout, stderr) = t.check();
+    assert_eq!(stderr, "");
+    assert_eq!(
+        stdout,
+        "tend check: 4 services OK (1 oneshot, 3 longruns, 2 disabled)\n"
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn services_dir_from_env() {
+    let t = TempTree::new();
+    t.longrun("only");
+    let out = command()
+        .arg("check")
+        .env("TEND_SERVICES", &t.root)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "tend check: 1 service OK (0 oneshots, 1 longrun)\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn empty_tree_is_valid() {
+    let t = TempTree::new();
+    let (code, stdout, _) = t.check();
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "tend check: 0 services OK (0 oneshots, 0 longruns)\n")
+    );
+}
+
+#[test]
+fn example_tree_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/services");
+    let (code, stdout, stderr) = run_check(&dir);
+    assert_eq!(stderr, "");
+    assert_eq!(
+        stdout,
+        "tend check: 4 services OK (1 oneshot, 3 longruns)\n"
+    );
+    assert_eq!(code, 0);
+}
