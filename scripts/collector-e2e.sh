@@ -36,6 +36,7 @@ skip() { say "SKIP: $*"; exit 0; }
 WORK=$(mktemp -d /tmp/tend-collector-e2e.XXXXXX)
 LOGROOT=$WORK/logs OUT=$WORK/collected.json CONF=$WORK/rsyslog.conf PIDFILE=$WORK/rsyslogd.pid
 mkdir -p "$LOGROOT" "$WORK/spool"
+PAUSE=$WORK/pause-writers
 RSYSLOG_PID=
 WRITER_PIDS=()
 
@@ -58,6 +59,7 @@ cleanup() {
     local rc=$?
     set +e
     local p
+    rm -f "$PAUSE"
     for p in "${WRITER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     stop_rsyslog
     rm -rf "$WORK"
@@ -148,6 +150,10 @@ record_lines() { # N: "seq=1 ..." .. "seq=N ...", paced so the collector tails a
     for ((i = 1; i <= $1; i++)); do
         printf 'seq=%d payload-%s\n' "$i" 'abcdefghijklmnopqrstuvwxyz0123456789'
         if ((i % 500 == 0)); then sleep 0.05; fi
+        if ((i == $1 / 2)); then # hold at half-way while main restarts rsyslog (<= 120 s)
+            local t=0
+            while [ -e "$PAUSE" ] && ((t++ < 2400)); do sleep 0.05; done
+        fi
     done
 }
 standin_writer() { # DIR N: CRI lines into DIR/current, rotating by mv at 64 KiB
@@ -180,17 +186,24 @@ total=$((N * ${#SERVICES[@]}))
 out_lines() { [ -f "$OUT" ] && wc -l <"$OUT" || echo 0; }
 
 start_rsyslog
+touch "$PAUSE"
 for s in "${SERVICES[@]}"; do
     run_writer "$LOGROOT/$s" "$N" &
     WRITER_PIDS+=($!)
 done
 
-# Halfway through, restart rsyslog: imfile must resume from its saved offsets.
+# Halfway through, restart rsyslog: imfile must resume from its saved offsets
+# (no record re-read from byte 0, none skipped). The writers are paused around
+# the restart: a rotation while rsyslog is down is a known hole of tailing only
+# `current` (the renamed file is never read again: see examples/README.md), and
+# is not what this step tests.
 deadline=$((SECONDS + 60))
 while [ "$(out_lines)" -lt $((total / 2)) ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-say "restarting rsyslogd at $(out_lines) of $total records"
+sleep 0.5
+say "restarting rsyslogd at $(out_lines) of $total records (writers paused)"
 stop_rsyslog
 start_rsyslog
+rm -f "$PAUSE"
 
 for p in "${WRITER_PIDS[@]}"; do
     if ! timeout 120 tail --pid="$p" -f /dev/null; then fail "writer $p did not finish in 120 s"; fi
