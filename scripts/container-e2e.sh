@@ -108,7 +108,7 @@ find_tend() {
         return
     fi
     local tdir=${CARGO_TARGET_DIR:-$ROOT/target}
-    (cd "$ROOT" && timeout 900 cargo build --release --locked --target x86_64-unknown-linux-musl \
+    (cd "$ROOT" && timeout 240 cargo build --release --locked --target x86_64-unknown-linux-musl \
         </dev/null >&2) || true
     for c in "$tdir/x86_64-unknown-linux-musl/release/tend" "$tdir/release/tend"; do
         [ -x "$c" ] && { echo "$c"; return; }
