@@ -115,7 +115,7 @@ if [ "${COLLECTOR_WRITER:-auto}" != standin ]; then
     if [ -n "${TEND_BIN:-}" ]; then
         TEND=$TEND_BIN
     elif [ -x "$ROOT/scripts/build-static.sh" ]; then
-        TEND=$("$ROOT/scripts/build-static.sh" </dev/null | tail -n 1) || TEND=
+        TEND=$(timeout 300 "$ROOT/scripts/build-static.sh" </dev/null | tail -n 1) || TEND=
     else
         for c in "${CARGO_TARGET_DIR:-$ROOT/target}"/{x86_64-unknown-linux-musl/release,release,debug}/tend; do
             [ -x "$c" ] && { TEND=$c; break; }

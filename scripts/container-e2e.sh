@@ -104,12 +104,13 @@ find_tend() {
     if [ -n "${TEND_BIN:-}" ]; then echo "$TEND_BIN"; return; fi
     if [ -x "$ROOT/scripts/build-static.sh" ]; then
         # contract: the static binary's path is the last line of its output
-        "$ROOT/scripts/build-static.sh" </dev/null | tail -n 1
+        timeout 300 "$ROOT/scripts/build-static.sh" </dev/null | tail -n 1
         return
     fi
     local tdir=${CARGO_TARGET_DIR:-$ROOT/target}
+    say "building: cargo build --release --target x86_64-unknown-linux-musl" >&2
     (cd "$ROOT" && timeout 240 cargo build --release --locked --target x86_64-unknown-linux-musl \
-        </dev/null >&2) || true
+        </dev/null >"$WORK/cargo.log" 2>&1) || tail -n 30 "$WORK/cargo.log" >&2
     for c in "$tdir/x86_64-unknown-linux-musl/release/tend" "$tdir/release/tend"; do
         [ -x "$c" ] && { echo "$c"; return; }
     done
@@ -221,21 +222,25 @@ say "== run 1: service tree, no CMD, podman stop"
 cid=$(pm run -d "${RUN_FLAGS[@]}" "${ID_ENV[@]}" --name "tend-e2e-1-$TAG" "$IMG") ||
     { fail "podman run -d"; exit 1; }
 TALK=$(svc_log talker) CRASH=$(svc_log crasher)
-wait_for 10 "talker log at HOSTDIR/$NS/$APP/$POD/talker/current" count_ge "$TALK" 'talker tick' 3 || true
-check "PID 1 is tend (talker read /proc/1/cmdline)" grep -q "talker start pid=[0-9]* pid1=${PID1_PREFIX}/usr/bin/tend init --" "$TALK"
-check "services inherit the container env (POD_NAMESPACE/APP_NAME/POD_NAME)" \
-    grep -q "talker identity ns=$NS app=$APP pod=$POD" "$TALK"
-check "stdout captured as CRI 'stdout F'" cri_line "$TALK" stdout 'talker tick 1'
-check "stderr captured as CRI 'stderr F' in the same current" cri_line "$TALK" stderr 'talker to-stderr'
-wait_for 15 "crash-looping service restarted (>= 2 'crasher start' lines)" count_ge "$CRASH" '^.* crasher start$' 2 || true
-check "log dirs are 0750" test "$(stat -c %a "$LOGS/$NS" "$LOGS/$NS/$APP" "$LOGS/$NS/$APP/$POD" "${TALK%/current}" | sort -u)" = 750
-check "current is 0640" test "$(stat -c %a "$TALK")" = 640
-running=$(pm inspect -f '{{.State.Running}}' "$cid")
-if [ "$running" = true ]; then
-    pass "container still running while a service crash-loops"
-else
-    fail "container exited early (code $(pm inspect -f '{{.State.ExitCode}}' "$cid")); its output:"
+container_up() { test "$(pm inspect -f '{{.State.Running}}' "$1")" = true; }
+deadline=$((SECONDS + 10))
+while ! count_ge "$TALK" 'talker tick' 3 && container_up "$cid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+if ! container_up "$cid"; then
+    running=false
+    fail "run 1: container exited at once (code $(pm inspect -f '{{.State.ExitCode}}' "$cid")); its output:"
     pm logs "$cid" 2>&1 | tail -n 20 | sed 's/^/    /'
+else
+    check "talker log at HOSTDIR/$NS/$APP/$POD/talker/current" count_ge "$TALK" 'talker tick' 3
+    check "PID 1 is tend (talker read /proc/1/cmdline)" grep -q "talker start pid=[0-9]* pid1=${PID1_PREFIX}/usr/bin/tend init --" "$TALK"
+    check "services inherit the container env (POD_NAMESPACE/APP_NAME/POD_NAME)" \
+        grep -q "talker identity ns=$NS app=$APP pod=$POD" "$TALK"
+    check "stdout captured as CRI 'stdout F'" cri_line "$TALK" stdout 'talker tick 1'
+    check "stderr captured as CRI 'stderr F' in the same current" cri_line "$TALK" stderr 'talker to-stderr'
+    wait_for 15 "crash-looping service restarted (>= 2 'crasher start' lines)" count_ge "$CRASH" '^.* crasher start$' 2 || true
+    check "log dirs are 0750" test "$(stat -c %a "$LOGS/$NS" "$LOGS/$NS/$APP" "$LOGS/$NS/$APP/$POD" "${TALK%/current}" 2>/dev/null | sort -u)" = 750
+    check "current is 0640" test "$(stat -c %a "$TALK" 2>/dev/null)" = 640
+    running=$(pm inspect -f '{{.State.Running}}' "$cid")
+    check "container still running while a service crash-loops" test "$running" = true
 fi
 
 t0=$(date +%s.%N)
