@@ -28,7 +28,8 @@
 #
 # The podman invocation that works on this machine (Debian 12, podman 4.3, hybrid
 # cgroup v1, root, no registry): see PODMAN_GLOBAL/RUN_FLAGS below. Found by trial:
-#   --runtime runc         crun is the Debian default and is what failed on hybrid cgroups
+#   --runtime runc         what works here (crun is not installed on this machine; it is
+#                          reported to fail on hybrid cgroups, not re-checked). E2E_RUNTIME overrides
 #   --storage-driver vfs   no overlay mounts to leak; images here are a few MB
 #   --cgroup-manager cgroupfs, --events-backend file   no systemd/journald in here
 #   --ulimit nofile/nproc  without them runc fails: "error setting rlimit type 7:
