@@ -63,7 +63,8 @@ cleanup() {
     for p in "${WRITER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     stop_rsyslog
     rm -rf "$WORK"
-    say "collector-e2e: ${PASSES} passed, ${FAILS} failed ($((SECONDS - START)) s)"
+    say "collector-e2e took $((SECONDS - START)) s"
+    say "collector-e2e: ${PASSES} passed, ${FAILS} failed"
     exit "$rc"
 }
 trap cleanup EXIT

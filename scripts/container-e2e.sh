@@ -79,7 +79,8 @@ cleanup() {
     awk -v w="$WORK" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
         while read -r m; do umount -l "$m"; done
     rm -rf "$WORK"
-    say "container-e2e: ${PASSES} passed, ${FAILS} failed ($((SECONDS - START)) s)"
+    say "container-e2e took $((SECONDS - START)) s"
+    say "container-e2e: ${PASSES} passed, ${FAILS} failed"
     exit "$rc"
 }
 trap cleanup EXIT
