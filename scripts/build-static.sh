@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the release binary statically: the musl target when it can be had, else the gnu
+# target with +crt-static. Checks with `file` that the result is static, prints its size,
+# and prints the binary's path on the last line (other scripts read it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+musl=x86_64-unknown-linux-musl
+if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+  rustup target add "$musl" >&2 || echo "build-static: musl target unavailable; using gnu +crt-static" >&2
+fi
+
+if rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+  cargo build --release --locked --target "$musl" >&2
+  bin="target/$musl/release/tend"
+else
+  RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --release --locked --target x86_64-unknown-linux-gnu >&2
+  bin="target/x86_64-unknown-linux-gnu/release/tend"
+fi
+
+command -v file >/dev/null || { apt-get update -qq && apt-get install -y -qq file >/dev/null; }
+desc=$(file -b "$bin")
+case "$desc" in
+  *"statically linked"*|*"static-pie linked"*) ;;
+  *) echo "build-static: $bin is not static: $desc" >&2; exit 1 ;;
+esac
+size=$(stat -c %s "$bin")
+echo "build-static: $bin: $size bytes ($((size / 1024)) KiB), $desc" >&2
+[ "$size" -le $((1024 * 1024)) ] || { echo "build-static: larger than 1 MiB" >&2; exit 1; }
+echo "$bin"
