@@ -227,6 +227,12 @@ impl Supervisor {
                 if forwardable(sig) {
                     self.signal_main(sig, group);
                 }
+                // A container stop must end before the runtime's SIGKILL, which would cost the
+                // log bytes still in flight: a command that ignores SIGTERM is killed after
+                // the grace (the way s6-overlay honours S6_KILL_GRACETIME).
+                if sig == Signal::SIGTERM && self.main_kill_at.is_none() {
+                    self.main_kill_at = Some(Instant::now() + self.kill_grace);
+                }
             }
             Mode::Init => match sig {
                 Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => self.begin_shutdown(None),
@@ -299,6 +305,14 @@ impl Supervisor {
         }
         for i in 0..self.svcs.len() {
             self.on_timers(i, now);
+        }
+        if self.stage == Stage::Running && self.main_kill_at.is_some_and(|t| now >= t) {
+            self.main_kill_at = None;
+            self.main_killed = true;
+            if let Some(pid) = self.main.as_ref().and_then(|m| m.pid) {
+                let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+                let _ = kill(pid, Signal::SIGKILL);
+            }
         }
         if self.stage == Stage::Running {
             self.start_what_can_start(now);
@@ -517,11 +531,6 @@ impl Supervisor {
         eprintln!("tend: {name}: up failed ({exit}); start-up stopped");
         let code = if exit.success() { 1 } else { exit.code() };
         self.begin_shutdown(Some(code));
-    }
-
-    /// Forgets aux bookkeeping that only matters while running.
-    pub fn stage_is_downs_or_later(&self) -> bool {
-        matches!(self.stage, Stage::Downs | Stage::Sweep | Stage::Done)
     }
 
     /// The readiness protocol of a service.

@@ -1,0 +1,127 @@
+//! Shared helpers of the integration tests: the real binary, PID namespaces, polling.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The tend binary under test.
+pub fn tend() -> &'static str {
+    env!("CARGO_BIN_EXE_tend")
+}
+
+/// A fresh, empty temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("tend-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, s: &str) -> PathBuf {
+        self.0.join(s)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `unshare --pid --fork --mount-proc tend ARGS…`: tend runs as PID 1 of a new namespace.
+pub fn pid1(args: &[&str]) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--mount-proc", tend()])
+        .args(args);
+    c.stdin(Stdio::null());
+    c
+}
+
+/// tend (not PID 1) with ARGS.
+pub fn plain(args: &[&str]) -> Command {
+    let mut c = Command::new(tend());
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+/// Runs a command to completion with a hard time limit.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(50));
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = killer.join();
+    out
+}
+
+/// Polls `f` every 20 ms until it is true or `limit` passes; returns whether it became true.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pid of the tend running as PID 1 under `unshare` (its only child), as seen from here.
+pub fn tend_pid_under(unshare: &Child) -> i32 {
+    let path = format!("/proc/{0}/task/{0}/children", unshare.id());
+    let mut pid = 0;
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            pid = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()))
+                .unwrap_or(0);
+            pid > 0
+        }),
+        "tend did not start under unshare"
+    );
+    pid
+}
+
+/// Sends a signal by name with kill(1).
+pub fn signal(pid: i32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+/// Exit code of a finished child (128+N for a signal, like the shell).
+pub fn code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Reads a file, or an empty string.
+pub fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
