@@ -169,6 +169,7 @@ impl Supervisor {
                 }
             }
             Aux::Down => {
+                self.svcs[i].deadline = None;
                 if !exit.success() {
                     eprintln!("tend: {}: down failed ({exit})", self.svcs[i].def.name);
                 }
@@ -214,7 +215,7 @@ impl Supervisor {
                 self.stop_service(i, now);
             }
             State::Stopping => self.kill_service(i, now),
-            State::Finishing => {
+            State::Finishing | State::Done => {
                 if let Some((pid, _)) = self.svcs[i].aux {
                     let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
                 }
@@ -303,6 +304,7 @@ impl Supervisor {
     /// Shutdown stage: runs oneshot `down`s one at a time in reverse order.
     /// Returns true when all have run.
     pub(super) fn run_downs(&mut self) -> bool {
+        // `down` needs the state the oneshot left; a oneshot is `Done` until its down ran.
         if self
             .svcs
             .iter()
@@ -326,6 +328,8 @@ impl Supervisor {
             match self.spawn_in_service(i, &argv, None) {
                 Ok(pid) => {
                     self.set_aux(i, pid, Aux::Down);
+                    // A hung `down` must not hold the container up past its stop timeout.
+                    self.svcs[i].deadline = Some(Instant::now() + self.grace_of(i));
                     return false;
                 }
                 Err(e) => eprintln!(

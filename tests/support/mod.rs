@@ -125,3 +125,68 @@ pub fn code(status: std::process::ExitStatus) -> i32 {
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+/// Writes one file of a service directory; `exec` sets mode 0755.
+pub fn put(dir: &Path, rel: &str, body: &str, exec: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, body).unwrap();
+    let mode = if exec { 0o755 } else { 0o644 };
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A service tree under construction in a temp dir, with a log root and a scratch dir.
+pub struct Tree {
+    pub tmp: TempDir,
+}
+
+impl Tree {
+    pub fn new(tag: &str) -> Tree {
+        let tmp = TempDir::new(tag);
+        std::fs::create_dir_all(tmp.join("services")).unwrap();
+        std::fs::create_dir_all(tmp.join("logs")).unwrap();
+        std::fs::create_dir_all(tmp.join("out")).unwrap();
+        Tree { tmp }
+    }
+    /// Adds an executable `run` (a `#!/bin/sh` script) for service `name`.
+    pub fn longrun(&self, name: &str, script: &str) -> &Tree {
+        self.file(name, "run", &format!("#!/bin/sh\n{script}\n"), true)
+    }
+    /// Adds any file to service `name`.
+    pub fn file(&self, name: &str, rel: &str, body: &str, exec: bool) -> &Tree {
+        put(&self.tmp.join("services").join(name), rel, body, exec);
+        self
+    }
+    /// Declares that `name` depends on `dep`.
+    pub fn dep(&self, name: &str, dep: &str) -> &Tree {
+        self.file(name, &format!("dependencies.d/{dep}"), "", false)
+    }
+    /// The scratch dir services write their observations to.
+    pub fn out(&self) -> PathBuf {
+        self.tmp.join("out")
+    }
+    /// The log directory of a service.
+    pub fn log_dir(&self, service: &str) -> PathBuf {
+        self.tmp.join("logs/ns/app/pod").join(service)
+    }
+    /// `tend init` as PID 1 over this tree, identity ns/app/pod, CMD after `--` if given.
+    pub fn init(&self, cmd: &[&str]) -> Command {
+        let services = self.tmp.join("services");
+        let logs = self.tmp.join("logs");
+        let mut args = vec!["init", "--services", services.to_str().unwrap(), "--log-root", logs.to_str().unwrap()];
+        if !cmd.is_empty() {
+            args.push("--");
+            args.extend_from_slice(cmd);
+        }
+        let mut c = pid1(&args);
+        c.env("TEND_NAMESPACE", "ns").env("TEND_APP", "app").env("TEND_POD", "pod");
+        c.env("OUT", self.out()).env("TEND_RUN_DIR", self.tmp.join("run"));
+        c
+    }
+}
+
+/// Milliseconds since the epoch, as written by `date +%s%3N` in service scripts.
+pub fn read_ms(p: &Path) -> u64 {
+    read(p).trim().parse().unwrap_or_else(|_| panic!("no timestamp in {}", p.display()))
+}
