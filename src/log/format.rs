@@ -1,1 +1,261 @@
 //! Records to bytes: `cri`, `json`, `ts`, `plain`, with the timestamp formatted once per batch.
+//!
+//! # A UTF-8 character cut at a `--max-line` boundary (json)
+//!
+//! Pieces are cut at exactly `max_line` bytes of the line, never moved to a character
+//! boundary, so every piece but the last carries exactly `max_line` input bytes (what Docker
+//! does and what Vector expects). Each piece is then decoded on its own, as
+//! `String::from_utf8_lossy` would: the leading bytes of a character cut at the end of a
+//! piece become one U+FFFD, and each orphaned continuation byte at the start of the next
+//! piece becomes one U+FFFD. Everything else in both pieces is kept as is; only the broken
+//! fragment is replaced. `cri`, `ts` and `plain` write the bytes untouched.
+
+use super::Stream;
+use super::frame::Record;
+use super::options::Format;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Length of `2026-11-22T22:30:01.123456789Z`.
+const STAMP_LEN: usize = 30;
+/// Length of the microsecond form without its `Z`: `2026-11-22T22:30:01.123456`.
+const MICROS_LEN: usize = 26;
+
+/// One read batch's timestamp, formatted once as RFC 3339 UTC with nanoseconds.
+#[derive(Clone)]
+pub struct Stamp {
+    text: [u8; STAMP_LEN],
+    /// Seconds since the epoch the date part of `text` was computed for.
+    secs: i64,
+}
+
+impl Default for Stamp {
+    fn default() -> Self {
+        let mut s = Stamp {
+            text: *b"1970-01-01T00:00:00.000000000Z",
+            secs: -1,
+        };
+        s.set(UNIX_EPOCH);
+        s
+    }
+}
+
+impl Stamp {
+    /// Takes the wall clock now (`clock_gettime(CLOCK_REALTIME)`).
+    pub fn now() -> Stamp {
+        let mut s = Stamp::default();
+        s.set(SystemTime::now());
+        s
+    }
+
+    /// Reformats for `t`; the civil date is recomputed only when the second changes.
+    pub fn set(&mut self, t: SystemTime) {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = d.as_secs() as i64;
+        if secs != self.secs {
+            self.secs = secs;
+            // invariant: a u64 second count from SystemTime is far inside time's range.
+            let dt = time::OffsetDateTime::from_unix_timestamp(secs)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            digits(&mut self.text[0..4], dt.year() as u32);
+            digits(&mut self.text[5..7], u8::from(dt.month()) as u32);
+            digits(&mut self.text[8..10], dt.day() as u32);
+            digits(&mut self.text[11..13], dt.hour() as u32);
+            digits(&mut self.text[14..16], dt.minute() as u32);
+            digits(&mut self.text[17..19], dt.second() as u32);
+        }
+        digits(&mut self.text[20..29], d.subsec_nanos());
+    }
+
+    /// `2026-11-22T22:30:01.123456789Z`.
+    pub fn nanos(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// `2026-11-22T22:30:01.123456` (the caller appends `Z`).
+    fn micros(&self) -> &[u8] {
+        &self.text[..MICROS_LEN]
+    }
+}
+
+/// Writes `v` as zero-padded decimal filling `out`.
+fn digits(out: &mut [u8], mut v: u32) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// Appends one record in `format` to `out`.
+pub fn render(format: Format, stamp: &Stamp, stream: Stream, rec: Record<'_>, out: &mut Vec<u8>) {
+    match format {
+        Format::Plain => {
+            out.extend_from_slice(rec.line);
+            if !rec.partial {
+                out.push(b'\n');
+            }
+        }
+        Format::Ts => {
+            out.extend_from_slice(stamp.micros());
+            out.extend_from_slice(b"Z ");
+            out.extend_from_slice(rec.line);
+            out.push(b'\n');
+        }
+        Format::Cri => {
+            out.extend_from_slice(stamp.nanos());
+            out.extend_from_slice(match (stream, rec.partial) {
+                (Stream::Stdout, false) => b" stdout F ",
+                (Stream::Stdout, true) => b" stdout P ",
+                (Stream::Stderr, false) => b" stderr F ",
+                (Stream::Stderr, true) => b" stderr P ",
+            });
+            out.extend_from_slice(rec.line);
+            out.push(b'\n');
+        }
+        Format::Json => {
+            out.extend_from_slice(b"{\"log\":\"");
+            json_escape(rec.line, out);
+            if rec.newline {
+                out.extend_from_slice(b"\\n");
+            }
+            out.extend_from_slice(match stream {
+                Stream::Stdout => b"\",\"stream\":\"stdout\",\"time\":\"",
+                Stream::Stderr => b"\",\"stream\":\"stderr\",\"time\":\"",
+            });
+            out.extend_from_slice(stamp.nanos());
+            out.extend_from_slice(b"\"}\n");
+        }
+    }
+}
+
+/// Appends a marker record written by tend itself (stream stderr) in `format`.
+pub fn render_marker(format: Format, stamp: &Stamp, text: &str, out: &mut Vec<u8>) {
+    let rec = Record {
+        line: text.as_bytes(),
+        partial: false,
+        newline: true,
+    };
+    render(format, stamp, Stream::Stderr, rec, out);
+}
+
+/// JSON string body of `s`: valid UTF-8 kept, each invalid sequence one U+FFFD.
+fn json_escape(s: &[u8], out: &mut Vec<u8>) {
+    for chunk in s.utf8_chunks() {
+        escape_valid(chunk.valid().as_bytes(), out);
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+}
+
+/// Escapes `"`, `\` and control characters; copies runs of other bytes at once.
+fn escape_valid(s: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        start = i + 1;
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]),
+        }
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn stamp() -> Stamp {
+        let mut s = Stamp::default();
+        // 2026-11-22T22:30:01.123456789Z
+        s.set(UNIX_EPOCH + Duration::new(1_795_386_601, 123_456_789));
+        s
+    }
+
+    fn one(format: Format, stream: Stream, line: &[u8], partial: bool, newline: bool) -> String {
+        let mut out = Vec::new();
+        render(
+            format,
+            &stamp(),
+            stream,
+            Record {
+                line,
+                partial,
+                newline,
+            },
+            &mut out,
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn stamp_text() {
+        assert_eq!(stamp().nanos(), b"2026-11-22T22:30:01.123456789Z");
+        let mut s = Stamp::default();
+        assert_eq!(s.nanos(), b"1970-01-01T00:00:00.000000000Z");
+        s.set(UNIX_EPOCH + Duration::new(951_782_400, 5)); // leap day 2000
+        assert_eq!(s.nanos(), b"2000-02-29T00:00:00.000000005Z");
+    }
+
+    #[test]
+    fn each_format() {
+        use Stream::*;
+        assert_eq!(
+            one(Format::Cri, Stdout, b"hello", false, true),
+            "2026-11-22T22:30:01.123456789Z stdout F hello\n"
+        );
+        assert_eq!(
+            one(Format::Cri, Stderr, b"hel", true, false),
+            "2026-11-22T22:30:01.123456789Z stderr P hel\n"
+        );
+        assert_eq!(
+            one(Format::Json, Stdout, b"hello", false, true),
+            "{\"log\":\"hello\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-22T22:30:01.123456789Z\"}\n"
+        );
+        assert_eq!(
+            one(Format::Ts, Stdout, b"hello", false, true),
+            "2026-11-22T22:30:01.123456Z hello\n"
+        );
+        assert_eq!(
+            one(Format::Plain, Stdout, b"hello", false, false),
+            "hello\n"
+        );
+        assert_eq!(one(Format::Plain, Stdout, b"hel", true, false), "hel");
+    }
+
+    #[test]
+    fn json_escapes_and_replaces() {
+        let s = one(
+            Format::Json,
+            Stderr,
+            b"a\"b\\c\td\x01\x1f\xff\xe2\x82",
+            false,
+            false,
+        );
+        assert_eq!(
+            s,
+            "{\"log\":\"a\\\"b\\\\c\\td\\u0001\\u001f\u{FFFD}\u{FFFD}\",\"stream\":\"stderr\",\"time\":\"2026-11-22T22:30:01.123456789Z\"}\n"
+        );
+        // A euro sign cut after its first byte: one U+FFFD per side of the cut.
+        let a = one(Format::Json, Stdout, b"ab\xe2", true, false);
+        let b = one(Format::Json, Stdout, b"\x82\xacc", false, true);
+        assert!(a.starts_with("{\"log\":\"ab\u{FFFD}\""), "{a}");
+        assert!(b.starts_with("{\"log\":\"\u{FFFD}\u{FFFD}c\\n\""), "{b}");
+    }
+}

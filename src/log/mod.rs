@@ -4,11 +4,14 @@
 //! [`format`] renders them, [`sink`] writes, rotates and prunes one directory whose path
 //! [`layout`] derives from the container's identity.
 
+mod compress;
+mod dirfd;
 pub mod format;
 pub mod frame;
 pub mod layout;
 pub mod options;
 pub mod pump;
+mod retention;
 pub mod sink;
 
 pub use options::LogOptions;
@@ -33,7 +36,58 @@ impl Stream {
 }
 
 /// `tend log DIR`: stdin to a rotating log directory.
-pub fn job(_args: crate::cli::LogArgs) -> i32 {
-    eprintln!("tend log: not implemented yet");
-    crate::cli::EXIT_USAGE
+pub fn job(args: crate::cli::LogArgs) -> i32 {
+    match run_job(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("tend log: {e}");
+            crate::cli::EXIT_CONFIG
+        }
+    }
+}
+
+fn run_job(args: &crate::cli::LogArgs) -> Result<(), String> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::AsFd;
+
+    let opts = crate::cli::log_options(&args.log_flag_values(), args.tee, false)?;
+    // Blocked before the log thread starts so it inherits the mask: the signals are then
+    // only seen through the signalfd below.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGTERM);
+    mask.add(Signal::SIGINT);
+    mask.thread_block()
+        .map_err(|e| format!("cannot block SIGTERM/SIGINT: {e}"))?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| format!("signalfd: {e}"))?;
+    let sink = sink::Sink::open_dir(std::path::Path::new(&args.dir), opts)?;
+    let stdin = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| format!("stdin: {e}"))?;
+    let pump = pump::Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
+    pump.add_sink(sink, vec![(Stream::Stdout, stdin)]);
+    let signalled = loop {
+        let mut fds = [
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pump.idle_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+        if hit(&fds[0]) {
+            break true;
+        }
+        if hit(&fds[1]) {
+            break false;
+        }
+    };
+    // On a signal: stop reading now, write what was read.
+    pump.finish(signalled.then(std::time::Instant::now));
+    Ok(())
 }

@@ -1,11 +1,37 @@
 //! The log thread: reads every capture pipe and drives frame → format → sink.
+//!
+//! One thread, one epoll set (edge-triggered) over every pipe's read end plus an eventfd
+//! for messages from [`Pump::add`] and [`Pump::finish`]. Each round reads at most one
+//! buffer per ready pipe (fair between services), frames it, formats every record into
+//! the sink's batch and writes the batch with one `write`.
+//!
+//! Split lines: while one stream of a sink is between a `P` piece and its `F`, the other
+//! streams of that sink are not read, so the pieces stay back to back in the file. If the
+//! splitting stream then sends nothing for [`SPLIT_WAIT`] while another stream of the sink
+//! has data waiting, its held bytes are written as an `F` record (json: without `\n`) and
+//! the rest of that line becomes a new record later: an app that writes half a long line
+//! to stdout and then blocks on stderr is never deadlocked by this rule.
 
 use super::Stream;
+use super::format::Stamp;
+use super::frame::Framer;
 use super::sink::Sink;
-use std::os::fd::OwnedFd;
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a half-written split line may hold back the other stream of its sink.
+pub const SPLIT_WAIT: Duration = Duration::from_millis(500);
+/// One read buffer for every pipe, reused.
+const READ_BUF: usize = 1 << 20;
+/// epoll token of the control eventfd.
+const WAKE: u64 = u64::MAX;
 
 /// Counters of one sink, shared with the PID-1 thread for `tend ctl status`.
 #[derive(Debug, Default)]
@@ -18,20 +44,432 @@ pub struct SinkStats {
     pub rotations: AtomicU64,
 }
 
+/// The shutdown deadline, visible to a sink blocked on a full disk inside a write (it
+/// cannot read messages then): past it, a full disk drops instead of blocking.
+#[derive(Debug)]
+pub struct GiveUp {
+    base: Instant,
+    /// Nanoseconds after `base`, plus one; 0 = no deadline.
+    at: AtomicU64,
+}
+
+impl GiveUp {
+    fn new() -> GiveUp {
+        GiveUp {
+            base: Instant::now(),
+            at: AtomicU64::new(0),
+        }
+    }
+
+    fn set(&self, deadline: Instant) {
+        let ns = deadline.saturating_duration_since(self.base).as_nanos() as u64;
+        self.at.store(ns.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// `true` once the deadline has passed.
+    pub fn passed(&self) -> bool {
+        match self.at.load(Ordering::SeqCst) {
+            0 => false,
+            at => self.base.elapsed().as_nanos() as u64 + 1 >= at,
+        }
+    }
+}
+
+enum Msg {
+    Add(Sink, Vec<(Stream, OwnedFd)>),
+    Finish(Option<Instant>),
+}
+
 /// Handle to the log thread.
-pub struct Pump {}
+pub struct Pump {
+    tx: mpsc::Sender<Msg>,
+    wake: Arc<EventFd>,
+    idle: Arc<EventFd>,
+    give_up: Arc<GiveUp>,
+    handle: JoinHandle<()>,
+}
 
 impl Pump {
     /// Starts the log thread.
     pub fn start() -> std::io::Result<Pump> {
-        Err(std::io::Error::other("log pump: not implemented yet"))
+        let flags = EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK;
+        let wake = Arc::new(EventFd::from_flags(flags)?);
+        let idle = Arc::new(EventFd::from_flags(flags)?);
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        epoll.add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, WAKE))?;
+        let (tx, rx) = mpsc::channel();
+        let give_up = Arc::new(GiveUp::new());
+        let mut engine = Engine {
+            give_up: give_up.clone(),
+            added: false,
+            epoll,
+            rx,
+            wake: wake.clone(),
+            idle: idle.clone(),
+            sinks: Vec::new(),
+            buf: vec![0; READ_BUF],
+            stamp: Stamp::default(),
+            finishing: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("tend-log".into())
+            .spawn(move || engine.run())?;
+        Ok(Pump {
+            tx,
+            wake,
+            idle,
+            give_up,
+            handle,
+        })
     }
 
     /// Hands a sink and the read ends of its pipes to the log thread.
-    pub fn add(&self, _sink: Sink, _streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
-        Arc::new(SinkStats::default())
+    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
+    pub fn add(&self, sink: Sink, streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
+        self.add_sink(sink, streams)
+    }
+
+    /// [`Pump::add`] for `tend log` (kept separate so the PID-1 entry point can carry its
+    /// own `dead_code` allowance until it is wired).
+    pub(crate) fn add_sink(&self, sink: Sink, streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
+        let stats = sink.stats();
+        self.send(Msg::Add(sink, streams));
+        stats
+    }
+
+    /// Readable (counter > 0) whenever every pipe handed over so far has reached EOF.
+    pub fn idle_fd(&self) -> BorrowedFd<'_> {
+        self.idle.as_fd()
     }
 
     /// Drains every pipe to EOF (or until `deadline`), flushes and fsyncs, joins the thread.
-    pub fn finish(self, _deadline: Option<Instant>) {}
+    pub fn finish(self, deadline: Option<Instant>) {
+        if let Some(d) = deadline {
+            self.give_up.set(d);
+        }
+        self.send(Msg::Finish(deadline));
+        if self.handle.join().is_err() {
+            eprintln!("tend: the log thread panicked");
+        }
+    }
+
+    fn send(&self, m: Msg) {
+        // A send fails only if the thread is gone, which finish() reports when joining.
+        let _ = self.tx.send(m);
+        let _ = self.wake.write(1);
+    }
+}
+
+/// One pipe being read.
+struct Source {
+    stream: Stream,
+    fd: OwnedFd,
+    framer: Framer,
+    /// Data may be waiting (edge-triggered: set by epoll, cleared at `EAGAIN`).
+    ready: bool,
+    /// Not pollable (a regular file on stdin), or the writer hung up: read until EOF.
+    always_ready: bool,
+    last_data: Instant,
+}
+
+struct Entry {
+    sink: Sink,
+    sources: Vec<Option<Source>>,
+}
+
+impl Entry {
+    /// The source, if any, whose split line holds the others back.
+    fn splitting(&self) -> Option<usize> {
+        self.sources
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.framer.in_split()))
+    }
+
+    fn live(&self) -> bool {
+        self.sources.iter().any(Option::is_some)
+    }
+}
+
+struct Engine {
+    epoll: Epoll,
+    rx: mpsc::Receiver<Msg>,
+    wake: Arc<EventFd>,
+    idle: Arc<EventFd>,
+    sinks: Vec<Option<Entry>>,
+    buf: Vec<u8>,
+    stamp: Stamp,
+    finishing: Option<Option<Instant>>,
+    give_up: Arc<GiveUp>,
+    /// A sink was ever added: only then does "no source left" mean idle.
+    added: bool,
+}
+
+impl Engine {
+    fn run(&mut self) {
+        let mut events = vec![EpollEvent::empty(); 64];
+        loop {
+            let now = Instant::now();
+            if let Some(deadline) = self.finishing {
+                let live = self.sinks.iter().flatten().any(Entry::live);
+                if !live || deadline.is_some_and(|d| now >= d) {
+                    break;
+                }
+            }
+            let busy = self.any_readable();
+            let timeout = if busy {
+                EpollTimeout::ZERO
+            } else {
+                self.timeout(now)
+            };
+            let n = match self.epoll.wait(&mut events, timeout) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => 0,
+                Err(e) => {
+                    eprintln!("tend: log thread: epoll_wait: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    0
+                }
+            };
+            for ev in &events[..n] {
+                let token = ev.data();
+                if token == WAKE {
+                    let _ = self.wake.read();
+                    self.messages();
+                    continue;
+                }
+                let (si, fi) = ((token >> 32) as usize, (token & 0xffff_ffff) as usize);
+                if let Some(Some(src)) = self
+                    .sinks
+                    .get_mut(si)
+                    .and_then(|e| e.as_mut())
+                    .and_then(|e| e.sources.get_mut(fi))
+                {
+                    src.ready = true;
+                    // After a hang-up no further edge comes: read on until EOF.
+                    if ev
+                        .events()
+                        .intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLRDHUP)
+                    {
+                        src.always_ready = true;
+                    }
+                }
+            }
+            self.round();
+            self.timers();
+        }
+        self.shutdown();
+    }
+
+    fn messages(&mut self) {
+        while let Ok(m) = self.rx.try_recv() {
+            match m {
+                Msg::Add(sink, streams) => self.add(sink, streams),
+                Msg::Finish(deadline) => self.finishing = Some(deadline),
+            }
+        }
+    }
+
+    fn add(&mut self, mut sink: Sink, streams: Vec<(Stream, OwnedFd)>) {
+        let si = match self.sinks.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.sinks.push(None);
+                self.sinks.len() - 1
+            }
+        };
+        sink.set_give_up(self.give_up.clone());
+        self.added = true;
+        let max_line = sink.max_line();
+        let mut sources = Vec::new();
+        for (fi, (stream, fd)) in streams.into_iter().enumerate() {
+            set_nonblocking(&fd);
+            let token = ((si as u64) << 32) | fi as u64;
+            let ev = EpollEvent::new(
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLET | EpollFlags::EPOLLRDHUP,
+                token,
+            );
+            let always_ready = match self.epoll.add(fd.as_fd(), ev) {
+                Ok(()) => false,
+                // Regular files cannot be polled; reads on them never block.
+                Err(Errno::EPERM) => true,
+                Err(e) => {
+                    eprintln!(
+                        "tend: {}: cannot watch {}: {e}",
+                        sink.path().display(),
+                        stream.as_str()
+                    );
+                    continue;
+                }
+            };
+            sources.push(Some(Source {
+                stream,
+                fd,
+                framer: Framer::new(max_line),
+                ready: true,
+                always_ready,
+                last_data: Instant::now(),
+            }));
+        }
+        self.sinks[si] = Some(Entry { sink, sources });
+        self.check_idle();
+    }
+
+    fn any_readable(&self) -> bool {
+        self.sinks.iter().flatten().any(|e| {
+            let split = e.splitting();
+            e.sources
+                .iter()
+                .enumerate()
+                .any(|(i, s)| s.as_ref().is_some_and(|s| s.ready) && split.is_none_or(|x| x == i))
+        })
+    }
+
+    /// Until the next rotation by age, split-wait expiry or finish deadline.
+    fn timeout(&self, now: Instant) -> EpollTimeout {
+        let mut next: Option<Instant> = self.finishing.flatten();
+        let mut earliest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for e in self.sinks.iter().flatten() {
+            if let Some(d) = e.sink.deadline() {
+                earliest(d);
+            }
+            if let Some(i) = e.splitting() {
+                let others_wait = e
+                    .sources
+                    .iter()
+                    .enumerate()
+                    .any(|(j, s)| j != i && s.as_ref().is_some_and(|s| s.ready));
+                if let (true, Some(s)) = (others_wait, &e.sources[i]) {
+                    earliest(s.last_data + SPLIT_WAIT);
+                }
+            }
+        }
+        match next {
+            None => EpollTimeout::NONE,
+            Some(t) => {
+                let ms = t.saturating_duration_since(now).as_millis() + 1;
+                EpollTimeout::try_from(ms.min(60_000) as u64).unwrap_or(EpollTimeout::MAX)
+            }
+        }
+    }
+
+    /// Reads at most one buffer from every eligible ready source.
+    fn round(&mut self) {
+        for si in 0..self.sinks.len() {
+            let Some(entry) = self.sinks[si].as_mut() else {
+                continue;
+            };
+            for fi in 0..entry.sources.len() {
+                let split = entry.splitting();
+                if split.is_some_and(|x| x != fi) {
+                    continue;
+                }
+                let Some(src) = entry.sources[fi].as_mut() else {
+                    continue;
+                };
+                if !src.ready {
+                    continue;
+                }
+                match nix::unistd::read(&src.fd, &mut self.buf) {
+                    Ok(0) => {
+                        let stream = src.stream;
+                        let sink = &mut entry.sink;
+                        let stamp = &mut self.stamp;
+                        stamp.set(SystemTime::now());
+                        src.framer.finish(&mut |r| sink.push(stamp, stream, r));
+                        sink.flush();
+                        let _ = self.epoll.delete(src.fd.as_fd());
+                        entry.sources[fi] = None;
+                    }
+                    Ok(n) => {
+                        src.last_data = Instant::now();
+                        if !src.always_ready && n < self.buf.len() {
+                            // A short read drained the pipe; epoll reports the next write.
+                            src.ready = false;
+                        }
+                        let stream = src.stream;
+                        let sink = &mut entry.sink;
+                        let stamp = &mut self.stamp;
+                        stamp.set(SystemTime::now());
+                        src.framer
+                            .feed(&self.buf[..n], &mut |r| sink.push(stamp, stream, r));
+                        sink.flush();
+                    }
+                    Err(Errno::EAGAIN) => src.ready = false,
+                    Err(Errno::EINTR) => {}
+                    Err(e) => {
+                        eprintln!(
+                            "tend: {}: read {}: {e}",
+                            entry.sink.path().display(),
+                            src.stream.as_str()
+                        );
+                        let stream = src.stream;
+                        let sink = &mut entry.sink;
+                        src.framer
+                            .finish(&mut |r| sink.push(&self.stamp, stream, r));
+                        sink.flush();
+                        let _ = self.epoll.delete(src.fd.as_fd());
+                        entry.sources[fi] = None;
+                    }
+                }
+            }
+        }
+        self.check_idle();
+    }
+
+    /// Age rotations and the split-wait rule.
+    fn timers(&mut self) {
+        let now = Instant::now();
+        for e in self.sinks.iter_mut().flatten() {
+            e.sink.tick(now);
+            let Some(i) = e.splitting() else { continue };
+            let others_wait = e
+                .sources
+                .iter()
+                .enumerate()
+                .any(|(j, s)| j != i && s.as_ref().is_some_and(|s| s.ready));
+            let sink = &mut e.sink;
+            if let Some(src) = e.sources[i].as_mut() {
+                if others_wait && !src.ready && now >= src.last_data + SPLIT_WAIT {
+                    let stream = src.stream;
+                    self.stamp.set(SystemTime::now());
+                    let stamp = &self.stamp;
+                    src.framer.finish(&mut |r| sink.push(stamp, stream, r));
+                    sink.flush();
+                }
+            }
+        }
+    }
+
+    /// Signals `idle_fd` when no source is left open.
+    fn check_idle(&mut self) {
+        if self.added && !self.sinks.iter().flatten().any(Entry::live) {
+            let _ = self.idle.write(1);
+        }
+    }
+
+    /// Writes every held partial line, flushes, fsyncs, closes every sink.
+    fn shutdown(&mut self) {
+        self.stamp.set(SystemTime::now());
+        let deadline = self.finishing.flatten();
+        for slot in self.sinks.iter_mut() {
+            let Some(mut e) = slot.take() else { continue };
+            for src in e.sources.iter_mut().flatten() {
+                let stream = src.stream;
+                let sink = &mut e.sink;
+                let stamp = &self.stamp;
+                src.framer.finish(&mut |r| sink.push(stamp, stream, r));
+            }
+            e.sink.close(deadline);
+        }
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    // SAFETY: fcntl F_GETFL/F_SETFL on an fd we own; no pointers involved.
+    unsafe {
+        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if fl >= 0 {
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+        }
+    }
 }

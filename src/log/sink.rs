@@ -1,25 +1,464 @@
 //! One log directory: `current`, rotation to `@<time>.log`, retention, disk-full policy.
 
-use super::LogOptions;
-use super::layout::Identity;
-use std::path::Path;
+use super::compress::Compressor;
+use super::dirfd;
+use super::format::{Stamp, render, render_marker};
+use super::frame::Record;
+use super::layout::{Identity, validate_component};
+use super::options::OnFull;
+use super::pump::{GiveUp, SinkStats};
+use super::retention::{self, Policy};
+use super::{LogOptions, Stream};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Marker written after a record torn by a crash.
+const TORN_MARKER: &str = "tend: previous record was cut short (tend restarted)";
+/// First and longest wait between write attempts on a full disk.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How long to wait before retrying a rotation that failed.
+const ROTATE_RETRY: Duration = Duration::from_secs(10);
 
 /// A locked, open log directory.
-pub struct Sink {}
+pub struct Sink {
+    dir: OwnedFd,
+    path: PathBuf,
+    _lock: Flock<OwnedFd>,
+    current: OwnedFd,
+    cur_size: u64,
+    cur_since: Instant,
+    opts: LogOptions,
+    /// Formatted records not yet written; reused across batches.
+    out: Vec<u8>,
+    /// The last record pushed was a `P` piece: no rotation until its `F`.
+    in_split: bool,
+    /// `current` ends with `\n` (or is empty).
+    ends_nl: bool,
+    /// Bytes dropped since the last marker was written (`--on-full drop`).
+    pending_drop: u64,
+    last_archive_ns: i128,
+    rotate_retry_at: Option<Instant>,
+    disk_full_reported: bool,
+    stats: Arc<SinkStats>,
+    compressor: Option<Compressor>,
+    /// Past its deadline a full disk drops instead of blocking (shutdown).
+    give_up: Option<Arc<GiveUp>>,
+}
 
 impl Sink {
     /// Opens (creating) `<root>/<ns>/<app>/<pod>/<service>/` and takes its lock.
     pub fn open_service(
-        _root: &Path,
-        _id: &Identity,
-        _service: &str,
-        _opts: LogOptions,
+        root: &Path,
+        id: &Identity,
+        service: &str,
+        opts: LogOptions,
     ) -> Result<Sink, String> {
-        Err("log sink: not implemented yet".into())
+        validate_component("service", service)?;
+        for (src, v) in [
+            ("namespace", &id.namespace),
+            ("app", &id.app),
+            ("pod", &id.pod),
+        ] {
+            validate_component(src, v)?;
+        }
+        let mut fd = dirfd::open_root(root)?;
+        let mut path = root.to_path_buf();
+        for part in [id.namespace.as_str(), &id.app, &id.pod, service] {
+            path.push(part);
+            fd = dirfd::sub_dir(&fd, part, &path)?;
+        }
+        Sink::open_fd(fd, path, opts)
     }
 
     /// Opens (creating) a log directory given directly, as `tend log DIR` does.
-    pub fn open_dir(_dir: &Path, _opts: LogOptions) -> Result<Sink, String> {
-        Err("log sink: not implemented yet".into())
+    pub fn open_dir(dir: &Path, opts: LogOptions) -> Result<Sink, String> {
+        let fd = dirfd::open_root(dir)?;
+        Sink::open_fd(fd, dir.to_path_buf(), opts)
+    }
+
+    fn open_fd(dir: OwnedFd, path: PathBuf, opts: LogOptions) -> Result<Sink, String> {
+        let shown = path.display().to_string();
+        let lock_fd = dirfd::open_in(&dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT)
+            .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
+        let lock = match Flock::lock(lock_fd, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => l,
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(format!(
+                    "{shown}: another tend is writing this log directory (lock held)"
+                ));
+            }
+            Err((_, e)) => return Err(format!("{shown}/lock: cannot lock: {e}")),
+        };
+        recover_compression(&dir);
+        let current = open_current(&dir, &shown)?;
+        let st = nix::sys::stat::fstat(&current)
+            .map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
+        let mut sink = Sink {
+            cur_size: st.st_size as u64,
+            cur_since: Instant::now(),
+            out: Vec::with_capacity(64 << 10),
+            in_split: false,
+            ends_nl: true,
+            pending_drop: 0,
+            last_archive_ns: 0,
+            rotate_retry_at: None,
+            disk_full_reported: false,
+            stats: Arc::new(SinkStats::default()),
+            compressor: None,
+            give_up: None,
+            dir,
+            path,
+            _lock: lock,
+            current,
+            opts,
+        };
+        if sink.cur_size > 0 {
+            let mut last = [0u8; 1];
+            nix::sys::uio::pread(&sink.current, &mut last, sink.cur_size as i64 - 1)
+                .map_err(|e| format!("{shown}/current: cannot read: {e}"))?;
+            if last[0] != b'\n' {
+                // A crash tore the last record: end it, then say so.
+                sink.ends_nl = false;
+                sink.write_marker(TORN_MARKER);
+            }
+        }
+        let archives = retention::list(&sink.dir).unwrap_or_default();
+        sink.last_archive_ns = archives.last().map_or(0, |a| a.ns);
+        if sink.opts.compress {
+            let dup = sink
+                .dir
+                .try_clone()
+                .map_err(|e| format!("{shown}: cannot duplicate directory fd: {e}"))?;
+            let c = Compressor::start(dup, sink.path.clone(), sink.opts.on_rotate.clone())?;
+            // Archives left uncompressed by a previous run (or one without --compress).
+            for a in &archives {
+                if let [f] = a.files.as_slice() {
+                    if f.ends_with(".log") {
+                        c.submit(f.clone());
+                    }
+                }
+            }
+            sink.compressor = Some(c);
+        }
+        sink.prune();
+        Ok(sink)
+    }
+
+    /// Counters shared with the PID-1 thread.
+    pub fn stats(&self) -> Arc<SinkStats> {
+        self.stats.clone()
+    }
+
+    /// Longest record payload (`--max-line`), for the framers of this sink's streams.
+    pub fn max_line(&self) -> usize {
+        self.opts.max_line
+    }
+
+    /// The directory this sink writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record to the batch; rotates first when it would pass `--rotate-size`
+    /// (only at a record boundary, never between a `P` and its `F`).
+    pub fn push(&mut self, stamp: &Stamp, stream: Stream, rec: Record<'_>) {
+        let mark = self.out.len();
+        render(self.opts.format, stamp, stream, rec, &mut self.out);
+        if !self.in_split
+            && self.cur_size + self.out.len() as u64 > self.opts.rotate_size
+            && self.cur_size + mark as u64 > 0
+        {
+            self.write_prefix(mark);
+            self.out.drain(..mark);
+            self.try_rotate();
+        }
+        self.in_split = rec.partial;
+    }
+
+    /// Writes the batch to `current` (one write syscall in the common case).
+    pub fn flush(&mut self) {
+        let n = self.out.len();
+        self.write_prefix(n);
+        self.out.clear();
+    }
+
+    /// When `--rotate-every` is set: the instant `current` becomes due.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.opts.rotate_every.map(|d| self.cur_since + d)
+    }
+
+    /// Rotates by age if due (an empty `current` just restarts its clock).
+    pub fn tick(&mut self, now: Instant) {
+        if self.deadline().is_some_and(|d| now >= d) && !self.in_split {
+            self.flush();
+            if self.cur_size > 0 {
+                self.try_rotate();
+            } else {
+                self.cur_since = now;
+            }
+        }
+    }
+
+    /// Shares the pump's shutdown deadline: past it a full disk drops instead of blocking.
+    pub fn set_give_up(&mut self, g: Arc<GiveUp>) {
+        self.give_up = Some(g);
+    }
+
+    /// Flushes, fsyncs `current` and the directory, lets compression finish until
+    /// `deadline`.
+    pub fn close(mut self, deadline: Option<Instant>) {
+        self.flush();
+        if let Err(e) = nix::unistd::fsync(&self.current) {
+            eprintln!("tend: {}/current: fsync: {e}", self.path.display());
+        }
+        let _ = nix::unistd::fsync(&self.dir);
+        if let Some(c) = self.compressor.take() {
+            c.stop(deadline);
+        }
+    }
+
+    /// Writes `out[..n]`, first the drop marker if bytes were dropped.
+    fn write_prefix(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if self.pending_drop > 0 {
+            let text = format!("tend: dropped {} bytes", self.pending_drop);
+            if !self.write_marker(&text) {
+                self.drop_bytes(n as u64);
+                return;
+            }
+            self.pending_drop = 0;
+        }
+        let out = std::mem::take(&mut self.out);
+        let written = self.write_all(&out[..n]);
+        self.out = out;
+        if written < n {
+            self.drop_bytes((n - written) as u64);
+        }
+    }
+
+    /// Writes a marker record (stream stderr), after a `\n` if `current` ends mid-line.
+    fn write_marker(&mut self, text: &str) -> bool {
+        let mut m = Vec::with_capacity(128);
+        if !self.ends_nl {
+            m.push(b'\n');
+        }
+        render_marker(self.opts.format, &Stamp::now(), text, &mut m);
+        self.write_all(&m) == m.len()
+    }
+
+    fn drop_bytes(&mut self, n: u64) {
+        self.pending_drop += n;
+        self.stats.dropped.fetch_add(n, Relaxed);
+    }
+
+    /// Writes `buf` fully unless the disk is full under `drop` (or past the give-up
+    /// deadline) or a hard error occurs; returns the bytes written.
+    fn write_all(&mut self, buf: &[u8]) -> usize {
+        let mut off = 0;
+        let mut backoff = BACKOFF_MIN;
+        while off < buf.len() {
+            match nix::unistd::write(&self.current, &buf[off..]) {
+                Ok(k) => {
+                    off += k;
+                    self.cur_size += k as u64;
+                    backoff = BACKOFF_MIN;
+                    if self.disk_full_reported {
+                        self.disk_full_reported = false;
+                        eprintln!("tend: {}: writing again", self.path.display());
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                Err(e @ (Errno::ENOSPC | Errno::EDQUOT)) => {
+                    if retention::remove_oldest(&self.dir) {
+                        continue;
+                    }
+                    if !self.disk_full_reported {
+                        self.disk_full_reported = true;
+                        eprintln!(
+                            "tend: {}/current: {e}; {}",
+                            self.path.display(),
+                            match self.opts.on_full {
+                                OnFull::Block => "waiting for space",
+                                OnFull::Drop => "dropping records",
+                            }
+                        );
+                    }
+                    let give_up = self.give_up.as_ref().is_some_and(|g| g.passed());
+                    if self.opts.on_full == OnFull::Drop || give_up {
+                        break;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+                Err(e) => {
+                    eprintln!("tend: {}/current: write: {e}", self.path.display());
+                    break;
+                }
+            }
+        }
+        if off > 0 {
+            self.ends_nl = buf[off - 1] == b'\n';
+            self.stats.bytes.fetch_add(off as u64, Relaxed);
+            if self.opts.tee {
+                tee(&buf[..off]);
+            }
+        }
+        off
+    }
+
+    fn try_rotate(&mut self) {
+        if self.rotate_retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        match self.rotate() {
+            Ok(()) => self.rotate_retry_at = None,
+            Err(e) => {
+                eprintln!("tend: {}: rotation failed: {e}", self.path.display());
+                self.rotate_retry_at = Some(Instant::now() + ROTATE_RETRY);
+            }
+        }
+    }
+
+    /// fsync `current`, rename it to a fresh archive name, open a new `current`, fsync
+    /// the directory, then prune and hand the archive to the compressor or hook.
+    fn rotate(&mut self) -> Result<(), String> {
+        nix::unistd::fsync(&self.current).map_err(|e| format!("fsync current: {e}"))?;
+        let mut ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as i128;
+        ns = ns.max(self.last_archive_ns + 1);
+        let name = loop {
+            let stem = retention::stem(ns);
+            let free = |n: &str| matches!(dirfd::stat_in(&self.dir, n), Err(Errno::ENOENT));
+            if free(&format!("{stem}.log")) && free(&format!("{stem}.log.gz")) {
+                break format!("{stem}.log");
+            }
+            ns += 1;
+        };
+        dirfd::rename_in(&self.dir, "current", &name)
+            .map_err(|e| format!("rename current → {name}: {e}"))?;
+        self.last_archive_ns = ns;
+        let shown = self.path.display().to_string();
+        self.current = open_current(&self.dir, &shown)?;
+        self.cur_size = 0;
+        self.cur_since = Instant::now();
+        self.ends_nl = true;
+        nix::unistd::fsync(&self.dir).map_err(|e| format!("fsync directory: {e}"))?;
+        self.stats.rotations.fetch_add(1, Relaxed);
+        self.prune();
+        match (&self.compressor, &self.opts.on_rotate) {
+            (Some(c), _) => c.submit(name),
+            (None, Some(argv)) => spawn_hook(argv, &self.path.join(&name)),
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    fn prune(&mut self) {
+        let policy = Policy {
+            keep: self.opts.keep,
+            max_total: self.opts.max_total,
+            max_age: self.opts.max_age,
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as i128;
+        if let Err(e) = retention::prune(&self.dir, &policy, now) {
+            eprintln!("tend: {}: retention: {e}", self.path.display());
+        }
+    }
+}
+
+/// Opens `current` for appending. A symlink or hard link planted there is removed (its
+/// target is never opened); anything else that is not a regular file is an error.
+fn open_current(dir: &OwnedFd, shown: &str) -> Result<OwnedFd, String> {
+    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_NONBLOCK;
+    for _ in 0..2 {
+        let fd = match dirfd::open_in(dir, "current", flags) {
+            Ok(fd) => fd,
+            Err(Errno::ELOOP) => {
+                eprintln!("tend: {shown}/current: is a symlink; removing it (target untouched)");
+                dirfd::unlink_in(dir, "current")
+                    .map_err(|e| format!("{shown}/current: cannot remove symlink: {e}"))?;
+                continue;
+            }
+            Err(e) => return Err(format!("{shown}/current: cannot open: {e}")),
+        };
+        let st =
+            nix::sys::stat::fstat(&fd).map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
+        if !dirfd::is_regular(&st) {
+            return Err(format!("{shown}/current: not a regular file"));
+        }
+        if st.st_nlink > 1 {
+            eprintln!("tend: {shown}/current: has other hard links; replacing it");
+            dirfd::unlink_in(dir, "current")
+                .map_err(|e| format!("{shown}/current: cannot remove: {e}"))?;
+            continue;
+        }
+        return Ok(fd);
+    }
+    Err(format!("{shown}/current: keeps being replaced by a link"))
+}
+
+/// Cleans up after a crash during compression: stale `.gz.tmp` files go, and a `.log`
+/// whose `.log.gz` exists is deleted (the rename finished, the unlink did not).
+fn recover_compression(dir: &OwnedFd) {
+    let Ok(names) = dirfd::list(dir) else { return };
+    for n in &names {
+        let stale = n.ends_with(".log.gz.tmp")
+            || n.ends_with(".log")
+                && names.iter().any(|g| {
+                    g.len() == n.len() + 3 && g.starts_with(n.as_str()) && g.ends_with(".gz")
+                });
+        if stale && dirfd::stat_in(dir, n).is_ok_and(|st| dirfd::is_regular(&st)) {
+            let _ = dirfd::unlink_in(dir, n);
+        }
+    }
+}
+
+/// Copies written records to tend's stdout (`--tee`); errors are ignored.
+fn tee(mut buf: &[u8]) {
+    let out = std::io::stdout();
+    let fd = std::os::fd::AsFd::as_fd(&out);
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Ok(0) => return,
+            Ok(k) => buf = &buf[k..],
+            Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Runs `--on-rotate` with `archive` appended; a detached thread reaps it so the log
+/// thread never waits on a process.
+pub fn spawn_hook(argv: &[String], archive: &Path) {
+    let Some((prog, args)) = argv.split_first() else {
+        return;
+    };
+    let child = std::process::Command::new(prog)
+        .args(args)
+        .arg(archive)
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    match child {
+        Ok(mut c) => {
+            let _ = std::thread::Builder::new()
+                .name("tend-hook".into())
+                .spawn(move || {
+                    let _ = c.wait();
+                });
+        }
+        Err(e) => eprintln!("tend: --on-rotate {prog}: cannot start: {e}"),
     }
 }
