@@ -154,8 +154,3 @@ mod tests {
     }
 }
 
-/// Checks one path component (`[A-Za-z0-9][A-Za-z0-9._-]{0,252}`); `source` names where it came from.
-pub fn validate_component(source: &str, value: &str) -> Result<(), String> {
-    let _ = (source, value);
-    Ok(())
-}
