@@ -19,69 +19,129 @@ fn obedient(name: &str, extra: &str) -> String {
 fn run_cmd(t: &Tree, script: &str) -> (i32, String, Duration) {
     let start = Instant::now();
     let out = output_within(t.init(&["sh", "-c", script]), LIMIT);
-    (code(out.status), String::from_utf8_lossy(&out.stderr).into_owned(), start.elapsed())
+    (
+        code(out.status),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed(),
+    )
 }
 
 #[test]
 fn dependencies_wait_for_each_readiness_protocol() {
     let t = Tree::new("ready");
     // notification-fd: ready 400 ms after start.
-    t.longrun("fdsvc", &obedient("fdsvc", "sleep 0.4; date +%s%3N > $OUT/fdsvc.ready; echo >&3"));
+    t.longrun(
+        "fdsvc",
+        &obedient(
+            "fdsvc",
+            "sleep 0.4; date +%s%3N > $OUT/fdsvc.ready; echo >&3",
+        ),
+    );
     t.file("fdsvc", "notification-fd", "3\n", false);
     // sd_notify: READY=1 on $NOTIFY_SOCKET (abstract) 400 ms after start.
     let notify = "sleep 0.4; date +%s%3N > $OUT/sdsvc.ready; python3 -c \"import os,socket; a=os.environ['NOTIFY_SOCKET']; a='\\0'+a[1:] if a[0]=='@' else a; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=x\\nREADY=1', a)\"";
     t.longrun("sdsvc", &obedient("sdsvc", notify));
     t.file("sdsvc", "notify", "systemd\n", false);
     // check: passes once run has created a flag file 400 ms after start.
-    t.longrun("cksvc", &obedient("cksvc", "sleep 0.4; date +%s%3N > $OUT/cksvc.ready; touch $OUT/cksvc.flag"));
-    t.file("cksvc", "check", "#!/bin/sh\ntest -e $OUT/cksvc.flag\n", true);
-    for (dependent, on) in [("after-fd", "fdsvc"), ("after-sd", "sdsvc"), ("after-ck", "cksvc")] {
+    t.longrun(
+        "cksvc",
+        &obedient(
+            "cksvc",
+            "sleep 0.4; date +%s%3N > $OUT/cksvc.ready; touch $OUT/cksvc.flag",
+        ),
+    );
+    t.file(
+        "cksvc",
+        "check",
+        "#!/bin/sh\ntest -e $OUT/cksvc.flag\n",
+        true,
+    );
+    for (dependent, on) in [
+        ("after-fd", "fdsvc"),
+        ("after-sd", "sdsvc"),
+        ("after-ck", "cksvc"),
+    ] {
         t.longrun(dependent, &obedient(dependent, ""));
         t.dep(dependent, on);
     }
     let (rc, err, _) = run_cmd(&t, "date +%s%3N > $OUT/cmd.start");
     assert_eq!(rc, 0, "{err}");
     let o = t.out();
-    for (dependent, on) in [("after-fd", "fdsvc"), ("after-sd", "sdsvc"), ("after-ck", "cksvc")] {
+    for (dependent, on) in [
+        ("after-fd", "fdsvc"),
+        ("after-sd", "sdsvc"),
+        ("after-ck", "cksvc"),
+    ] {
         let ready = read_ms(&o.join(format!("{on}.ready")));
         let started = read_ms(&o.join(format!("{dependent}.start")));
-        assert!(started >= ready, "{dependent} started {started} before {on} was ready at {ready}");
-        assert!(read_ms(&o.join("cmd.start")) >= started, "CMD started before {dependent}");
+        assert!(
+            started >= ready,
+            "{dependent} started {started} before {on} was ready at {ready}"
+        );
+        assert!(
+            read_ms(&o.join("cmd.start")) >= started,
+            "CMD started before {dependent}"
+        );
     }
     // The three independent services started together, not one after another's readiness.
-    let starts: Vec<u64> = ["fdsvc", "sdsvc", "cksvc"].iter().map(|n| read_ms(&o.join(format!("{n}.start")))).collect();
+    let starts: Vec<u64> = ["fdsvc", "sdsvc", "cksvc"]
+        .iter()
+        .map(|n| read_ms(&o.join(format!("{n}.start"))))
+        .collect();
     let spread = starts.iter().max().unwrap() - starts.iter().min().unwrap();
-    assert!(spread < 350, "independent services started {spread} ms apart");
+    assert!(
+        spread < 350,
+        "independent services started {spread} ms apart"
+    );
 }
 
 #[test]
 fn shutdown_runs_in_reverse_dependency_order_and_fast() {
     let t = Tree::new("order");
+    // Each takes 60 ms to stop, so a parallel stop would show as equal stop times.
     for n in ["a", "b", "c", "d", "e"] {
-        t.longrun(n, &obedient(n, ""));
+        t.longrun(
+            n,
+            &format!("date +%s%3N > $OUT/{n}.start\ntrap 'date +%s%3N > $OUT/{n}.stop; sleep 0.06; exit 0' TERM\nwhile :; do sleep 0.05; done"),
+        );
     }
     t.dep("b", "a").dep("c", "b").dep("d", "c").dep("e", "d");
     let mut cmd = t.init(&[]);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let pid = tend_pid_under(&child);
-    assert!(wait_for(Duration::from_secs(20), || t.out().join("e.start").exists()));
+    assert!(wait_for(Duration::from_secs(20), || t
+        .out()
+        .join("e.start")
+        .exists()));
     std::thread::sleep(Duration::from_millis(200));
     let start = Instant::now();
     signal(pid, "TERM");
     let status = child.wait().unwrap();
     let took = start.elapsed();
     assert_eq!(code(status), 0);
-    assert!(took < Duration::from_secs(1), "5 services took {took:?} to stop");
-    let stops: Vec<u64> = ["e", "d", "c", "b", "a"].iter().map(|n| read_ms(&t.out().join(format!("{n}.stop")))).collect();
-    assert!(stops.windows(2).all(|w| w[0] <= w[1]), "stop order not reversed: {stops:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "5 services took {took:?} to stop"
+    );
+    let stops: Vec<u64> = ["e", "d", "c", "b", "a"]
+        .iter()
+        .map(|n| read_ms(&t.out().join(format!("{n}.stop"))))
+        .collect();
+    assert!(
+        stops.windows(2).all(|w| w[1] >= w[0] + 50),
+        "stop order not reversed: {stops:?}"
+    );
     eprintln!("five-service shutdown took {took:?}");
 }
 
 #[test]
 fn a_service_ignoring_term_is_killed_after_its_timeout_and_leftovers_are_swept() {
     let t = Tree::new("stubborn");
-    t.longrun("stubborn", "trap '' TERM; date +%s%3N > $OUT/stubborn.start; while :; do sleep 0.05; done");
+    t.longrun(
+        "stubborn",
+        "trap '' TERM; date +%s%3N > $OUT/stubborn.start; while :; do sleep 0.05; done",
+    );
     t.file("stubborn", "timeout-kill", "700\n", false);
     // A grandchild that escapes its service's process group: only the final sweep reaches it.
     t.longrun(
@@ -89,7 +149,9 @@ fn a_service_ignoring_term_is_killed_after_its_timeout_and_leftovers_are_swept()
         "setsid sh -c 'trap \"echo swept > $OUT/grandchild; exit 0\" TERM; while :; do sleep 0.05; done' &\ntrap 'exit 0' TERM\ndate +%s%3N > $OUT/leaver.start\nwhile :; do sleep 0.05; done",
     );
     let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).env("TEND_KILL_GRACE", "3000");
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .env("TEND_KILL_GRACE", "3000");
     let mut child = cmd.spawn().unwrap();
     let pid = tend_pid_under(&child);
     assert!(wait_for(Duration::from_secs(20), || {
@@ -101,8 +163,14 @@ fn a_service_ignoring_term_is_killed_after_its_timeout_and_leftovers_are_swept()
     let status = child.wait().unwrap();
     let took = start.elapsed();
     assert_eq!(code(status), 0);
-    assert!(took >= Duration::from_millis(700), "killed before timeout-kill: {took:?}");
-    assert!(took < Duration::from_millis(2900), "waited for the global grace: {took:?}");
+    assert!(
+        took >= Duration::from_millis(700),
+        "killed before timeout-kill: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(2900),
+        "waited for the global grace: {took:?}"
+    );
     assert_eq!(read(&t.out().join("grandchild")).trim(), "swept");
 }
 
@@ -116,10 +184,14 @@ fn exit_codes_follow_cmd_and_critical_services() {
     let t = Tree::new("critical");
     t.longrun("quiet", &obedient("quiet", ""));
     t.longrun("dies", "sleep 0.3; exit 3");
-    t.file("dies", "critical", "", false).file("dies", "restart", "never\n", false);
+    t.file("dies", "critical", "", false)
+        .file("dies", "restart", "never\n", false);
     let out = output_within(t.init(&[]), LIMIT);
     assert_eq!(code(out.status), 3);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("critical service dies stopped for good (exit code 3)"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("critical service dies stopped for good (exit code 3)")
+    );
 }
 
 #[test]
@@ -145,15 +217,24 @@ fn restarts_back_off_one_then_two_seconds() {
     let mut child = cmd.spawn().unwrap();
     let pid = tend_pid_under(&child);
     let starts = t.out().join("crash.starts");
-    assert!(wait_for(Duration::from_secs(15), || read(&starts).lines().count() >= 4));
+    assert!(wait_for(Duration::from_secs(15), || read(&starts)
+        .lines()
+        .count()
+        >= 4));
     signal(pid, "TERM");
     child.wait().unwrap();
     let ms: Vec<i64> = read(&starts).lines().map(|l| l.parse().unwrap()).collect();
     let gaps: Vec<i64> = ms.windows(2).map(|w| w[1] - w[0]).take(3).collect();
     // Immediately, then 1 s, then 2 s (loaded-machine tolerance on each).
     assert!(gaps[0] < 400, "first restart not immediate: {gaps:?}");
-    assert!((950..1700).contains(&gaps[1]), "second restart not after 1 s: {gaps:?}");
-    assert!((1950..2800).contains(&gaps[2]), "third restart not after 2 s: {gaps:?}");
+    assert!(
+        (950..1700).contains(&gaps[1]),
+        "second restart not after 1 s: {gaps:?}"
+    );
+    assert!(
+        (1950..2800).contains(&gaps[2]),
+        "third restart not after 2 s: {gaps:?}"
+    );
 }
 
 #[test]
@@ -165,17 +246,35 @@ fn restart_policies_and_finish_arguments() {
     t.file("fail-retry", "restart", "on-failure\n", false);
     t.longrun("never", "echo x >> $OUT/never.starts; exit 2");
     t.file("never", "restart", "never\n", false);
-    t.file("never", "finish", "#!/bin/sh\necho \"$@\" >> $OUT/never.finish\n", true);
+    t.file(
+        "never",
+        "finish",
+        "#!/bin/sh\necho \"$@\" >> $OUT/never.finish\n",
+        true,
+    );
     t.longrun("killed", "echo x >> $OUT/killed.starts; kill -9 $$");
     t.file("killed", "restart", "never\n", false);
-    t.file("killed", "finish", "#!/bin/sh\necho \"$@\" >> $OUT/killed.finish\n", true);
+    t.file(
+        "killed",
+        "finish",
+        "#!/bin/sh\necho \"$@\" >> $OUT/killed.finish\n",
+        true,
+    );
     let mut cmd = t.init(&[]);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let pid = tend_pid_under(&child);
     let o = t.out();
-    assert!(wait_for(Duration::from_secs(15), || read(&o.join("fail-retry.starts")).lines().count() >= 2));
-    assert!(wait_for(Duration::from_secs(5), || o.join("killed.finish").exists() && o.join("never.finish").exists()));
+    assert!(wait_for(Duration::from_secs(15), || read(
+        &o.join("fail-retry.starts")
+    )
+    .lines()
+    .count()
+        >= 2));
+    assert!(wait_for(Duration::from_secs(5), || o
+        .join("killed.finish")
+        .exists()
+        && o.join("never.finish").exists()));
     std::thread::sleep(Duration::from_millis(300));
     signal(pid, "TERM");
     child.wait().unwrap();
@@ -194,20 +293,49 @@ fn a_failing_oneshot_stops_startup() {
     t.dep("app", "setup");
     let (rc, err, _) = run_cmd(&t, "echo cmd > $OUT/cmd");
     assert_eq!(rc, 4);
-    assert!(err.contains("tend: setup: up failed (exit code 4); start-up stopped"), "{err}");
-    assert!(!t.out().join("app.start").exists(), "a dependent started after its oneshot failed");
-    assert!(!t.out().join("cmd").exists(), "CMD started after a oneshot failed");
+    assert!(
+        err.contains("tend: setup: up failed (exit code 4); start-up stopped"),
+        "{err}"
+    );
+    assert!(
+        !t.out().join("app.start").exists(),
+        "a dependent started after its oneshot failed"
+    );
+    assert!(
+        !t.out().join("cmd").exists(),
+        "CMD started after a oneshot failed"
+    );
 }
 
 #[test]
 fn oneshot_up_and_down_run_in_order() {
     let t = Tree::new("updown");
     t.file("first", "type", "oneshot\n", false);
-    t.file("first", "up", "#!/bin/sh\necho up-first >> $OUT/seq\n", true);
-    t.file("first", "down", "#!/bin/sh\necho down-first >> $OUT/seq\n", true);
+    t.file(
+        "first",
+        "up",
+        "#!/bin/sh\necho up-first >> $OUT/seq\n",
+        true,
+    );
+    t.file(
+        "first",
+        "down",
+        "#!/bin/sh\necho down-first >> $OUT/seq\n",
+        true,
+    );
     t.file("second", "type", "oneshot\n", false);
-    t.file("second", "up", "#!/bin/sh\necho up-second >> $OUT/seq\n", true);
-    t.file("second", "down", "#!/bin/sh\necho down-second >> $OUT/seq\n", true);
+    t.file(
+        "second",
+        "up",
+        "#!/bin/sh\necho up-second >> $OUT/seq\n",
+        true,
+    );
+    t.file(
+        "second",
+        "down",
+        "#!/bin/sh\necho down-second >> $OUT/seq\n",
+        true,
+    );
     t.dep("second", "first");
     t.longrun("svc", "echo run-svc >> $OUT/seq; trap 'echo stop-svc >> $OUT/seq; exit 0' TERM; while :; do sleep 0.05; done");
     t.dep("svc", "second");
@@ -222,24 +350,51 @@ fn oneshot_up_and_down_run_in_order() {
 #[test]
 fn env_dir_container_env_and_user_reach_services() {
     let t = Tree::new("env");
-    t.longrun("envy", "echo \"$FROM_DIR|$FROM_CONTAINER|${GONE-unset}|$(id -u)\" > $OUT/env; exec sleep 600");
-    t.file("envy", "env/FROM_DIR", "from the envdir\nsecond line ignored\n", false);
+    t.longrun(
+        "envy",
+        "echo \"$FROM_DIR|$FROM_CONTAINER|${GONE-unset}|$(id -u)\" > $OUT/env; exec sleep 600",
+    );
+    t.file(
+        "envy",
+        "env/FROM_DIR",
+        "from the envdir\nsecond line ignored\n",
+        false,
+    );
     t.file("envy", "env/GONE", "", false);
     t.file("envy", "user", "nobody\n", false);
     std::fs::set_permissions(t.out(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let mut cmd = t.init(&["sh", "-c", "i=0; while [ ! -s $OUT/env ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done"]);
-    cmd.env("FROM_CONTAINER", "from the container").env("GONE", "should be unset");
+    let mut cmd = t.init(&[
+        "sh",
+        "-c",
+        "i=0; while [ ! -s $OUT/env ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done",
+    ]);
+    cmd.env("FROM_CONTAINER", "from the container")
+        .env("GONE", "should be unset");
     let out = output_within(cmd, LIMIT);
-    assert_eq!(code(out.status), 0, "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(read(&t.out().join("env")), "from the envdir|from the container|unset|65534\n");
+    assert_eq!(
+        code(out.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        read(&t.out().join("env")),
+        "from the envdir|from the container|unset|65534\n"
+    );
 }
 
 #[test]
 fn every_service_and_cmd_are_captured_in_their_own_log() {
     let t = Tree::new("capture");
-    t.longrun("talker", "echo out-line; echo err-line >&2; touch $OUT/talked; exec sleep 600");
+    t.longrun(
+        "talker",
+        "echo out-line; echo err-line >&2; touch $OUT/talked; exec sleep 600",
+    );
     t.file("talker", "log-options", "--format plain\n", false);
-    let (rc, err, _) = run_cmd(&t, "while [ ! -e $OUT/talked ]; do sleep 0.02; done; echo from-cmd");
+    let (rc, err, _) = run_cmd(
+        &t,
+        "while [ ! -e $OUT/talked ]; do sleep 0.02; done; echo from-cmd",
+    );
     assert_eq!(rc, 0, "{err}");
     let talker = read(&t.log_dir("talker").join("current"));
     let mut lines: Vec<&str> = talker.lines().collect();
@@ -247,5 +402,8 @@ fn every_service_and_cmd_are_captured_in_their_own_log() {
     assert_eq!(lines, ["err-line", "out-line"]);
     let main = read(&t.log_dir("main").join("current"));
     let line = main.lines().next().unwrap_or_default();
-    assert!(line.ends_with(" stdout F from-cmd") && line.len() == 30 + 18, "{main:?}");
+    assert!(
+        line.ends_with(" stdout F from-cmd") && line.len() == 30 + 18,
+        "{main:?}"
+    );
 }

@@ -153,4 +153,3 @@ mod tests {
         assert!(validate_component("x", "web-1.svc_2").is_ok());
     }
 }
-

@@ -174,19 +174,31 @@ impl Tree {
     pub fn init(&self, cmd: &[&str]) -> Command {
         let services = self.tmp.join("services");
         let logs = self.tmp.join("logs");
-        let mut args = vec!["init", "--services", services.to_str().unwrap(), "--log-root", logs.to_str().unwrap()];
+        let mut args = vec![
+            "init",
+            "--services",
+            services.to_str().unwrap(),
+            "--log-root",
+            logs.to_str().unwrap(),
+        ];
         if !cmd.is_empty() {
             args.push("--");
             args.extend_from_slice(cmd);
         }
         let mut c = pid1(&args);
-        c.env("TEND_NAMESPACE", "ns").env("TEND_APP", "app").env("TEND_POD", "pod");
-        c.env("OUT", self.out()).env("TEND_RUN_DIR", self.tmp.join("run"));
+        c.env("TEND_NAMESPACE", "ns")
+            .env("TEND_APP", "app")
+            .env("TEND_POD", "pod");
+        c.env("OUT", self.out())
+            .env("TEND_RUN_DIR", self.tmp.join("run"));
         c
     }
 }
 
 /// Milliseconds since the epoch, as written by `date +%s%3N` in service scripts.
 pub fn read_ms(p: &Path) -> u64 {
-    read(p).trim().parse().unwrap_or_else(|_| panic!("no timestamp in {}", p.display()))
+    read(p)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no timestamp in {}", p.display()))
 }
