@@ -272,3 +272,23 @@ fn version_and_help_work() {
     assert_eq!(code(out.status), 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Commands:"));
 }
+
+#[test]
+fn no_capture_hands_the_terminal_to_the_child() {
+    // `script` gives tend a real pseudo-terminal as stdin, like `docker run -it`. The child
+    // reports its process group and the terminal's foreground group: they must match, and
+    // differ from tend's own group.
+    let inner = format!(
+        "{} run --no-capture -- sh -c 'echo pgid=$(ps -o pgid= -p $$ | tr -d \" \") tpgid=$(ps -o tpgid= -p $$ | tr -d \" \") parent=$(ps -o pgid= -p $PPID | tr -d \" \")'",
+        tend()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &inner, "/dev/null"]);
+    let out = output_within(cmd, LIMIT);
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let line = text.lines().find(|l| l.starts_with("pgid=")).unwrap_or_else(|| panic!("{text}"));
+    let field = |k: &str| line.split(' ').find_map(|f| f.strip_prefix(k)).unwrap_or("").to_owned();
+    assert_eq!(field("pgid="), field("tpgid="), "child is not the foreground group: {line}");
+    assert_ne!(field("pgid="), field("parent="), "child shares tend's group: {line}");
+    assert_eq!(code(out.status), 0);
+}
