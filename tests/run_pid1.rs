@@ -286,9 +286,25 @@ fn no_capture_hands_the_terminal_to_the_child() {
     cmd.args(["-qec", &inner, "/dev/null"]);
     let out = output_within(cmd, LIMIT);
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    let line = text.lines().find(|l| l.starts_with("pgid=")).unwrap_or_else(|| panic!("{text}"));
-    let field = |k: &str| line.split(' ').find_map(|f| f.strip_prefix(k)).unwrap_or("").to_owned();
-    assert_eq!(field("pgid="), field("tpgid="), "child is not the foreground group: {line}");
-    assert_ne!(field("pgid="), field("parent="), "child shares tend's group: {line}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("pgid="))
+        .unwrap_or_else(|| panic!("{text}"));
+    let field = |k: &str| {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(k))
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(
+        field("pgid="),
+        field("tpgid="),
+        "child is not the foreground group: {line}"
+    );
+    assert_ne!(
+        field("pgid="),
+        field("parent="),
+        "child shares tend's group: {line}"
+    );
     assert_eq!(code(out.status), 0);
 }

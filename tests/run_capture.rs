@@ -1,0 +1,126 @@
+//! `tend run` with capture: the command's output lands in its log directory, all of it.
+
+mod support;
+use std::process::Command;
+use std::time::Duration;
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn run_in(dir: &TempDir, args: &[&str]) -> Command {
+    let mut full = vec!["run", "--log-root", dir.path().to_str().unwrap()];
+    full.extend_from_slice(args);
+    let mut c = pid1(&full);
+    c.env("TEND_NAMESPACE", "ns")
+        .env("TEND_APP", "app")
+        .env("TEND_POD", "pod");
+    c
+}
+
+fn strip_cri(line: &str) -> &str {
+    // "2026-11-23T10:00:00.123456789Z stdout F text": 30 + 1 bytes of time, then the rest.
+    &line[31..]
+}
+
+#[test]
+fn output_is_captured_tagged_by_stream() {
+    let dir = TempDir::new("cap");
+    let out = output_within(
+        run_in(
+            &dir,
+            &["--", "sh", "-c", "echo one; echo two >&2; printf three"],
+        ),
+        LIMIT,
+    );
+    assert_eq!(
+        code(out.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "without --tee nothing reaches tend's stdout"
+    );
+    let text = read(&dir.join("ns/app/pod/main/current"));
+    let mut recs: Vec<&str> = text.lines().map(strip_cri).collect();
+    recs.sort();
+    assert_eq!(recs, ["stderr F two", "stdout F one", "stdout F three"]);
+}
+
+#[test]
+fn name_and_tee() {
+    let dir = TempDir::new("tee");
+    let out = output_within(
+        run_in(&dir, &["--name", "job", "--tee", "--", "echo", "hi"]),
+        LIMIT,
+    );
+    assert_eq!(code(out.status), 0);
+    let text = read(&dir.join("ns/app/pod/job/current"));
+    assert_eq!(
+        text.lines().map(strip_cri).collect::<Vec<_>>(),
+        ["stdout F hi"]
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        text,
+        "--tee copies the records"
+    );
+}
+
+#[test]
+fn a_bad_identity_is_refused_naming_the_variable() {
+    let dir = TempDir::new("ident");
+    let mut cmd = run_in(&dir, &["--", "true"]);
+    cmd.env("TEND_APP", "../etc");
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(code(out.status), 111);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TEND_APP") && err.contains("'../etc'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_flood_then_exit_loses_nothing() {
+    // 400k numbered lines written as fast as possible by a child that exits at once: the
+    // pipes must be drained to EOF before tend exits.
+    let dir = TempDir::new("flood");
+    let out = output_within(
+        run_in(&dir, &["--format", "plain", "--", "seq", "1", "400000"]),
+        LIMIT,
+    );
+    assert_eq!(code(out.status), 0);
+    let text = read(&dir.join("ns/app/pod/main/current"));
+    let want: String = (1..=400000).map(|i| format!("{i}\n")).collect();
+    assert!(
+        text == want,
+        "captured {} bytes, expected {}",
+        text.len(),
+        want.len()
+    );
+}
+
+#[test]
+fn env_configures_logging_and_flags_win() {
+    let dir = TempDir::new("envflags");
+    let mut cmd = run_in(&dir, &["--format", "plain", "--", "echo", "x"]);
+    cmd.env("TEND_FORMAT", "json");
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(code(out.status), 0);
+    assert_eq!(read(&dir.join("ns/app/pod/main/current")), "x\n");
+    let mut cmd = run_in(&dir, &["--", "echo", "y"]);
+    cmd.env("TEND_FORMAT", "plain");
+    output_within(cmd, LIMIT);
+    assert_eq!(read(&dir.join("ns/app/pod/main/current")), "x\ny\n");
+    let mut cmd = run_in(&dir, &["--", "echo", "z"]);
+    cmd.env("TEND_ROTATE_SIZE", "huge");
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(code(out.status), 111);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--rotate-size") && err.contains("'huge'") && err.contains("TEND_ROTATE_SIZE"),
+        "{err}"
+    );
+}
