@@ -1,13 +1,11 @@
 //! Control and reading: the control socket (server in init, client `tend ctl`) and `tend logs`.
 
-/// `tend ctl …`.
-pub fn ctl_job(_args: crate::cli::CtlArgs) -> i32 {
-    eprintln!("tend ctl: not implemented yet");
-    crate::cli::EXIT_USAGE
-}
+pub mod client;
+pub mod json;
+pub mod logs;
+pub mod metrics;
+pub mod proto;
+pub mod server;
 
-/// `tend logs …`.
-pub fn logs_job(_args: crate::cli::LogsArgs) -> i32 {
-    eprintln!("tend logs: not implemented yet");
-    crate::cli::EXIT_USAGE
-}
+pub use client::ctl_job;
+pub use logs::logs_job;
