@@ -1,11 +1,13 @@
 //! Control and reading: the control socket (server in init, client `tend ctl`) and `tend logs`.
 
 pub mod client;
+pub mod follow;
 pub mod json;
 pub mod logs;
 pub mod metrics;
 pub mod proto;
 pub mod server;
+pub mod timestamp;
 
 pub use client::ctl_job;
 pub use logs::logs_job;
