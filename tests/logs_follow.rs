@@ -48,6 +48,13 @@ fn follows_through_fifty_rotations() {
             }
         }
     });
+    // -n applies to what exists when tend starts: wait for those three before writing more.
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let l = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        got.push(l.rsplit(' ').next().unwrap().parse::<usize>().unwrap());
+    }
+    assert_eq!(got, [7, 8, 9]);
     let mut next = 10;
     for rot in 0..50 {
         // Some records whole, one split in two writes around a pause (a reader at EOF in
@@ -89,7 +96,6 @@ fn follows_through_fifty_rotations() {
         next += 1;
     }
     let want: Vec<usize> = (7..next).collect();
-    let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while got.len() < want.len() && Instant::now() < deadline {
         if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
