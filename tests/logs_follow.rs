@@ -13,7 +13,11 @@ const TEND: &str = env!("CARGO_BIN_EXE_tend");
 
 fn record(i: usize) -> String {
     let stream = if i % 3 == 0 { "stderr" } else { "stdout" };
-    format!("2026-11-22T22:30:{:02}.{:09}Z {stream} F seq {i}\n", i / 1_000_000 % 60, i)
+    format!(
+        "2026-11-22T22:30:{:02}.{:09}Z {stream} F seq {i}\n",
+        i / 1_000_000 % 60,
+        i
+    )
 }
 
 fn open_current(dir: &Path) -> std::fs::File {
@@ -126,7 +130,7 @@ fn waits_for_current_to_appear_and_filters_while_following() {
     let dir = std::env::temp_dir().join(format!("tend-logs-follow2-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(TEND)
+    let child = Command::new(TEND)
         .args(["logs", "-f", "--stream", "stderr"])
         .arg(&dir)
         .stdout(Stdio::piped())

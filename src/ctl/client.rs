@@ -1,6 +1,7 @@
 //! `tend ctl`: sends one request to a running init and, for state changes, waits until
 //! `status` shows the change happened.
 
+use super::logs::io_msg;
 use super::proto::{ExitInfo, Request, ServiceStatus, parse_signal_name, parse_status_line};
 use crate::cli::{CtlArgs, EXIT_USAGE, flag_or_env};
 use humansize::{BINARY, format_size};
@@ -144,8 +145,13 @@ struct Conn {
 impl Conn {
     /// Sends one request; the reply lines before the final `ok`.
     fn ask(&self, req: &Request) -> Result<Vec<String>, Fail> {
-        let unreachable =
-            |e: io::Error| Fail::one(format!("cannot reach tend at {}: {e}", self.sock.display()));
+        let unreachable = |e: io::Error| {
+            Fail::one(format!(
+                "cannot reach tend at {}: {}",
+                self.sock.display(),
+                io_msg(&e)
+            ))
+        };
         let mut s = UnixStream::connect(&self.sock).map_err(unreachable)?;
         let t = Some(self.timeout.max(Duration::from_millis(1)));
         s.set_read_timeout(t).map_err(unreachable)?;
