@@ -1,0 +1,318 @@
+//! `tend ctl`: sends one request to a running init and, for state changes, waits until
+//! `status` shows the change happened.
+
+use super::logs::io_msg;
+use super::proto::{ExitInfo, Request, ServiceStatus, parse_signal_name, parse_status_line};
+use crate::cli::{CtlArgs, EXIT_USAGE, flag_or_env};
+use humansize::{BINARY, format_size};
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How often `status` is polled while waiting for a state change.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+const USAGE: &str = "expected status [--json], start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown or metrics";
+
+/// Why a `tend ctl` run failed: the message for stderr and the exit code.
+struct Fail(String, i32);
+
+impl Fail {
+    fn one(msg: impl Into<String>) -> Fail {
+        Fail(msg.into(), 1)
+    }
+}
+
+/// `tend ctl …`.
+pub fn ctl_job(args: CtlArgs) -> i32 {
+    match run(args) {
+        Ok(()) => 0,
+        Err(Fail(msg, code)) => {
+            eprintln!("tend ctl: {msg}");
+            code
+        }
+    }
+}
+
+fn run(args: CtlArgs) -> Result<(), Fail> {
+    let usage = |m: String| Fail(m, EXIT_USAGE);
+    let run_dir = PathBuf::from(
+        flag_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into()),
+    );
+    let timeout = match args.timeout.as_deref() {
+        None => Duration::from_secs(10),
+        Some(t) => parse_timeout(t).map_err(|e| usage(format!("--timeout: {e}")))?,
+    };
+    // argh's greedy positional also collects a `--json` written after the command.
+    let mut json = args.json;
+    let words: Vec<&str> = args
+        .words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| {
+            let j = *w == "--json";
+            json |= j;
+            !j
+        })
+        .collect();
+    let c = Conn {
+        sock: run_dir.join("control.sock"),
+        timeout,
+    };
+    match words.as_slice() {
+        ["status"] if json => {
+            let lines = c.ask(&Request::StatusJson)?;
+            println!("{}", lines.join("\n"));
+            Ok(())
+        }
+        ["status"] => {
+            print!("{}", table(&c.status()?));
+            Ok(())
+        }
+        ["metrics"] => {
+            for l in c.ask(&Request::Metrics)? {
+                println!("{l}");
+            }
+            Ok(())
+        }
+        ["start", name] => {
+            c.ask(&Request::Start((*name).into()))?;
+            c.wait(name, "come up", |s| {
+                matches!(s.state.as_str(), "ready" | "up")
+                    || (s.kind == "oneshot" && s.state == "done")
+            })
+        }
+        ["stop", name] => {
+            c.ask(&Request::Stop((*name).into()))?;
+            c.wait(name, "stop", |s| {
+                matches!(s.state.as_str(), "down" | "done" | "failed")
+            })
+        }
+        ["restart", name] => {
+            let before = c.find(name)?.pid;
+            c.ask(&Request::Restart((*name).into()))?;
+            c.wait(name, "restart", |s| {
+                s.pid.is_some() && s.pid != before && matches!(s.state.as_str(), "ready" | "up")
+            })
+        }
+        ["kill", sig, name] => {
+            let sig = parse_signal_name(sig).map_err(usage)?;
+            c.ask(&Request::Kill(sig, (*name).into()))?;
+            Ok(())
+        }
+        ["shutdown"] => {
+            c.ask(&Request::Shutdown)?;
+            let end = Instant::now() + timeout;
+            // tend removes its socket as it exits; a refused connection means it is gone too.
+            while UnixStream::connect(&c.sock).is_ok() {
+                if Instant::now() >= end {
+                    return Err(Fail::one(format!(
+                        "tend is still running after {}",
+                        secs(timeout)
+                    )));
+                }
+                std::thread::sleep(POLL_EVERY);
+            }
+            Ok(())
+        }
+        [] => Err(usage(format!("no command given ({USAGE})"))),
+        _ => Err(usage(format!(
+            "'{}' is not a command ({USAGE})",
+            words.join(" ")
+        ))),
+    }
+}
+
+/// Seconds (`10`, `2.5`) or a duration with a unit (`500ms`, `1m`).
+fn parse_timeout(t: &str) -> Result<Duration, String> {
+    if let Ok(s) = t.parse::<f64>() {
+        return Duration::try_from_secs_f64(s)
+            .map_err(|_| format!("'{t}' is not a number of seconds"));
+    }
+    crate::units::parse_duration(t)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+/// One control-socket address and the time allowed for each exchange.
+struct Conn {
+    sock: PathBuf,
+    timeout: Duration,
+}
+
+impl Conn {
+    /// Sends one request; the reply lines before the final `ok`.
+    fn ask(&self, req: &Request) -> Result<Vec<String>, Fail> {
+        let unreachable = |e: io::Error| {
+            Fail::one(format!(
+                "cannot reach tend at {}: {}",
+                self.sock.display(),
+                io_msg(&e)
+            ))
+        };
+        let mut s = UnixStream::connect(&self.sock).map_err(unreachable)?;
+        let t = Some(self.timeout.max(Duration::from_millis(1)));
+        s.set_read_timeout(t).map_err(unreachable)?;
+        s.set_write_timeout(t).map_err(unreachable)?;
+        let mut line = req.to_line();
+        line.push('\n');
+        s.write_all(line.as_bytes()).map_err(unreachable)?;
+        let mut out = Vec::new();
+        if let Err(e) = s.read_to_end(&mut out) {
+            // A reset after a complete reply still carries the whole answer.
+            if !out.ends_with(b"\n") {
+                return Err(Fail::one(format!(
+                    "no reply from tend at {}: {e}",
+                    self.sock.display()
+                )));
+            }
+        }
+        let out = String::from_utf8_lossy(&out);
+        let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
+        match lines.pop() {
+            Some(l) if l == "ok" => Ok(lines),
+            Some(l) if l.starts_with("error ") => Err(Fail::one(l["error ".len()..].to_owned())),
+            _ => Err(Fail::one(format!(
+                "tend at {} closed the connection before replying",
+                self.sock.display()
+            ))),
+        }
+    }
+
+    fn status(&self) -> Result<Vec<ServiceStatus>, Fail> {
+        self.ask(&Request::Status)?
+            .iter()
+            .map(|l| parse_status_line(l).map_err(Fail::one))
+            .collect()
+    }
+
+    fn find(&self, name: &str) -> Result<ServiceStatus, Fail> {
+        self.status()?
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Fail::one(format!("no service named '{name}'")))
+    }
+
+    /// Polls `status` until `done(service)` or the timeout; prints the final state.
+    fn wait(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&ServiceStatus) -> bool,
+    ) -> Result<(), Fail> {
+        let end = Instant::now() + self.timeout;
+        loop {
+            let s = self.find(name)?;
+            if done(&s) {
+                match s.pid {
+                    Some(p) => println!("{name}: {} (pid {p})", s.state),
+                    None => println!("{name}: {}", s.state),
+                }
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                return Err(Fail::one(format!(
+                    "{name} did not {what} within {} (state: {})",
+                    secs(self.timeout),
+                    s.state
+                )));
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+}
+
+/// The `status` table: NAME STATE PID UPTIME RESTARTS LAST-EXIT LOG DROPPED.
+fn table(list: &[ServiceStatus]) -> String {
+    let size = |b: u64| format_size(b, BINARY.decimal_places(1));
+    let mut rows: Vec<[String; 8]> = vec![
+        [
+            "NAME",
+            "STATE",
+            "PID",
+            "UPTIME",
+            "RESTARTS",
+            "LAST-EXIT",
+            "LOG",
+            "DROPPED",
+        ]
+        .map(str::to_owned),
+    ];
+    for s in list {
+        rows.push([
+            s.name.clone(),
+            s.state.clone(),
+            s.pid.map_or("-".into(), |p| p.to_string()),
+            s.since.map_or("-".into(), uptime),
+            s.restarts.to_string(),
+            match s.last_exit {
+                None => "-".into(),
+                Some(ExitInfo::Code(c)) => c.to_string(),
+                Some(ExitInfo::Signal(n)) => nix::sys::signal::Signal::try_from(n)
+                    .map_or_else(|_| format!("signal {n}"), |s| s.as_str().to_owned()),
+            },
+            size(s.log_bytes),
+            size(s.dropped_bytes),
+        ]);
+    }
+    let mut widths = [0usize; 8];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let mut line = String::new();
+        for (i, (c, w)) in r.iter().zip(widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(c);
+            line.extend(std::iter::repeat_n(' ', w - c.chars().count()));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `3d4h`, `2h5m`, `5m3s`, `12s`: the two largest units, like `docker ps`.
+fn uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    let (dd, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if dd > 0 {
+        format!("{dd}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else if m > 0 {
+        format!("{m}m{sec}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_and_uptime() {
+        let t = table(&crate::ctl::proto::tests::sample());
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("NAME"), "{t}");
+        assert!(
+            lines[1].contains("SIGKILL") && lines[1].contains("1.2 MiB"),
+            "{t}"
+        );
+        assert!(lines[1].contains("1h2m"), "{t}");
+        assert!(lines[2].contains("17 B"), "{t}");
+        assert_eq!(uptime(Duration::from_secs(90_061)), "1d1h");
+        assert_eq!(uptime(Duration::from_secs(59)), "59s");
+        assert_eq!(parse_timeout("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_timeout("soon").is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! Prometheus text exposition of service status, for `tend ctl metrics` and `--metrics-file`.
+
+use super::proto::{ExitInfo, ServiceStatus};
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::path::Path;
+
+/// One metric family: name, type, help, and the value of a service (None: no sample).
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ServiceStatus) -> Option<i64>,
+);
+
+const FAMILIES: &[Family] = &[
+    (
+        "tend_service_up",
+        "gauge",
+        "1 if the service's process is running (starting, ready, up or stopping), else 0.",
+        |s| Some(matches!(s.state.as_str(), "starting" | "ready" | "up" | "stopping") as i64),
+    ),
+    (
+        "tend_service_restarts_total",
+        "counter",
+        "Restarts of the service since tend started.",
+        |s| Some(s.restarts as i64),
+    ),
+    (
+        "tend_log_bytes_total",
+        "counter",
+        "Bytes written to the service's log directory.",
+        |s| Some(s.log_bytes as i64),
+    ),
+    (
+        "tend_log_dropped_bytes_total",
+        "counter",
+        "Bytes dropped because the log could not keep up (--on-full drop).",
+        |s| Some(s.dropped_bytes as i64),
+    ),
+    (
+        "tend_log_rotations_total",
+        "counter",
+        "Rotations of the service's current log file.",
+        |s| Some(s.rotations as i64),
+    ),
+    (
+        "tend_service_last_exit_code",
+        "gauge",
+        "Exit code of the service's last run; 128+N if killed by signal N.",
+        |s| {
+            s.last_exit.map(|e| match e {
+                ExitInfo::Code(c) => i64::from(c),
+                ExitInfo::Signal(n) => 128 + i64::from(n),
+            })
+        },
+    ),
+];
+
+/// Renders every service as Prometheus text format (version 0.0.4).
+pub fn render_metrics(status: &[ServiceStatus]) -> String {
+    let mut out = String::with_capacity(512 + 400 * status.len());
+    for (name, kind, help, value) in FAMILIES {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for s in status {
+            if let Some(v) = value(s) {
+                let _ = writeln!(out, "{name}{{service=\"{}\"}} {v}", label(&s.name));
+            }
+        }
+    }
+    out
+}
+
+/// Escapes a label value: backslash, double quote and newline, as the format requires.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Replaces `path` with `text` atomically: a temp file in the same directory, fsync,
+/// rename, so a scraper (node_exporter's textfile collector) never reads half a file.
+pub fn write_metrics_file(path: &Path, text: &str) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "metrics path has no file name")
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable; a failure here leaves a complete file either way.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A small parser of the text format: (metric, service label) → value; checks that
+    /// every sample has a preceding TYPE line and the labels are well-formed.
+    pub fn parse_prometheus(text: &str) -> HashMap<(String, String), f64> {
+        let mut typed = std::collections::HashSet::new();
+        let mut out = HashMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut w = rest.split(' ');
+                let name = w.next().unwrap();
+                assert!(matches!(w.next(), Some("gauge" | "counter")), "{line}");
+                typed.insert(name.to_owned());
+                continue;
+            }
+            if line.starts_with("# HELP ") {
+                continue;
+            }
+            assert!(
+                !line.starts_with('#') && !line.is_empty(),
+                "stray line {line:?}"
+            );
+            let (name, rest) = line.split_once('{').expect("labels");
+            assert!(typed.contains(name), "no TYPE for {name}");
+            let rest = rest.strip_prefix("service=\"").expect("service label");
+            let mut val = String::new();
+            let mut chars = rest.chars();
+            loop {
+                match chars.next().expect("unterminated label") {
+                    '\\' => match chars.next().unwrap() {
+                        'n' => val.push('\n'),
+                        c => val.push(c),
+                    },
+                    '"' => break,
+                    c => val.push(c),
+                }
+            }
+            let tail: String = chars.collect();
+            let num = tail.strip_prefix("} ").expect("value");
+            out.insert((name.to_owned(), val), num.parse().unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn render_and_parse() {
+        let text = render_metrics(&crate::ctl::proto::tests::sample());
+        let m = parse_prometheus(&text);
+        let g = |n: &str, s: &str| m.get(&(n.to_owned(), s.to_owned())).copied();
+        assert_eq!(g("tend_service_up", "web"), Some(1.0));
+        assert_eq!(g("tend_service_up", "migrate\"db"), Some(0.0));
+        assert_eq!(g("tend_service_restarts_total", "web"), Some(2.0));
+        assert_eq!(g("tend_log_bytes_total", "web"), Some(1_234_567.0));
+        assert_eq!(g("tend_log_dropped_bytes_total", "migrate\"db"), Some(17.0));
+        assert_eq!(g("tend_log_rotations_total", "web"), Some(3.0));
+        assert_eq!(g("tend_service_last_exit_code", "web"), Some(137.0));
+        assert_eq!(g("tend_service_last_exit_code", "migrate\"db"), Some(0.0));
+    }
+
+    #[test]
+    fn atomic_file() {
+        let dir = std::env::temp_dir().join(format!("tend-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("tend.prom");
+        write_metrics_file(&p, "a 1\n").unwrap();
+        write_metrics_file(&p, "a 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a 2\n");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

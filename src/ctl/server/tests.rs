@@ -1,0 +1,337 @@
+//! The server driven by a poll loop in a thread, with a fake supervisor behind it.
+
+use super::*;
+use crate::ctl::proto::{ServiceStatus, parse_status_line};
+use nix::poll::{PollFd, PollTimeout, poll};
+use nix::sys::signal::Signal;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+struct Fake {
+    services: Vec<ServiceStatus>,
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl Control for Fake {
+    fn status(&self) -> Vec<ServiceStatus> {
+        self.services.clone()
+    }
+    fn start(&mut self, name: &str) -> Result<(), String> {
+        self.act("start", name)
+    }
+    fn stop(&mut self, name: &str) -> Result<(), String> {
+        self.act("stop", name)
+    }
+    fn restart(&mut self, name: &str) -> Result<(), String> {
+        self.act("restart", name)
+    }
+    fn kill(&mut self, signal: Signal, name: &str) -> Result<(), String> {
+        self.act(signal.as_str(), name)
+    }
+    fn shutdown(&mut self) {
+        self.calls.lock().unwrap().push("shutdown".into());
+    }
+}
+
+impl Fake {
+    fn act(&mut self, what: &str, name: &str) -> Result<(), String> {
+        if !self.services.iter().any(|s| s.name == name) {
+            return Err(format!("no service named '{name}'\nsecond line"));
+        }
+        self.calls.lock().unwrap().push(format!("{what} {name}"));
+        Ok(())
+    }
+}
+
+struct Harness {
+    dir: PathBuf,
+    sock: PathBuf,
+    stop: Arc<AtomicBool>,
+    calls: Arc<Mutex<Vec<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Harness {
+    fn new(tag: &str, timeout: Duration) -> Harness {
+        let dir = std::env::temp_dir().join(format!("tend-srv-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = dir.join("run");
+        let mut server = Server::bind(&run).unwrap();
+        server.set_client_timeout(timeout);
+        let sock = server.path().to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut fake = Fake {
+            services: crate::ctl::proto::tests::sample(),
+            calls: calls.clone(),
+        };
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                let fds = server.poll_fds();
+                let mut pfds: Vec<PollFd> =
+                    fds.iter().map(|(fd, ev)| PollFd::new(*fd, *ev)).collect();
+                poll(&mut pfds, PollTimeout::from(20u16)).unwrap();
+                let ready: Vec<RawFd> = pfds
+                    .iter()
+                    .zip(&fds)
+                    .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|(_, (fd, _))| fd.as_raw_fd())
+                    .collect();
+                drop(pfds);
+                drop(fds);
+                server.handle(&ready, &mut fake);
+                server.on_timer(Instant::now());
+            }
+        });
+        Harness {
+            dir,
+            sock,
+            stop,
+            calls,
+            thread: Some(thread),
+        }
+    }
+
+    fn ask(&self, req: &[u8]) -> Vec<String> {
+        let mut s = UnixStream::connect(&self.sock).unwrap();
+        s.write_all(req).unwrap();
+        let mut out = Vec::new();
+        // A reset after the reply (the server closed with our bytes unread) is tolerated:
+        // the reply itself must have arrived in full.
+        if let Err(e) = s.read_to_end(&mut out) {
+            assert!(out.ends_with(b"\n"), "{e}: {out:?}");
+        }
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        assert!(
+            !self.sock.exists(),
+            "socket removed when the server is dropped"
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn status_text_and_json() {
+    let h = Harness::new("status", CLIENT_TIMEOUT);
+    let mode = std::fs::metadata(&h.sock).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let lines = h.ask(b"status\n");
+    assert_eq!(lines.last().unwrap(), "ok");
+    let parsed: Vec<_> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| parse_status_line(l).unwrap())
+        .collect();
+    assert_eq!(parsed[0], crate::ctl::proto::tests::sample()[0]);
+    assert_eq!(parsed.len(), 2);
+
+    let lines = h.ask(b"status json\n");
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1], "ok");
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(v["services"][0]["name"], "web");
+    assert_eq!(v["services"][1]["name"], "migrate\"db");
+    // A request without a newline, then half-close, is still answered.
+    let mut s = UnixStream::connect(&h.sock).unwrap();
+    s.write_all(b"status json").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.ends_with("\nok\n"), "{out}");
+}
+
+#[test]
+fn actions_reach_the_supervisor() {
+    let h = Harness::new("actions", CLIENT_TIMEOUT);
+    assert_eq!(h.ask(b"start web\n"), ["ok"]);
+    assert_eq!(h.ask(b"stop web\r\n"), ["ok"]);
+    assert_eq!(h.ask(b"restart web\n"), ["ok"]);
+    assert_eq!(h.ask(b"kill hup web\n"), ["ok"]);
+    assert_eq!(h.ask(b"kill 9 web\n"), ["ok"]);
+    assert_eq!(h.ask(b"shutdown\n"), ["ok"]);
+    // The supervisor's multi-line message arrives as one error line.
+    assert_eq!(
+        h.ask(b"start nope\n"),
+        ["error no service named 'nope' second line"]
+    );
+    assert_eq!(
+        *h.calls.lock().unwrap(),
+        [
+            "start web",
+            "stop web",
+            "restart web",
+            "SIGHUP web",
+            "SIGKILL web",
+            "shutdown"
+        ]
+    );
+}
+
+#[test]
+fn metrics_are_prometheus_text() {
+    let h = Harness::new("metrics", CLIENT_TIMEOUT);
+    let lines = h.ask(b"metrics\n");
+    assert_eq!(lines.last().unwrap(), "ok");
+    let text = lines[..lines.len() - 1].join("\n");
+    let m = crate::ctl::metrics::tests::parse_prometheus(&text);
+    assert_eq!(m[&("tend_service_up".into(), "web".into())], 1.0);
+    assert_eq!(m[&("tend_log_rotations_total".into(), "web".into())], 3.0);
+}
+
+#[test]
+fn garbage_and_endless_lines_get_errors_and_the_server_keeps_serving() {
+    let h = Harness::new("garbage", CLIENT_TIMEOUT);
+    let e = h.ask(b"\xff\xfe\n");
+    assert_eq!(e, ["error request is not UTF-8"]);
+    let e = h.ask(b"frobnicate\n");
+    assert!(
+        e.len() == 1 && e[0].starts_with("error unknown request 'frobnicate'"),
+        "{e:?}"
+    );
+    let e = h.ask(b"\n");
+    assert_eq!(e, ["error empty request"]);
+    let e = h.ask(b"kill NOPE web\n");
+    assert!(e[0].starts_with("error 'NOPE' is not a signal"), "{e:?}");
+    // An endless line: cut at 4096 bytes with an error, connection closed.
+    let mut s = UnixStream::connect(&h.sock).unwrap();
+    let junk = vec![b'x'; 100_000];
+    // The server closes after 4097 bytes, so the write may fail part-way: that is fine.
+    let _ = s.write_all(&junk);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("error request longer than 4096 bytes"),
+        "{out:?}"
+    );
+    // A request of exactly 4096 bytes is still read as a request.
+    let mut req = b"status".to_vec();
+    req.resize(4096, b' ');
+    req.push(b'\n');
+    assert_eq!(h.ask(&req).last().unwrap(), "ok");
+    assert_eq!(h.ask(b"status\n").last().unwrap(), "ok");
+}
+
+#[test]
+fn silent_clients_are_dropped_and_do_not_block_others() {
+    let h = Harness::new("silent", Duration::from_millis(300));
+    let mut silent = UnixStream::connect(&h.sock).unwrap();
+    let t0 = Instant::now();
+    // Others are served at once while the silent client holds its connection.
+    for _ in 0..5 {
+        assert_eq!(h.ask(b"status\n").last().unwrap(), "ok");
+    }
+    assert!(t0.elapsed() < Duration::from_millis(300));
+    let mut out = String::new();
+    silent.read_to_string(&mut out).unwrap();
+    assert_eq!(out, "error timed out waiting for a request\n");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    // A client that sends part of a line then stalls is dropped the same way.
+    let mut half = UnixStream::connect(&h.sock).unwrap();
+    half.write_all(b"sta").unwrap();
+    let mut out = String::new();
+    half.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("error timed out"), "{out}");
+}
+
+#[test]
+fn too_many_clients_are_refused_then_served_again() {
+    let h = Harness::new("many", CLIENT_TIMEOUT);
+    let mut held: Vec<UnixStream> = (0..MAX_CLIENTS)
+        .map(|_| UnixStream::connect(&h.sock).unwrap())
+        .collect();
+    // Make sure the server has accepted them all before the extra one.
+    std::thread::sleep(Duration::from_millis(100));
+    let e = h.ask(b"status\n");
+    assert_eq!(e, ["error too many connections, try again"]);
+    held.truncate(0);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(h.ask(b"status\n").last().unwrap(), "ok");
+}
+
+#[test]
+fn stale_socket_is_replaced_live_one_is_refused() {
+    let dir = std::env::temp_dir().join(format!("tend-srv-stale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A socket left by a dead process: bound, then its listener dropped.
+    drop(UnixListener::bind(dir.join("control.sock")).unwrap());
+    let live = Server::bind(&dir).unwrap();
+    let e = Server::bind(&dir).err().unwrap();
+    assert!(e.contains("already listening"), "{e}");
+    drop(live);
+    std::fs::write(dir.join("control.sock"), "x").unwrap();
+    let e = Server::bind(&dir).err().unwrap();
+    assert!(e.contains("not a socket"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Helper run as `nobody` by `other_uids_are_refused`: connects and prints the reply.
+#[test]
+#[ignore = "run by other_uids_are_refused under setpriv"]
+fn nobody_client_helper() {
+    let Ok(path) = std::env::var("TEND_TEST_CONNECT") else {
+        return;
+    };
+    let mut s = UnixStream::connect(path).unwrap();
+    let _ = s.write_all(b"status\n");
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    println!("REPLY:{out}");
+}
+
+#[test]
+fn other_uids_are_refused() {
+    if !nix::unistd::geteuid().is_root() || which("setpriv").is_none() {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let h = Harness::new("perm", CLIENT_TIMEOUT);
+    // The 0600 mode already keeps nobody out; open it up to reach the SO_PEERCRED check,
+    // the second line of defence (e.g. a run dir shared with a too-wide mode).
+    std::fs::set_permissions(&h.sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(&h.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "ctl::server::tests::nobody_client_helper",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("TEND_TEST_CONNECT", &h.sock)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("REPLY:error permission denied\n"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Root (our uid) is still served.
+    assert_eq!(h.ask(b"status\n").last().unwrap(), "ok");
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.exists())
+}

@@ -1,0 +1,155 @@
+//! `tend logs -f` follows `current` through rotations done by the test itself, while records
+//! keep coming: nothing missed, nothing repeated.
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const TEND: &str = env!("CARGO_BIN_EXE_tend");
+
+fn record(i: usize) -> String {
+    let stream = if i % 3 == 0 { "stderr" } else { "stdout" };
+    format!(
+        "2026-11-22T22:30:{:02}.{:09}Z {stream} F seq {i}\n",
+        i / 1_000_000 % 60,
+        i
+    )
+}
+
+fn open_current(dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("current"))
+        .unwrap()
+}
+
+#[test]
+fn follows_through_fifty_rotations() {
+    let dir = std::env::temp_dir().join(format!("tend-logs-follow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cur = open_current(&dir);
+    for i in 0..10 {
+        cur.write_all(record(i).as_bytes()).unwrap();
+    }
+    let mut child = Command::new(TEND)
+        .args(["logs", "-f", "-n", "3"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    // -n applies to what exists when tend starts: wait for those three before writing more.
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let l = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        got.push(l.rsplit(' ').next().unwrap().parse::<usize>().unwrap());
+    }
+    assert_eq!(got, [7, 8, 9]);
+    let mut next = 10;
+    for rot in 0..50 {
+        // Some records whole, one split in two writes around a pause (a reader at EOF in
+        // between must hold the half line).
+        for k in 0..12 {
+            let r = record(next);
+            next += 1;
+            if k == 5 {
+                let (a, b) = r.split_at(r.len() / 2);
+                cur.write_all(a.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(3));
+                cur.write_all(b.as_bytes()).unwrap();
+            } else {
+                cur.write_all(r.as_bytes()).unwrap();
+            }
+        }
+        if rot % 4 == 0 {
+            // Let the reader catch up now and then; otherwise rotate back to back, so
+            // several rotations often fall between two of its polls.
+            std::thread::sleep(Duration::from_millis(120));
+        }
+        let stem = format!("@20261122T2230{:02}.{:09}Z", rot % 60, rot);
+        let archive = dir.join(format!("{stem}.log"));
+        std::fs::rename(dir.join("current"), &archive).unwrap();
+        cur = open_current(&dir);
+        if rot % 7 == 3 {
+            // Compress some archives meanwhile, as `--compress gzip` does.
+            let text = std::fs::read(&archive).unwrap();
+            let tmp = dir.join(format!("{stem}.log.gz.tmp"));
+            let mut e = GzEncoder::new(std::fs::File::create(&tmp).unwrap(), Compression::fast());
+            e.write_all(&text).unwrap();
+            e.finish().unwrap();
+            std::fs::rename(&tmp, dir.join(format!("{stem}.log.gz"))).unwrap();
+            std::fs::remove_file(&archive).unwrap();
+        }
+    }
+    for _ in 0..5 {
+        cur.write_all(record(next).as_bytes()).unwrap();
+        next += 1;
+    }
+    let want: Vec<usize> = (7..next).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < want.len() && Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            let i: usize = l.rsplit(' ').next().unwrap().parse().unwrap();
+            assert_eq!(format!("{l}\n"), record(i));
+            got.push(i);
+        }
+    }
+    // Nothing extra arrives afterwards either.
+    std::thread::sleep(Duration::from_millis(300));
+    while let Ok(l) = rx.try_recv() {
+        got.push(l.rsplit(' ').next().unwrap().parse().unwrap());
+    }
+    assert_eq!(got, want, "every record exactly once, in order");
+    // SIGTERM ends the follow quietly with status 0.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn waits_for_current_to_appear_and_filters_while_following() {
+    let dir = std::env::temp_dir().join(format!("tend-logs-follow2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new(TEND)
+        .args(["logs", "-f", "--stream", "stderr"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let mut cur = open_current(&dir);
+    for i in 0..9 {
+        cur.write_all(record(i).as_bytes()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let want: String = [0, 3, 6].iter().map(|&i| record(i)).collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

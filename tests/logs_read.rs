@@ -1,0 +1,246 @@
+//! `tend logs` against log directories written by hand in the documented on-disk format.
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TEND: &str = env!("CARGO_BIN_EXE_tend");
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tend-logs-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Record i's time: 2026-11-22T21:50:00Z plus i minutes (and i microseconds, so the
+/// fractional part is exercised).
+fn time(i: usize) -> String {
+    let m = 50 + i;
+    format!(
+        "2026-11-22T{:02}:{:02}:00.{:06}123Z",
+        21 + m / 60,
+        m % 60,
+        i
+    )
+}
+
+fn stream(i: usize) -> &'static str {
+    if i % 2 == 0 { "stdout" } else { "stderr" }
+}
+
+fn cri(range: std::ops::Range<usize>) -> String {
+    range
+        .map(|i| format!("{} {} F line {i}\n", time(i), stream(i)))
+        .collect()
+}
+
+fn json(range: std::ops::Range<usize>) -> String {
+    range
+        .map(|i| {
+            format!(
+                "{{\"log\":\"line {i} \\\"time\\\":\\\"1999\\\" \\\"stream\\\":\\\"stderr\\\"\\n\",\"stream\":\"{}\",\"time\":\"{}\"}}\n",
+                stream(i),
+                time(i)
+            )
+        })
+        .collect()
+}
+
+fn gz(path: &Path, text: &str) {
+    let mut e = GzEncoder::new(std::fs::File::create(path).unwrap(), Compression::fast());
+    e.write_all(text.as_bytes()).unwrap();
+    e.finish().unwrap();
+}
+
+/// Archives @22:00 (gz: 0..10), @22:10 (.log and .log.gz: 10..20), @22:20 (.log: 20..30),
+/// current 30..40 plus a record still being written (no newline yet).
+fn populate(dir: &Path, render: fn(std::ops::Range<usize>) -> String) {
+    gz(
+        &dir.join("@20261122T220000.000000000Z.log.gz"),
+        &render(0..10),
+    );
+    std::fs::write(dir.join("@20261122T221000.000000000Z.log"), render(10..20)).unwrap();
+    gz(
+        &dir.join("@20261122T221000.000000000Z.log.gz"),
+        &render(10..20),
+    );
+    std::fs::write(dir.join("@20261122T222000.000000000Z.log"), render(20..30)).unwrap();
+    let mut cur = render(30..40);
+    cur.push_str(&render(40..41)[..20]);
+    std::fs::write(dir.join("current"), cur).unwrap();
+    std::fs::write(dir.join("lock"), "").unwrap();
+    std::fs::write(dir.join("@20261122T223000.000000000Z.log.gz.tmp"), "junk").unwrap();
+}
+
+fn logs(args: &[&str], dir: &Path) -> Output {
+    Command::new(TEND)
+        .arg("logs")
+        .args(args)
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// The record numbers printed, checking every line is a whole record of the fixture.
+fn seqs(out: &Output) -> Vec<usize> {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let p = l
+                .find("line ")
+                .unwrap_or_else(|| panic!("not a record: {l:?}"));
+            let n: usize = l[p + 5..]
+                .split([' ', '\\'])
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let want = if l.starts_with('{') {
+                json(n..n + 1)
+            } else {
+                cri(n..n + 1)
+            };
+            assert_eq!(format!("{l}\n"), want, "record printed as stored");
+            n
+        })
+        .collect()
+}
+
+fn check_common(dir: &Path) {
+    let all: Vec<usize> = (0..40).collect();
+    assert_eq!(
+        seqs(&logs(&[], dir)),
+        all,
+        "archives in order, gz read, duplicate .log skipped, partial held"
+    );
+    assert_eq!(seqs(&logs(&["-n", "5"], dir)), (35..40).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&logs(&["-n", "15"], dir)),
+        (25..40).collect::<Vec<_>>()
+    );
+    assert_eq!(seqs(&logs(&["-n", "1000"], dir)), all);
+    assert_eq!(seqs(&logs(&["-n", "0"], dir)), Vec::<usize>::new());
+    // Exactly at a record's time: that record is included, the one before is not.
+    assert_eq!(
+        seqs(&logs(&["--since", &time(25)], dir)),
+        (25..40).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(&logs(&["--since", "2026-11-22T22:15:00.000025124Z"], dir)),
+        (26..40).collect::<Vec<_>>()
+    );
+    // An offset form of the same instant.
+    assert_eq!(
+        seqs(&logs(
+            &["--since", "2026-11-22T23:15:00.000025123+01:00"],
+            dir
+        )),
+        (25..40).collect::<Vec<_>>()
+    );
+    assert_eq!(seqs(&logs(&["--since", "2026-11-22T21:00:00Z"], dir)), all);
+    assert_eq!(
+        seqs(&logs(&["--since", "2027-01-01T00:00:00Z"], dir)),
+        Vec::<usize>::new()
+    );
+    // A duration ago: everything in the fixture is long past.
+    assert_eq!(seqs(&logs(&["--since", "10m"], dir)), Vec::<usize>::new());
+    let odd: Vec<usize> = (0..40).filter(|i| i % 2 == 1).collect();
+    assert_eq!(seqs(&logs(&["--stream", "stderr"], dir)), odd);
+    assert_eq!(
+        seqs(&logs(
+            &["--stream", "stdout", "-n", "3", "--since", &time(30)],
+            dir
+        )),
+        [34, 36, 38]
+    );
+}
+
+#[test]
+fn cri_directory() {
+    let dir = tmpdir("cri");
+    populate(&dir, cri);
+    check_common(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_directory() {
+    let dir = tmpdir("json");
+    populate(&dir, json);
+    check_common(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn since_skips_archives_by_name() {
+    // A corrupt archive older than --since is never opened.
+    let dir = tmpdir("skip");
+    populate(&dir, cri);
+    std::fs::write(dir.join("@20261122T220000.000000000Z.log.gz"), "not gzip").unwrap();
+    assert_eq!(
+        seqs(&logs(&["--since", &time(12)], &dir)),
+        (12..40).collect::<Vec<_>>()
+    );
+    let out = logs(&[], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plain_and_errors() {
+    let dir = tmpdir("plain");
+    std::fs::write(dir.join("@20261122T220000.000000000Z.log"), "one\ntwo\n").unwrap();
+    std::fs::write(dir.join("current"), "three\n").unwrap();
+    let out = logs(&[], &dir);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\nthree\n");
+    let out = logs(&["--since", "1h"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("tend logs: --since needs timestamped records") && err.contains("plain"),
+        "{err}"
+    );
+    let out = logs(&["--stream", "stdout"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    let out = logs(&["--stream", "stdin"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    let out = logs(&["--since", "yesterday"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'yesterday'"));
+
+    let missing = dir.join("nope");
+    let out = logs(&[], &missing);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "tend logs: no log directory at {} (No such file or directory)\n",
+            missing.display()
+        )
+    );
+    // An empty directory (the writer has not started yet) prints nothing.
+    let empty = dir.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = logs(&["--since", "1h"], &empty);
+    assert!(out.status.success() && out.stdout.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn symlinks_are_not_followed() {
+    let dir = tmpdir("symlink");
+    std::fs::write(dir.join("secret"), "secret\n").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret"), dir.join("current")).unwrap();
+    let out = logs(&[], &dir);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
