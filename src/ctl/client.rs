@@ -158,7 +158,9 @@ impl Conn {
         s.set_write_timeout(t).map_err(unreachable)?;
         let mut line = req.to_line();
         line.push('\n');
-        s.write_all(line.as_bytes()).map_err(unreachable)?;
+        // A server that refuses (wrong uid) replies and closes at once, so the write may
+        // fail with EPIPE while the refusal waits to be read: read before giving up.
+        let wrote = s.write_all(line.as_bytes());
         let mut out = Vec::new();
         if let Err(e) = s.read_to_end(&mut out) {
             // A reset after a complete reply still carries the whole answer.
@@ -167,6 +169,11 @@ impl Conn {
                     "no reply from tend at {}: {e}",
                     self.sock.display()
                 )));
+            }
+        }
+        if let Err(e) = wrote {
+            if out.is_empty() {
+                return Err(unreachable(e));
             }
         }
         let out = String::from_utf8_lossy(&out);

@@ -114,6 +114,41 @@ pub fn write_metrics_file(path: &Path, text: &str) -> io::Result<()> {
     result
 }
 
+/// Writes `--metrics-file` on its own thread, so a slow or full disk never stalls PID 1.
+pub struct MetricsWriter {
+    tx: std::sync::mpsc::SyncSender<String>,
+}
+
+impl MetricsWriter {
+    /// Starts the writer thread for `path`.
+    pub fn start(path: std::path::PathBuf) -> io::Result<MetricsWriter> {
+        // One slot: if the disk is slower than 10 s per write, newer text replaces nothing
+        // and is dropped; the next tick tries again.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(1);
+        std::thread::Builder::new()
+            .name("tend-metrics".into())
+            .spawn(move || {
+                let mut warned = false;
+                for text in rx {
+                    match write_metrics_file(&path, &text) {
+                        Ok(()) => warned = false,
+                        Err(e) if !warned => {
+                            eprintln!("tend: cannot write {}: {e}", path.display());
+                            warned = true;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })?;
+        Ok(MetricsWriter { tx })
+    }
+
+    /// Hands a fresh rendering to the writer; dropped if the previous one is still pending.
+    pub fn offer(&self, text: String) {
+        let _ = self.tx.try_send(text);
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -5,16 +5,10 @@
 
 pub mod client;
 pub mod follow;
-// The server side (and what only it uses) waits for the supervisor's poll loop to call it;
-// until that lands nothing in the binary reaches it, so dead-code warnings are expected.
-#[allow(dead_code)]
 pub mod json;
 pub mod logs;
-#[allow(dead_code)]
 pub mod metrics;
-#[allow(dead_code)]
 pub mod proto;
-#[allow(dead_code)]
 pub mod server;
 pub mod timestamp;
 

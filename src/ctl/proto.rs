@@ -155,24 +155,15 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
-/// Parses `TERM`, `SIGTERM`, `term` or `15` (kept private to ctl; `service` has its own).
+/// Parses `TERM`, `SIGTERM`, `term` or `15` with the service tree's parser; the value is
+/// made printable first, since it comes off a socket.
 pub fn parse_signal_name(s: &str) -> Result<Signal, String> {
-    let bad = || {
+    crate::service::parse_signal(s).map_err(|_| {
         format!(
             "'{}' is not a signal (expected e.g. TERM, SIGHUP or 9)",
             printable(s)
         )
-    };
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
-    }
-    let up = s.to_ascii_uppercase();
-    let full = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    full.parse::<Signal>().map_err(|_| bad())
+    })
 }
 
 /// One `status` reply line.

@@ -97,11 +97,6 @@ impl Server {
         self.timeout = t;
     }
 
-    /// The socket's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Every fd to poll, with the events wanted (POLLIN, or POLLOUT while a reply is
     /// pending). Build `nix::poll::PollFd`s from these, poll, then pass the fds that had
     /// any event (including POLLHUP/POLLERR) to [`Server::handle`].

@@ -58,12 +58,19 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
         None => (None, None),
         Some((ident, root, opts)) => {
             let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
-            let (o, e, _) = open_capture(&pump, &root, &ident, &name, opts)?;
-            (Some(pump), Some((o, e)))
+            let (o, e, stats) = open_capture(&pump, &root, &ident, &name, opts)?;
+            (Some(pump), Some((o, e, stats)))
         }
+    };
+    let (out, stats) = match out {
+        Some((o, e, stats)) => (Some((o, e)), Some(stats)),
+        None => (None, None),
     };
     let main = MainCmd {
         argv: args.cmd,
+        name,
+        stats,
+        started: None,
         out,
         pid: None,
         exit: None,
@@ -113,6 +120,8 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
     }
     let ident = Identity::from_env()?;
     let root = cli::log_root(args.log_root.as_deref());
+    let metrics_file =
+        flag_or_env(args.metrics_file.as_deref(), "TEND_METRICS_FILE").map(PathBuf::from);
     let intake = SignalIntake::install()?;
     become_reaper()?;
     let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
@@ -124,16 +133,39 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
     let main = if args.cmd.is_empty() {
         None
     } else {
-        let (o, e, _) = open_capture(&pump, &root, &ident, &name, base)?;
+        let (o, e, stats) = open_capture(&pump, &root, &ident, &name, base)?;
+        let stats = Some(stats);
         Some(MainCmd {
             argv: args.cmd,
+            name,
+            stats,
+            started: None,
             out: Some((o, e)),
             pid: None,
             exit: None,
         })
     };
+    // Without a writable run directory (read-only root, non-root user) tend still runs:
+    // only `tend ctl` is unavailable, which is worth one warning, not a failed start.
+    let run_dir = PathBuf::from(
+        flag_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into()),
+    );
+    let server = match crate::ctl::server::Server::bind(&run_dir) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("tend: control socket disabled: {e}");
+            None
+        }
+    };
+    let metrics = match metrics_file {
+        Some(p) => Some(
+            crate::ctl::metrics::MetricsWriter::start(p)
+                .map_err(|e| format!("--metrics-file: cannot start its writer: {e}"))?,
+        ),
+        None => None,
+    };
     let sup = Supervisor::new(Mode::Init, intake, svcs, main, Some(pump), grace, cmd_wait);
-    Ok(sup.run())
+    Ok(sup.with_control(server).with_metrics(metrics).run())
 }
 
 /// PID 1 reaps by nature; anywhere else tend asks to inherit orphans.
@@ -202,6 +234,7 @@ fn new_svc(
         want_up: true,
         kill_sent: false,
         up_timed_out: false,
+        restart_requested: false,
         down_done: false,
         ids,
         env,

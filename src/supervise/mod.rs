@@ -1,6 +1,7 @@
 //! Supervision: the PID-1 event loop, service state machines, restarts, ordered stop.
 
 pub mod backoff;
+mod control;
 pub mod job;
 mod lifecycle;
 pub mod readiness;

@@ -63,7 +63,7 @@ pub fn exec_failure_code(e: &io::Error) -> i32 {
 
 fn dup_stdio(fd: Option<BorrowedFd<'_>>) -> io::Result<Stdio> {
     Ok(match fd {
-        Some(fd) => Stdio::from(OwnedFd::from(fd.try_clone_to_owned()?)),
+        Some(fd) => Stdio::from(fd.try_clone_to_owned()?),
         None => Stdio::inherit(),
     })
 }

@@ -31,6 +31,12 @@ pub enum Mode {
 pub struct MainCmd {
     /// Program and arguments.
     pub argv: Vec<String>,
+    /// The name it logs and shows as (`main`, or `--name`).
+    pub name: String,
+    /// Its log counters, when captured.
+    pub stats: Option<std::sync::Arc<crate::log::pump::SinkStats>>,
+    /// When it started.
+    pub started: Option<Instant>,
     /// Capture pipe write ends (None: inherit tend's stdout/stderr).
     pub out: Option<(OwnedFd, OwnedFd)>,
     /// Pid once started.
@@ -76,7 +82,14 @@ pub struct Supervisor {
     sweep_kill_at: Option<Instant>,
     /// Set by `tend ctl shutdown`; picked up by the loop.
     pub shutdown_requested: bool,
+    /// The control socket, when the run directory is writable.
+    ctl: Option<crate::ctl::server::Server>,
+    /// `--metrics-file` writer and the time of its next rewrite.
+    metrics: Option<(crate::ctl::metrics::MetricsWriter, Instant)>,
 }
+
+/// How often `--metrics-file` is rewritten.
+const METRICS_EVERY: Duration = Duration::from_secs(10);
 
 impl Supervisor {
     /// A supervisor ready to `run()`; signals must already be taken in `intake`.
@@ -105,7 +118,24 @@ impl Supervisor {
             sweep_term_at: None,
             sweep_kill_at: None,
             shutdown_requested: false,
+            ctl: None,
+            metrics: None,
         }
+    }
+
+    /// Serves `tend ctl` on this socket from the event loop.
+    pub fn with_control(mut self, server: Option<crate::ctl::server::Server>) -> Supervisor {
+        self.ctl = server;
+        self
+    }
+
+    /// Rewrites Prometheus metrics through this writer every 10 s, starting now.
+    pub fn with_metrics(
+        mut self,
+        writer: Option<crate::ctl::metrics::MetricsWriter>,
+    ) -> Supervisor {
+        self.metrics = writer.map(|w| (w, Instant::now()));
+        self
     }
 
     /// Runs until everything has stopped; returns tend's exit code.
@@ -138,6 +168,15 @@ impl Supervisor {
     /// Sleeps until a signal, a readiness message or the nearest deadline.
     fn wait_for_events(&mut self) {
         let mut fds: Vec<libc::pollfd> = vec![pollfd(self.intake.fd().as_raw_fd())];
+        if let Some(srv) = &self.ctl {
+            for (fd, events) in srv.poll_fds() {
+                fds.push(libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: events.bits(),
+                    revents: 0,
+                });
+            }
+        }
         for s in &self.svcs {
             if let Some(p) = &s.ready_pipe {
                 fds.push(pollfd(p.as_raw_fd()));
@@ -180,6 +219,8 @@ impl Supervisor {
         all.extend(self.main_kill_at);
         all.extend(self.sweep_term_at);
         all.extend(self.sweep_kill_at);
+        all.extend(self.ctl.as_ref().and_then(|c| c.next_deadline()));
+        all.extend(self.metrics.as_ref().map(|m| m.1));
         all.into_iter().min()
     }
 
@@ -212,6 +253,11 @@ impl Supervisor {
             if got_ready {
                 self.mark_ready(i);
             }
+        }
+        // The server needs the supervisor as its `Control`, so it is lent out for the call.
+        if let Some(mut srv) = self.ctl.take() {
+            srv.handle(ready, self);
+            self.ctl = Some(srv);
         }
     }
 
@@ -303,6 +349,17 @@ impl Supervisor {
             self.shutdown_requested = false;
             self.begin_shutdown(None);
         }
+        if let Some(srv) = self.ctl.as_mut() {
+            srv.on_timer(now);
+        }
+        if self.metrics.as_ref().is_some_and(|m| now >= m.1) {
+            let text =
+                crate::ctl::metrics::render_metrics(&crate::ctl::proto::Control::status(self));
+            if let Some((writer, next)) = self.metrics.as_mut() {
+                writer.offer(text);
+                *next = now + METRICS_EVERY;
+            }
+        }
         for i in 0..self.svcs.len() {
             self.on_timers(i, now);
         }
@@ -392,7 +449,10 @@ impl Supervisor {
             })
         };
         match spawned {
-            Ok(pid) => m.pid = Some(pid),
+            Ok(pid) => {
+                m.pid = Some(pid);
+                m.started = Some(Instant::now());
+            }
             Err(e) => {
                 let code = exec_failure_code(&e);
                 eprintln!("tend: cannot run '{}': {}", m.argv[0], short_io(&e));
@@ -493,6 +553,12 @@ impl Supervisor {
         s.check_at = None;
         if shutting || !s.want_up {
             s.state = State::Down;
+            return;
+        }
+        if std::mem::take(&mut s.restart_requested) {
+            // `tend ctl restart`: start again now, whatever the policy says.
+            s.state = State::Down;
+            s.restarts += 1;
             return;
         }
         let exit = s.last_exit.unwrap_or(Exit::Code(0));

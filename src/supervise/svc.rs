@@ -82,6 +82,8 @@ pub struct Svc {
     pub kill_sent: bool,
     /// The current run missed its `timeout-up`.
     pub up_timed_out: bool,
+    /// `tend ctl restart` asked for a start right after this stop.
+    pub restart_requested: bool,
     /// A oneshot's `down` has run (or been started) during shutdown.
     pub down_done: bool,
     /// Credentials.

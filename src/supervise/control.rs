@@ -1,0 +1,146 @@
+//! What `tend ctl` may ask of the supervisor: status, start, stop, restart, kill, shutdown.
+
+use super::supervisor::Supervisor;
+use super::svc::State;
+use crate::ctl::proto::{Control, ExitInfo, ServiceStatus};
+use crate::init::Exit;
+use crate::log::pump::SinkStats;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+fn exit_info(e: Exit) -> ExitInfo {
+    match e {
+        Exit::Code(c) => ExitInfo::Code(c),
+        Exit::Signal(n) => ExitInfo::Signal(n),
+    }
+}
+
+/// Log counters as (bytes, dropped, rotations).
+fn counters(stats: Option<&SinkStats>) -> (u64, u64, u64) {
+    stats.map_or((0, 0, 0), |s| {
+        (
+            s.bytes.load(Relaxed),
+            s.dropped.load(Relaxed),
+            s.rotations.load(Relaxed),
+        )
+    })
+}
+
+impl Supervisor {
+    fn index_of(&self, name: &str) -> Result<usize, String> {
+        self.svcs
+            .iter()
+            .position(|s| s.def.name == name)
+            .ok_or_else(|| format!("no service named '{name}'"))
+    }
+}
+
+impl Control for Supervisor {
+    fn status(&self) -> Vec<ServiceStatus> {
+        let now = Instant::now();
+        let mut out: Vec<ServiceStatus> = self
+            .svcs
+            .iter()
+            .map(|s| {
+                let (log_bytes, dropped_bytes, rotations) = counters(Some(&s.stats));
+                ServiceStatus {
+                    name: s.def.name.clone(),
+                    state: s.state_name().to_owned(),
+                    pid: s.pid.map(Pid::as_raw),
+                    since: s.pid.and(s.started).map(|t| now.duration_since(t)),
+                    restarts: s.restarts,
+                    last_exit: s.last_exit.map(exit_info),
+                    log_bytes,
+                    dropped_bytes,
+                    rotations,
+                    kind: if s.is_oneshot() { "oneshot" } else { "longrun" }.to_owned(),
+                }
+            })
+            .collect();
+        if let Some(m) = &self.main {
+            let (log_bytes, dropped_bytes, rotations) = counters(m.stats.as_deref());
+            let state = match (m.pid, m.exit) {
+                (Some(_), _) => "up",
+                (None, Some(_)) => "done",
+                (None, None) => "starting",
+            };
+            out.push(ServiceStatus {
+                name: m.name.clone(),
+                state: state.to_owned(),
+                pid: m.pid.map(Pid::as_raw),
+                since: m.pid.and(m.started).map(|t| now.duration_since(t)),
+                restarts: 0,
+                last_exit: m.exit.map(exit_info),
+                log_bytes,
+                dropped_bytes,
+                rotations,
+                kind: "cmd".to_owned(),
+            });
+        }
+        out
+    }
+
+    fn start(&mut self, name: &str) -> Result<(), String> {
+        let i = self.index_of(name)?;
+        if self.shutting_down() {
+            return Err("tend is shutting down".into());
+        }
+        let s = &mut self.svcs[i];
+        s.want_up = true;
+        if matches!(s.state, State::Failed | State::Done) && !s.is_oneshot() {
+            // Stopped for good, but an operator asked: start afresh, with a fresh backoff.
+            s.state = State::Down;
+            s.backoff = Default::default();
+        }
+        if s.state == State::Backoff {
+            s.deadline = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self, name: &str) -> Result<(), String> {
+        let i = self.index_of(name)?;
+        self.svcs[i].want_up = false;
+        self.stop_service(i, Instant::now());
+        Ok(())
+    }
+
+    fn restart(&mut self, name: &str) -> Result<(), String> {
+        let i = self.index_of(name)?;
+        if self.svcs[i].is_oneshot() {
+            return Err(format!("{name} is a oneshot; only longruns restart"));
+        }
+        if self.shutting_down() {
+            return Err("tend is shutting down".into());
+        }
+        let s = &mut self.svcs[i];
+        s.want_up = true;
+        if s.pid.is_some() {
+            s.restart_requested = true;
+            self.stop_service(i, Instant::now());
+        } else {
+            s.state = State::Down;
+            s.deadline = None;
+            s.restarts += 1;
+        }
+        Ok(())
+    }
+
+    fn kill(&mut self, signal: Signal, name: &str) -> Result<(), String> {
+        if let Some(m) = self.main.as_ref().filter(|m| m.name == name) {
+            let pid = m.pid.ok_or_else(|| format!("{name} is not running"))?;
+            return kill(pid, signal).map_err(|e| format!("{name}: {e}"));
+        }
+        let i = self.index_of(name)?;
+        let pid = self.svcs[i]
+            .pid
+            .ok_or_else(|| format!("{name} is not running"))?;
+        kill(Pid::from_raw(-pid.as_raw()), signal).map_err(|e| format!("{name}: {e}"))
+    }
+
+    fn shutdown(&mut self) {
+        self.shutdown_requested = true;
+    }
+}
