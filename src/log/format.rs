@@ -179,6 +179,7 @@ fn escape_valid(s: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Stream::{Stderr, Stdout};
     use std::time::Duration;
 
     fn stamp() -> Stamp {
@@ -215,7 +216,6 @@ mod tests {
 
     #[test]
     fn each_format() {
-        use Stream::*;
         assert_eq!(
             one(Format::Cri, Stdout, b"hello", false, true),
             "2026-11-22T22:30:01.123456789Z stdout F hello\n"
