@@ -150,6 +150,11 @@ fn json_escape(s: &[u8], out: &mut Vec<u8>) {
 /// Escapes `"`, `\` and control characters; copies runs of other bytes at once.
 fn escape_valid(s: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Fast path: most lines need no escaping; this scan vectorises, the loop below does not.
+    if !s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(s);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
         if b >= 0x20 && b != b'"' && b != b'\\' {

@@ -28,8 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long a half-written split line may hold back the other stream of its sink.
 pub const SPLIT_WAIT: Duration = Duration::from_millis(500);
-/// One read buffer for every pipe, reused.
-const READ_BUF: usize = 1 << 20;
+/// One read buffer for every pipe, reused. 256 KiB makes syscall cost negligible (a 1 MiB
+/// buffer measured no faster) while the whole process stays within a few MiB of RSS.
+const READ_BUF: usize = 256 << 10;
 /// epoll token of the control eventfd.
 const WAKE: u64 = u64::MAX;
 
