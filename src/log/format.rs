@@ -151,7 +151,10 @@ fn json_escape(s: &[u8], out: &mut Vec<u8>) {
 fn escape_valid(s: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     // Fast path: most lines need no escaping; this scan vectorises, the loop below does not.
-    if !s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+    let special = s.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !special {
         out.extend_from_slice(s);
         return;
     }

@@ -77,7 +77,7 @@ impl GiveUp {
 }
 
 enum Msg {
-    Add(Sink, Vec<(Stream, OwnedFd)>),
+    Add(Box<Sink>, Vec<(Stream, OwnedFd)>),
     Finish(Option<Instant>),
 }
 
@@ -134,7 +134,7 @@ impl Pump {
     /// own `dead_code` allowance until it is wired).
     pub(crate) fn add_sink(&self, sink: Sink, streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
         let stats = sink.stats();
-        self.send(Msg::Add(sink, streams));
+        self.send(Msg::Add(Box::new(sink), streams));
         stats
     }
 
@@ -264,7 +264,7 @@ impl Engine {
     fn messages(&mut self) {
         while let Ok(m) = self.rx.try_recv() {
             match m {
-                Msg::Add(sink, streams) => self.add(sink, streams),
+                Msg::Add(sink, streams) => self.add(*sink, streams),
                 Msg::Finish(deadline) => self.finishing = Some(deadline),
             }
         }

@@ -53,6 +53,7 @@ pub struct Sink {
 
 impl Sink {
     /// Opens (creating) `<root>/<ns>/<app>/<pod>/<service>/` and takes its lock.
+    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn open_service(
         root: &Path,
         id: &Identity,
