@@ -150,6 +150,14 @@ fn json_escape(s: &[u8], out: &mut Vec<u8>) {
 /// Escapes `"`, `\` and control characters; copies runs of other bytes at once.
 fn escape_valid(s: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Fast path: most lines need no escaping; this scan vectorises, the loop below does not.
+    let special = s.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !special {
+        out.extend_from_slice(s);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
         if b >= 0x20 && b != b'"' && b != b'\\' {
@@ -179,6 +187,7 @@ fn escape_valid(s: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Stream::{Stderr, Stdout};
     use std::time::Duration;
 
     fn stamp() -> Stamp {
@@ -215,7 +224,6 @@ mod tests {
 
     #[test]
     fn each_format() {
-        use Stream::*;
         assert_eq!(
             one(Format::Cri, Stdout, b"hello", false, true),
             "2026-11-22T22:30:01.123456789Z stdout F hello\n"

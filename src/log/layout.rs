@@ -18,6 +18,7 @@ pub struct Identity {
 
 impl Identity {
     /// Reads the identity from `TEND_*`, Kubernetes and hostname sources (SPEC §2).
+    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn from_env() -> Result<Identity, String> {
         Self::resolve(&|k| std::env::var(k).ok(), &|p| {
             std::fs::read_to_string(p).ok()

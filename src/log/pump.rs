@@ -28,8 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long a half-written split line may hold back the other stream of its sink.
 pub const SPLIT_WAIT: Duration = Duration::from_millis(500);
-/// One read buffer for every pipe, reused.
-const READ_BUF: usize = 1 << 20;
+/// One read buffer for every pipe, reused. 256 KiB makes syscall cost negligible (a 1 MiB
+/// buffer measured no faster) while the whole process stays within a few MiB of RSS.
+const READ_BUF: usize = 256 << 10;
 /// epoll token of the control eventfd.
 const WAKE: u64 = u64::MAX;
 
@@ -76,7 +77,7 @@ impl GiveUp {
 }
 
 enum Msg {
-    Add(Sink, Vec<(Stream, OwnedFd)>),
+    Add(Box<Sink>, Vec<(Stream, OwnedFd)>),
     Finish(Option<Instant>),
 }
 
@@ -133,7 +134,7 @@ impl Pump {
     /// own `dead_code` allowance until it is wired).
     pub(crate) fn add_sink(&self, sink: Sink, streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
         let stats = sink.stats();
-        self.send(Msg::Add(sink, streams));
+        self.send(Msg::Add(Box::new(sink), streams));
         stats
     }
 
@@ -263,7 +264,7 @@ impl Engine {
     fn messages(&mut self) {
         while let Ok(m) = self.rx.try_recv() {
             match m {
-                Msg::Add(sink, streams) => self.add(sink, streams),
+                Msg::Add(sink, streams) => self.add(*sink, streams),
                 Msg::Finish(deadline) => self.finishing = Some(deadline),
             }
         }
@@ -471,5 +472,131 @@ fn set_nonblocking(fd: &OwnedFd) {
         if fl >= 0 {
             libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::LogOptions;
+    use crate::log::options::Format;
+    use std::io::Write;
+
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn setup(tag: &str, format: Format) -> (Dir, Pump, std::fs::File, std::fs::File) {
+        let d = Dir(std::env::temp_dir().join(format!("tend-pump-{tag}-{}", std::process::id())));
+        let _ = std::fs::remove_dir_all(&d.0);
+        let opts = LogOptions {
+            format,
+            max_line: 16,
+            ..LogOptions::default()
+        };
+        let sink = Sink::open_dir(&d.0, opts).unwrap();
+        let (r1, w1) = crate::sys::capture_pipe().unwrap();
+        let (r2, w2) = crate::sys::capture_pipe().unwrap();
+        let pump = Pump::start().unwrap();
+        pump.add(sink, vec![(Stream::Stdout, r1), (Stream::Stderr, r2)]);
+        (d, pump, w1.into(), w2.into())
+    }
+
+    fn tags(d: &Dir) -> Vec<String> {
+        let text = std::fs::read_to_string(d.0.join("current")).unwrap();
+        text.lines().map(|l| l[31..].to_owned()).collect()
+    }
+
+    fn wait_lines(d: &Dir, n: usize) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(d.0.join("current"))
+            .unwrap()
+            .lines()
+            .count()
+            < n
+        {
+            assert!(Instant::now() < end, "timed out waiting for {n} records");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn both_streams_tagged_and_partials_closed_at_eof() {
+        let (d, pump, mut out, mut err) = setup("tags", Format::Cri);
+        out.write_all(b"to stdout\n").unwrap();
+        wait_lines(&d, 1);
+        err.write_all(b"to stderr\nhalf").unwrap();
+        wait_lines(&d, 2);
+        drop((out, err));
+        pump.finish(None);
+        assert_eq!(
+            tags(&d),
+            ["stdout F to stdout", "stderr F to stderr", "stderr F half"]
+        );
+    }
+
+    #[test]
+    fn split_line_is_not_interleaved_then_released_after_wait() {
+        let (d, pump, mut out, mut err) = setup("split", Format::Cri);
+        // stdout starts a split line (one P piece, 4 bytes held), stderr then has data.
+        out.write_all(b"0123456789abcdefHELD").unwrap();
+        wait_lines(&d, 1);
+        let t0 = Instant::now();
+        err.write_all(b"err line\n").unwrap();
+        // The held piece is closed as F after SPLIT_WAIT, then stderr's line follows.
+        wait_lines(&d, 3);
+        assert!(t0.elapsed() >= SPLIT_WAIT - Duration::from_millis(50));
+        // A split that completes in time keeps P and F back to back.
+        out.write_all(b"0123456789abcdefGH").unwrap();
+        wait_lines(&d, 4);
+        err.write_all(b"second err\n").unwrap();
+        out.write_all(b"IJ\n").unwrap();
+        wait_lines(&d, 6);
+        drop((out, err));
+        pump.finish(None);
+        assert_eq!(
+            tags(&d),
+            [
+                "stdout P 0123456789abcdef",
+                "stdout F HELD",
+                "stderr F err line",
+                "stdout P 0123456789abcdef",
+                "stdout F GHIJ",
+                "stderr F second err",
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_interleaves_whole_lines_only() {
+        let (d, pump, mut out, mut err) = setup("plain", Format::Plain);
+        out.write_all(b"out-part-").unwrap();
+        err.write_all(b"err-line\n").unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        while std::fs::read(d.0.join("current")).unwrap() != b"err-line\n" {
+            assert!(Instant::now() < end);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        out.write_all(b"rest\n").unwrap();
+        drop((out, err));
+        pump.finish(None);
+        assert_eq!(
+            std::fs::read(d.0.join("current")).unwrap(),
+            b"err-line\nout-part-rest\n"
+        );
+    }
+
+    #[test]
+    fn finish_with_deadline_stops_despite_open_writer() {
+        let (d, pump, mut out, _err) = setup("deadline", Format::Plain);
+        out.write_all(b"kept\n").unwrap();
+        wait_lines(&d, 1);
+        let t0 = Instant::now();
+        pump.finish(Some(Instant::now() + Duration::from_millis(100)));
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        assert_eq!(std::fs::read(d.0.join("current")).unwrap(), b"kept\n");
     }
 }

@@ -53,6 +53,7 @@ pub struct Sink {
 
 impl Sink {
     /// Opens (creating) `<root>/<ns>/<app>/<pod>/<service>/` and takes its lock.
+    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn open_service(
         root: &Path,
         id: &Identity,
@@ -460,5 +461,64 @@ pub fn spawn_hook(argv: &[String], archive: &Path) {
                 });
         }
         Err(e) => eprintln!("tend: --on-rotate {prog}: cannot start: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_dirs_are_created_without_following_symlinks() {
+        let root = std::env::temp_dir().join(format!("tend-sink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let id = Identity {
+            namespace: "ns".into(),
+            app: "app".into(),
+            pod: "pod-1".into(),
+        };
+        let s = Sink::open_service(&root, &id, "web", LogOptions::default()).unwrap();
+        assert!(root.join("ns/app/pod-1/web/current").is_file());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.join("ns/app"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o750);
+        let mode = std::fs::metadata(root.join("ns/app/pod-1/web/current"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
+        // Second live writer.
+        let e = Sink::open_service(&root, &id, "web", LogOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(
+            e,
+            format!(
+                "{}: another tend is writing this log directory (lock held)",
+                root.join("ns/app/pod-1/web").display()
+            )
+        );
+        drop(s);
+        // A planted symlink as the pod component is refused, its target untouched.
+        let elsewhere = root.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("ns/app/pod-2")).unwrap();
+        let id2 = Identity {
+            pod: "pod-2".into(),
+            ..id.clone()
+        };
+        let e = Sink::open_service(&root, &id2, "web", LogOptions::default())
+            .err()
+            .unwrap();
+        assert!(e.contains("pod-2: is a symlink"), "{e}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        let e = Sink::open_service(&root, &id, "../x", LogOptions::default())
+            .err()
+            .unwrap();
+        assert!(e.starts_with("service: '../x'"), "{e}");
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

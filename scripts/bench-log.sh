@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Throughput, CPU and memory of `tend log` next to s6-log, svlogd, multilog and cat.
+#
+# Feeds 1 GiB of numbered 100-byte lines and of 1 KiB lines through a pipe into each tool,
+# rotating at ~100 MB and keeping 10 archives, and prints a Markdown table: MB/s (median of
+# RUNS runs), CPU seconds per GiB (user+sys of the tool), peak RSS, and whether the output
+# kept on disk is complete (the newest kept records are gapless and end at the last input
+# line). multilog cannot rotate above 16777215 bytes: it runs with s16777215 n10. svlogd
+# cannot hold lines above 1000 bytes (-l 1000 is its maximum): it splits 1 KiB lines, so
+# only lines starting with a sequence number are counted when verifying it.
+#
+# Usage: scripts/bench-log.sh            (RUNS=5 by default; RUNS=3 scripts/bench-log.sh)
+#        BENCH_DIR=/some/dir to choose where the inputs and logs go (default /var/tmp).
+set -euo pipefail
+
+RUNS=${RUNS:-5}
+SIZE=${BENCH_SIZE:-$((1 << 30))}
+cd "$(dirname "$0")/.."
+
+for pkg in s6-log:s6 svlogd:runit multilog:daemontools; do
+    if ! command -v "${pkg%%:*}" >/dev/null; then
+        apt-get install -y "${pkg#*:}" >/dev/null
+    fi
+done
+[ -x /usr/bin/time ] || apt-get install -y time >/dev/null
+
+WORK=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}" tend-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+if ! cargo build --release --quiet 2>"$WORK/build.log"; then
+    cat "$WORK/build.log" >&2
+    exit 1
+fi
+TEND=$PWD/target/release/tend
+
+# Lines: a 10-digit sequence number, a space, padding, newline; exactly LEN bytes each.
+gen() { # LEN FILE
+    python3 - "$1" "$2" "$SIZE" <<'PY'
+import sys
+length, path, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+n = size // length
+pad = b"x" * (length - 12)
+with open(path, "wb", buffering=1 << 20) as f:
+    for start in range(0, n, 10000):
+        f.write(b"".join(b"%010d " % i + pad + b"\n" for i in range(start, min(n, start + 10000))))
+PY
+}
+
+# name | command reading stdin, writing into $OUT | awk field holding the sequence number
+TOOLS=(
+    "cat > file|cat > \$OUT/current|1"
+    "s6-log|s6-log n10 s100000000 \$OUT|1"
+    "s6-log T|s6-log n10 s100000000 T \$OUT|2"
+    "svlogd|svlogd -l 1000 \$OUT|1"
+    "multilog (s16777215)|multilog s16777215 n10 \$OUT|1"
+    "tend plain|$TEND log --format plain --rotate-size 100MB --keep 10 \$OUT|1"
+    "tend cri|$TEND log --format cri --rotate-size 100MB --keep 10 \$OUT|4"
+)
+
+median() { sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# Kept records, oldest first, must be gapless and end at the last input line.
+verify() { # OUT FIELD LINES
+    local files
+    files=$(cd "$1" && ls | grep -E '^(@|current$)' | sort)
+    (cd "$1" && cat $files) | awk -v f="$2" -v last=$(($3 - 1)) '
+        length($f) != 10 || $f !~ /^[0-9]+$/ { next }
+        { n = $f + 0; if (k++ && n != p + 1) bad++; p = n }
+        END { if (bad == 0 && p == last) print "yes (" k " kept)"; else print "NO: " bad+0 " gaps, last " p " of " last }'
+}
+
+declare -A RESULT
+for len in 100 1024; do
+    IN=$WORK/in-$len
+    echo "generating $SIZE bytes of $len-byte lines..." >&2
+    gen "$len" "$IN"
+    LINES=$((SIZE / len))
+    BYTES=$(stat -c %s "$IN")
+    cat "$IN" >/dev/null # warm the page cache
+    for spec in "${TOOLS[@]}"; do
+        IFS='|' read -r name cmd field <<<"$spec"
+        rates=() cpus=() rss=()
+        for run in $(seq "$RUNS"); do
+            OUT=$WORK/out
+            rm -rf "$OUT"
+            mkdir -p "$OUT"
+            [ "$name" = svlogd ] && printf 's100000000\nn10\n' >"$OUT/config"
+            sync
+            start=$(date +%s.%N)
+            cat "$IN" | OUT=$OUT /usr/bin/time -o "$WORK/time" -f '%U %S %M' sh -c "exec $cmd"
+            end=$(date +%s.%N)
+            read -r u s m <"$WORK/time"
+            rates+=("$(echo "$BYTES / ($end - $start) / 1000000" | bc -l)")
+            cpus+=("$(echo "($u + $s) * 1073741824 / $BYTES" | bc -l)")
+            rss+=("$m")
+            if [ "$run" = "$RUNS" ]; then
+                RESULT["$len,$name,ok"]=$(verify "$OUT" "$field" "$LINES")
+            fi
+            rm -rf "$OUT"
+        done
+        RESULT["$len,$name,rate"]=$(printf '%s\n' "${rates[@]}" | median)
+        RESULT["$len,$name,cpu"]=$(printf '%s\n' "${cpus[@]}" | median)
+        RESULT["$len,$name,rss"]=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
+        echo "  $len B lines, $name: $(printf '%.0f' "${RESULT["$len,$name,rate"]}") MB/s" >&2
+    done
+    rm -f "$IN"
+done
+
+echo
+echo "$SIZE bytes through a pipe, rotating at ~100 MB keeping 10; median of $RUNS runs; $(nproc) CPUs."
+echo
+echo "| tool | line | MB/s | vs s6-log T | vs cat | CPU s/GiB | peak RSS | output complete |"
+echo "|---|---|---:|---:|---:|---:|---:|---|"
+for len in 100 1024; do
+    for spec in "${TOOLS[@]}"; do
+        IFS='|' read -r name _ _ <<<"$spec"
+        r=${RESULT["$len,$name,rate"]}
+        printf '| %s | %s B | %.0f | %.2fx | %.2fx | %.2f | %.1f MiB | %s |\n' "$name" "$len" "$r" \
+            "$(echo "$r / ${RESULT["$len,s6-log T,rate"]}" | bc -l)" \
+            "$(echo "$r / ${RESULT["$len,cat > file,rate"]}" | bc -l)" \
+            "${RESULT["$len,$name,cpu"]}" \
+            "$(echo "${RESULT["$len,$name,rss"]} / 1024" | bc -l)" \
+            "${RESULT["$len,$name,ok"]}"
+    done
+done

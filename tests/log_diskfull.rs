@@ -1,0 +1,216 @@
+//! Disk full on a small tmpfs: `block` loses nothing and resumes, `drop` writes a marker;
+//! tend neither exits nor spins while the disk is full.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tmpfs mounted for one test, unmounted on drop (also when the test fails).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn new(dir: &Path, size: &str) -> Option<Mount> {
+        std::fs::create_dir_all(dir).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        if !st.status.success() {
+            println!(
+                "skipped: cannot mount tmpfs: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
+            return None;
+        }
+        Some(Mount(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// user+system CPU ticks of a process.
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Fills the filesystem with `path` until a write fails.
+fn fill(path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![b'f'; 4096];
+    while f.write_all(&chunk).is_ok() {}
+}
+
+fn lines(from: u32, to: u32) -> Vec<u8> {
+    (from..to)
+        .flat_map(|i| format!("line {i:07} {}\n", "p".repeat(60)).into_bytes())
+        .collect()
+}
+
+#[test]
+fn block_keeps_every_byte_and_does_not_spin() {
+    let t = TempDir::new("full-block");
+    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+        return;
+    };
+    let dir = m.0.join("d");
+    let errlog = t.path().join("stderr");
+    let mut child = common::tend()
+        .args(["log", "--format", "plain", "--rotate-size", "1GiB"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stderr(std::fs::File::create(&errlog).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(20, || dir.join("current").exists()));
+    let filler = m.0.join("filler");
+    fill(&filler);
+    let input = lines(0, 30_000); // ~2 MB, far more than what is left
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    assert!(
+        wait_for(30, || std::fs::read_to_string(&errlog)
+            .unwrap()
+            .contains("waiting for space")),
+        "never reported a full disk"
+    );
+    let (c0, t0) = (cpu_ticks(child.id()), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = (cpu_ticks(child.id()) - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64();
+    assert!(
+        used < 0.05,
+        "tend used {:.1}% CPU while blocked",
+        used * 100.0
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "tend exited on a full disk"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    writer.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        std::fs::read(dir.join("current")).unwrap() == input,
+        "bytes lost or changed"
+    );
+    assert!(
+        std::fs::read_to_string(&errlog)
+            .unwrap()
+            .contains("writing again")
+    );
+}
+
+#[test]
+fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
+    let t = TempDir::new("full-drop");
+    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+        return;
+    };
+    let dir = m.0.join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old1, old2) = (
+        "@20200101T000000.000000000Z.log",
+        "@20200102T000000.000000000Z.log",
+    );
+    std::fs::write(dir.join(old1), vec![b'a'; 1 << 20]).unwrap();
+    std::fs::write(dir.join(old2), vec![b'b'; 1 << 20]).unwrap();
+    let errlog = t.path().join("stderr");
+    let mut child = common::tend()
+        .args([
+            "log",
+            "--format",
+            "cri",
+            "--on-full",
+            "drop",
+            "--rotate-size",
+            "1GiB",
+            "--keep",
+            "100",
+        ])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stderr(std::fs::File::create(&errlog).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    assert!(wait_for(20, || dir.join("current").exists()));
+    let filler = m.0.join("filler");
+    fill(&filler);
+    // ~500 KB: fits once the oldest archive (1 MiB) is deleted; nothing dropped.
+    stdin.write_all(&lines(0, 5_000)).unwrap();
+    let last = format!("line {:07} ", 4_999);
+    assert!(wait_for(30, || std::fs::read_to_string(
+        dir.join("current")
+    )
+    .unwrap()
+    .contains(&last)));
+    assert_eq!(
+        archives(&dir),
+        vec![old2.to_string()],
+        "the oldest archive goes first"
+    );
+    // ~3 MB more: the other archive goes too, then bytes are dropped.
+    stdin.write_all(&lines(5_000, 35_000)).unwrap();
+    assert!(wait_for(30, || std::fs::read_to_string(&errlog)
+        .unwrap()
+        .contains("dropping records")));
+    assert!(archives(&dir).is_empty());
+    // Idle while full: no spinning, no exit.
+    let (c0, t0) = (cpu_ticks(child.id()), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = (cpu_ticks(child.id()) - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64();
+    assert!(
+        used < 0.05,
+        "tend used {:.1}% CPU while the disk was full",
+        used * 100.0
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "tend exited on a full disk"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    stdin.write_all(b"after\n").unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let text = String::from_utf8(concat(&dir)).unwrap();
+    let tail: Vec<&str> = text.lines().rev().take(2).collect();
+    assert!(tail[0].ends_with(" stdout F after"), "{tail:?}");
+    let marker = tail[1];
+    let n: u64 = marker
+        .split(" stderr F tend: dropped ")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(" bytes"))
+        .unwrap_or_else(|| panic!("no marker before the next record: {marker:?}"))
+        .parse()
+        .unwrap();
+    assert!(n > 0);
+    assert!(is_stamp(&marker[..30], 9));
+    // Every record is whole, except at most one cut by the full disk: the marker follows it.
+    let all: Vec<&str> = text.lines().collect();
+    let mut cut = 0;
+    for (k, l) in all.iter().enumerate() {
+        let whole = l.len() == 30 + 10 + 73
+            && is_stamp(&l[..30], 9)
+            && l[30..].starts_with(" stdout F line ");
+        if !whole && !l.contains(" stderr F tend: dropped ") && !l.ends_with(" stdout F after") {
+            cut += 1;
+            assert!(
+                all[k + 1].contains(" stderr F tend: dropped "),
+                "cut record {l:?} not followed by the marker"
+            );
+        }
+    }
+    assert!(cut <= 1);
+}
