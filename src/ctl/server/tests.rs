@@ -60,7 +60,7 @@ impl Harness {
         let run = dir.join("run");
         let mut server = Server::bind(&run).unwrap();
         server.set_client_timeout(timeout);
-        let sock = server.path().to_owned();
+        let sock = server.path.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let mut fake = Fake {
