@@ -294,17 +294,23 @@ skalib=$(ldd "$(command -v s6-svscan)" | awk '/libskarnet/ {print $3}')
 # ---------------------------------------------------------------- 4. SIGTERM to exit
 log "SIGTERM-to-exit: $STOP_REPS reps"
 measure stop "Time from SIGTERM to exit, 5 services (exec sleep 600)" "ms" \
-  "Median of $STOP_REPS. Supervisor is PID 1 of a PID namespace; clock (EPOCHREALTIME) starts just before SIGTERM to it and stops when unshare's wait returns: the kernel completes pid 1's exit only after every process of the namespace is gone, so this includes all 5 services. s6: SIGTERM to s6-svscan, which s6 $(dpkg-query -W -f '${Version}' s6 2>/dev/null) handles as s6-svscanctl -t (documented; checked: s6-svscan waits for its s6-supervise, which wait for their services)."
+  "Median of $STOP_REPS. Supervisor is PID 1 of a PID namespace; clock (EPOCHREALTIME) starts just before SIGTERM to it and stops when unshare's wait returns: the kernel completes pid 1's exit only after every process of the namespace is gone, so this includes all 5 services. Before the clock: services up, 0.2 s settle, sync (steady state; tend still fsyncs its 5 logs on the way out, s6 here has no loggers). tini with one sleep child shows the floor of the method. s6: SIGTERM to s6-svscan, which s6 $(dpkg-query -W -f '${Version}' s6 2>/dev/null) handles as s6-svscanctl -t (documented; checked: s6-svscan waits for its s6-supervise, which wait for their services)."
 make_tree "$WORK/stop/tend" 5
 make_tree "$WORK/stop/s6" 5
 # Times one stop of the running namespace; SVC = service pids. Prints ms.
 # `wait` on unshare returns when pid 1 of the namespace has exited, and the kernel lets
 # pid 1's exit complete only once every other process of the namespace is gone, so
 # this is "supervisor and all services gone", with no polling. A watchdog bounds it.
+# The watchdog is forked before the services are waited for, so that neither its fork
+# nor `sync` (steady state: log files and dirs already on disk) overlaps the clock.
 time_stop() {
   local t0 t1 w p
-  (sleep 15 && kill -KILL "$NS_U") 2>/dev/null &
+  (sleep 20 && kill -KILL "$NS_U") 2>/dev/null &
   w=$!
+  "$@"
+  SVC=$(svc_pids)
+  sleep 0.2
+  sync
   t0=${EPOCHREALTIME/./}
   kill -TERM "$NS_P"
   wait "$NS_U" 2>/dev/null || true
@@ -317,20 +323,26 @@ time_stop() {
 median() { sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.2f\n", m}'; }
 : >"$WORK/stop-tend.txt"
 : >"$WORK/stop-s6.txt"
+tend_started() { wait_until 10 tend_up "$1" || die "tend: $1 services did not start"; }
+s6_started() { wait_until 10 s6_up "$1" || die "s6: $1 services did not start"; }
+: >"$WORK/stop-tini.txt"
 for _ in $(seq 1 "$STOP_REPS"); do
   rm -rf "$WORK/stop/tend-state"
   tend_init "$WORK/stop/tend" "$WORK/stop/tend-state"
-  wait_until 10 tend_up 5 || die "tend: 5 services did not start"
-  SVC=$(children "$NS_P")
-  time_stop >>"$WORK/stop-tend.txt"
+  svc_pids() { children "$NS_P"; }
+  time_stop tend_started 5 >>"$WORK/stop-tend.txt"
 
   ns_start s6-svscan "$WORK/stop/s6"
-  wait_until 10 s6_up 5 || die "s6: 5 services did not start"
-  SVC=$(for s in $(s6_supervisors); do children "$s"; done)
-  time_stop >>"$WORK/stop-s6.txt"
+  svc_pids() { local s; for s in $(s6_supervisors); do children "$s"; done; }
+  time_stop s6_started 5 >>"$WORK/stop-s6.txt"
+
+  ns_start tini -- sleep 600
+  svc_pids() { children "$NS_P"; }
+  time_stop tend_started 1 >>"$WORK/stop-tini.txt"
 done
 row stop "tend init" "$(median <"$WORK/stop-tend.txt")" ref "runs: $(paste -sd' ' "$WORK/stop-tend.txt")"
 row stop "s6-svscan" "$(median <"$WORK/stop-s6.txt")" - "runs: $(paste -sd' ' "$WORK/stop-s6.txt")"
+row stop "tini, 1 child (floor, not comparable)" "$(median <"$WORK/stop-tini.txt")" - "runs: $(paste -sd' ' "$WORK/stop-tini.txt"); PID-namespace set-up/teardown floor"
 
 # ---------------------------------------------------------------- 5. crash-loop CPU
 log "crash loop: $CRASH_SECS s (tend and s6 side by side)"
