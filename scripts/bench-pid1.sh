@@ -370,7 +370,7 @@ for who in tend s6; do
   row crash "$([ "$who" = tend ] && echo "tend init" || echo "s6-supervise (+ s6-svscan)")" \
     "$(awk -v n="$cns" 'BEGIN {printf "%.2f", n / 1e6}')" "$is" \
     "$(awk -v n="$cns" -v s="$CRASH_SECS" -v t="$tk" -v h="$TCK" -v r="$starts" \
-      'BEGIN {printf "%.4f%% of one core; ticks %d (%.2f s); %d starts of run", n / 1e7 / s, t, t / h, r}')"
+      'BEGIN {printf "%.4f%% of one core; ticks %d (%.2f s); %d starts of run, %.2f CPU ms per start", n / 1e7 / s, t, t / h, r, r ? n / 1e6 / r : 0}')"
 done
 NS_U=$CT_U NS_P=$CT_P ns_stop
 NS_U=$CS_U NS_P=$CS_P ns_stop
