@@ -8,12 +8,14 @@
 #   5. CPU of a crash-looping service            (supervisor utime+stime over CRASH_SECS)
 # Writes bench-results/pid1.json and bench-results/pid1.md, prints the Markdown.
 #
-# Env: RUNS (default 200), CRASH_SECS (30), STOP_REPS (5), TEND_BIN (skip the build),
-#      OUT_DIR (bench-results). Needs root (apt-get for missing tools, unshare --pid).
+# Env: RUNS (default 200), ROUNDS (10), CRASH_SECS (30), STOP_REPS (5), TEND_BIN (skip the build),
+#      OUT_DIR (bench-results), NO_HYPERFINE=1 (time the start-up with a shell loop).
+#      Needs root (apt-get for missing tools, unshare --pid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-200}
+ROUNDS=${ROUNDS:-10}
 CRASH_SECS=${CRASH_SECS:-30}
 STOP_REPS=${STOP_REPS:-5}
 OUT_DIR=${OUT_DIR:-bench-results}
@@ -39,7 +41,7 @@ ensure tini=tini dumb-init=dumb-init catatonit=catatonit s6-svscan=s6 \
   /usr/bin/time=time file=file unshare=util-linux
 command -v hyperfine >/dev/null 2>&1 || ensure hyperfine=hyperfine || log "no hyperfine: using a shell loop"
 HAVE_HYPERFINE=0
-command -v hyperfine >/dev/null 2>&1 && HAVE_HYPERFINE=1
+command -v hyperfine >/dev/null 2>&1 && [ -z "${NO_HYPERFINE:-}" ] && HAVE_HYPERFINE=1
 [ "$(id -u)" -eq 0 ] || die "run as root (unshare --pid, apt-get)"
 
 if [ -n "${TEND_BIN:-}" ]; then
@@ -51,6 +53,7 @@ TEND=$(readlink -f "$TEND")
 [ -x "$TEND" ] || die "no tend binary at $TEND"
 
 # ---------------------------------------------------------------- temp dir, cleanup
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d /tmp/tend-bench-pid1.XXXXXX)
 BG=() # pids of background processes started here (unshare --kill-child, /usr/bin/time)
 cleanup() {
@@ -163,7 +166,7 @@ s6_service_count() {
 # ---------------------------------------------------------------- 1. start-up overhead
 log "start-up: $RUNS runs each"
 measure startup "Start-up overhead of wrapping /bin/true" "µs" \
-  "Median wall time per run over $RUNS runs ($([ $HAVE_HYPERFINE = 1 ] && echo 'hyperfine -N, 10 warm-ups' || echo 'EPOCHREALTIME loop')); value = median minus bare /bin/true; ratio vs tend run --no-capture (the tini equivalent)."
+  "Median wall time per run over $RUNS runs, in $ROUNDS interleaved rounds against load drift ($([ $HAVE_HYPERFINE = 1 ] && echo 'hyperfine -N, 3 warm-ups per round' || echo 'EPOCHREALTIME loop, commands alternating')); value = median minus bare /bin/true; ratio vs tend run --no-capture (the tini equivalent)."
 mkdir -p "$WORK/startup-logs"
 names=("tend run --no-capture" "tend run (capture)" "tini" "dumb-init" "catatonit" "/bin/true alone")
 cmds=("$TEND run --no-capture -- /bin/true"
@@ -172,28 +175,42 @@ cmds=("$TEND run --no-capture -- /bin/true"
   "dumb-init /bin/true"
   "catatonit -- /bin/true"
   "/bin/true")
-medians=()
+# The machine may be shared: running all runs of one command, then all of the next, lets
+# load drift bias the comparison. So the runs are split into ROUNDS interleaved rounds and
+# the median is taken over the pooled per-run times (µs) of each command.
+: >"$WORK/times.tsv" # command index, µs
 if [ "$HAVE_HYPERFINE" = 1 ]; then
-  hyperfine -N --warmup 10 --runs "$RUNS" --style none --export-json "$WORK/startup.json" \
-    "${cmds[@]}" </dev/null >/dev/null 2>"$WORK/hyperfine.err" ||
-    { cat "$WORK/hyperfine.err" >&2; die "hyperfine failed"; }
-  cp "$WORK/startup.json" "$WORK/startup-hyperfine.json"
-  mapfile -t medians < <(grep -o '"median": *[0-9.eE+-]*' "$WORK/startup.json" |
-    awk -F': *' '{printf "%.1f\n", $2 * 1e6}')
+  per=$(((RUNS + ROUNDS - 1) / ROUNDS))
+  for r in $(seq 1 "$ROUNDS"); do
+    hyperfine -N --warmup 3 --runs "$per" --style none --export-json "$WORK/startup-$r.json" \
+      "${cmds[@]}" </dev/null >/dev/null 2>"$WORK/hyperfine.err" ||
+      { cat "$WORK/hyperfine.err" >&2; die "hyperfine failed"; }
+    # hyperfine's JSON is pretty-printed: one number per line inside each "times" array.
+    awk '/"command":/ {c++} /"times": \[/ {t=1; next} t && /\]/ {t=0} t {gsub(/[ ,]/, ""); printf "%d\t%.3f\n", c - 1, $0 * 1e6}' \
+      "$WORK/startup-$r.json" >>"$WORK/times.tsv"
+  done
+  mkdir -p "$OUT_DIR/pid1-hyperfine"
+  cp "$WORK"/startup-*.json "$OUT_DIR/pid1-hyperfine/"
 else
-  for c in "${cmds[@]}"; do
-    read -r -a argv <<<"$c"
-    : >"$WORK/loop.txt"
-    for _ in $(seq 1 10); do "${argv[@]}" </dev/null >/dev/null 2>&1; done
-    for _ in $(seq 1 "$RUNS"); do
+  for i in "${!cmds[@]}"; do
+    read -r -a argv <<<"${cmds[$i]}"
+    for _ in 1 2 3; do "${argv[@]}" </dev/null >/dev/null 2>&1; done
+  done
+  for _ in $(seq 1 "$RUNS"); do
+    for i in "${!cmds[@]}"; do
+      read -r -a argv <<<"${cmds[$i]}"
       t0=${EPOCHREALTIME/./}
       "${argv[@]}" </dev/null >/dev/null 2>&1
       t1=${EPOCHREALTIME/./}
-      echo $((t1 - t0)) >>"$WORK/loop.txt"
+      printf '%d\t%d\n' "$i" $((t1 - t0)) >>"$WORK/times.tsv"
     done
-    medians+=("$(sort -n "$WORK/loop.txt" | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f\n", m}')")
   done
 fi
+medians=()
+for i in "${!cmds[@]}"; do
+  medians+=("$(awk -F'\t' -v i="$i" '$1 == i {print $2}' "$WORK/times.tsv" | sort -n |
+    awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f\n", m}')")
+done
 [ ${#medians[@]} -eq ${#cmds[@]} ] || die "start-up: expected ${#cmds[@]} medians, got ${#medians[@]}"
 bare=${medians[5]}
 for i in 0 1 2 3 4; do
@@ -379,7 +396,7 @@ NS_U=$CS_U NS_P=$CS_P ns_stop
 mkdir -p "$OUT_DIR"
 host="$(nproc) CPU, $(uname -sr), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 versions="$("$TEND" --version 2>&1 | head -n 1); $(tini --version 2>&1 | head -n 1); dumb-init $(dpkg-query -W -f '${Version}' dumb-init); catatonit $(dpkg-query -W -f '${Version}' catatonit); s6 $(dpkg-query -W -f '${Version}' s6)"
-gen=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+gen="$(date -u +%Y-%m-%dT%H:%M:%SZ), load average at start $LOAD0"
 awk -F'\t' -v md="$OUT_DIR/pid1.md" -v js="$OUT_DIR/pid1.json" -v host="$host" \
   -v versions="$versions" -v gen="$gen" -v runs="$RUNS" -v crash="$CRASH_SECS" \
   -v reps="$STOP_REPS" -v tendbin="$TEND" '
