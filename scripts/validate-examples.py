@@ -252,8 +252,10 @@ def dockerfiles():
     check("Dockerfile.app: adds /etc/tend/services", "/etc/tend/services" in app)
     svc = EX / "services"
     for d in sorted(p for p in svc.iterdir() if p.is_dir()):
-        run = d / "run"
-        check(f"examples/services/{d.name}/run is executable", run.is_file() and run.stat().st_mode & 0o111 != 0)
+        # A oneshot's program is `up`; a longrun's is `run` (SPEC section 5).
+        kind = (d / "type").read_text().strip() if (d / "type").exists() else "longrun"
+        prog = d / ("up" if kind == "oneshot" else "run")
+        check(f"examples/services/{d.name}/{prog.name} is executable", prog.is_file() and prog.stat().st_mode & 0o111 != 0)
 
 
 def main():

@@ -8,10 +8,11 @@ use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// A longrun that stops at once on SIGTERM and marks `$OUT/<name>.start`.
+/// A longrun that stops at once on SIGTERM (trap set first, so no TERM finds it unarmed)
+/// and marks `$OUT/<name>.start`.
 fn obedient(name: &str, extra: &str) -> String {
     format!(
-        "date +%s%3N > $OUT/{name}.start\n{extra}\ntrap 'date +%s%3N > $OUT/{name}.stop; exit 0' TERM\nwhile :; do sleep 0.05; done"
+        "trap 'date +%s%3N > $OUT/{name}.stop; exit 0' TERM\ndate +%s%3N > $OUT/{name}.start\n{extra}\nwhile :; do sleep 0.05; done"
     )
 }
 
@@ -64,7 +65,12 @@ fn dependencies_wait_for_each_readiness_protocol() {
         t.longrun(dependent, &obedient(dependent, ""));
         t.dep(dependent, on);
     }
-    let (rc, err, _) = run_cmd(&t, "date +%s%3N > $OUT/cmd.start");
+    // CMD stays until the dependents have written their start time, so the shutdown it
+    // triggers cannot cut them off first.
+    let (rc, err, _) = run_cmd(
+        &t,
+        "date +%s%3N > $OUT/cmd.start; i=0; until [ -s $OUT/after-fd.start ] && [ -s $OUT/after-sd.start ] && [ -s $OUT/after-ck.start ] || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done",
+    );
     assert_eq!(rc, 0, "{err}");
     let o = t.out();
     for (dependent, on) in [
@@ -78,9 +84,11 @@ fn dependencies_wait_for_each_readiness_protocol() {
             started >= ready,
             "{dependent} started {started} before {on} was ready at {ready}"
         );
+        // Without a readiness protocol a service is ready once spawned (s6), so CMD may
+        // run before a dependent's first line; it must not run before a readiness report.
         assert!(
-            read_ms(&o.join("cmd.start")) >= started,
-            "CMD started before {dependent}"
+            read_ms(&o.join("cmd.start")) >= ready,
+            "CMD started before {on} was ready"
         );
     }
     // The three independent services started together, not one after another's readiness.
@@ -337,7 +345,9 @@ fn oneshot_up_and_down_run_in_order() {
         true,
     );
     t.dep("second", "first");
-    t.longrun("svc", "echo run-svc >> $OUT/seq; trap 'echo stop-svc >> $OUT/seq; exit 0' TERM; while :; do sleep 0.05; done");
+    // Ready only after its first line, so the sequence below is fixed, not a race.
+    t.longrun("svc", "trap 'echo stop-svc >> $OUT/seq; exit 0' TERM; echo run-svc >> $OUT/seq; echo >&3; while :; do sleep 0.05; done");
+    t.file("svc", "notification-fd", "3\n", false);
     t.dep("svc", "second");
     let (rc, err, _) = run_cmd(&t, "echo cmd >> $OUT/seq");
     assert_eq!(rc, 0, "{err}");
