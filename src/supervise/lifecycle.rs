@@ -1,9 +1,10 @@
 //! The life of one service: start, readiness, exit, `finish`, restart, stop, `down`.
 
+use super::spawn::{Isolation, Spawn, spawn};
 use super::supervisor::{Supervisor, short_io};
 use super::svc::{Aux, State};
 use crate::init::Exit;
-use crate::service::{Kind, Readiness};
+use crate::service::{Kind, Readiness, Restart};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::os::fd::AsFd;
@@ -15,7 +16,7 @@ const CHECK_FIRST: Duration = Duration::from_millis(50);
 /// Longest delay between `check` runs.
 const CHECK_MAX: Duration = Duration::from_secs(1);
 
-fn path_arg(p: &Path) -> String {
+pub(super) fn path_arg(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
@@ -273,72 +274,93 @@ impl Supervisor {
         }
     }
 
-    /// Shutdown stage: stops each longrun once no running service depends on it.
-    /// Returns true when every longrun is down.
-    pub(super) fn stop_longruns(&mut self, now: Instant) -> bool {
-        let mut all_down = true;
-        for i in (0..self.svcs.len()).rev() {
-            if self.svcs[i].is_oneshot() {
-                continue;
-            }
-            if matches!(self.svcs[i].state, State::Backoff) {
-                self.svcs[i].state = State::Down;
-                self.svcs[i].deadline = None;
-            }
-            if !self.svcs[i].active() {
-                continue;
-            }
-            all_down = false;
-            let name = self.svcs[i].def.name.clone();
-            let dependents_running = self
-                .svcs
-                .iter()
-                .any(|o| !o.is_oneshot() && o.active() && o.def.dependencies.contains(&name));
-            if !dependents_running && matches!(self.svcs[i].state, State::Starting | State::Ready) {
-                self.stop_service(i, now);
-            }
-        }
-        all_down
+    /// Kill grace of a service: its `timeout-kill`, else `TEND_KILL_GRACE`.
+    pub fn grace_of(&self, i: usize) -> Duration {
+        self.svcs[i].def.timeout_kill.unwrap_or(self.kill_grace)
     }
 
-    /// Shutdown stage: runs oneshot `down`s one at a time in reverse order.
-    /// Returns true when all have run.
-    pub(super) fn run_downs(&mut self) -> bool {
-        // `down` needs the state the oneshot left; a oneshot is `Done` until its down ran.
-        if self
-            .svcs
-            .iter()
-            .any(|s| matches!(s.aux, Some((_, Aux::Down))))
-        {
-            return false;
+    /// Spawns a service's `run`, `up`, `check`, `finish` or `down` program.
+    pub fn spawn_in_service(
+        &self,
+        i: usize,
+        argv: &[String],
+        extra_fd: Option<(std::os::fd::RawFd, std::os::fd::BorrowedFd<'_>)>,
+    ) -> std::io::Result<Pid> {
+        let s = &self.svcs[i];
+        spawn(&Spawn {
+            argv,
+            env: &s.env,
+            stdout: Some(s.out.as_fd()),
+            stderr: Some(s.err.as_fd()),
+            stdin_null: true,
+            isolation: Isolation::Session,
+            ids: s.ids.as_ref(),
+            extra_fd,
+            cwd: Some(&s.def.dir),
+        })
+    }
+
+    /// Decides what a service's exit means, once `finish` (if any) is done.
+    pub fn settle_after_exit(&mut self, i: usize, now: Instant) {
+        let shutting = self.shutting_down();
+        let s = &mut self.svcs[i];
+        s.deadline = None;
+        s.check_at = None;
+        if shutting || !s.want_up {
+            s.state = State::Down;
+            return;
         }
-        for i in (0..self.svcs.len()).rev() {
-            let s = &self.svcs[i];
-            if !s.is_oneshot() || s.down_done || s.state != State::Done {
-                continue;
-            }
-            self.svcs[i].down_done = true;
-            let Kind::Oneshot {
-                down: Some(down), ..
-            } = self.kind(i)
-            else {
-                continue;
-            };
-            let argv = vec![path_arg(down)];
-            match self.spawn_in_service(i, &argv, None) {
-                Ok(pid) => {
-                    self.set_aux(i, pid, Aux::Down);
-                    // A hung `down` must not hold the container up past its stop timeout.
-                    self.svcs[i].deadline = Some(Instant::now() + self.grace_of(i));
-                    return false;
-                }
-                Err(e) => eprintln!(
-                    "tend: {}: cannot run down: {}",
-                    self.svcs[i].def.name,
-                    short_io(&e)
-                ),
-            }
+        if std::mem::take(&mut s.restart_requested) {
+            // `tend ctl restart`: start again now, whatever the policy says.
+            s.state = State::Down;
+            s.restarts += 1;
+            return;
         }
-        true
+        let exit = s.last_exit.unwrap_or(Exit::Code(0));
+        let failed = !exit.success() || s.up_timed_out;
+        let again = match s.def.restart {
+            Restart::Always => true,
+            Restart::OnFailure => failed,
+            Restart::Never => false,
+        };
+        if again {
+            let ran = s.started.map(|t| now.duration_since(t)).unwrap_or_default();
+            let delay = s.backoff.next_delay(ran);
+            s.state = State::Backoff;
+            s.deadline = Some(now + delay);
+            return;
+        }
+        s.state = if failed { State::Failed } else { State::Done };
+        if s.def.critical {
+            eprintln!(
+                "tend: critical service {} stopped for good ({}); shutting down",
+                s.def.name, exit
+            );
+            let code = exit.code();
+            self.begin_shutdown(Some(code));
+        }
+    }
+
+    /// Fails start-up because a oneshot's `up` failed.
+    pub fn fail_startup(&mut self, i: usize, exit: Exit) {
+        let name = &self.svcs[i].def.name;
+        eprintln!("tend: {name}: up failed ({exit}); start-up stopped");
+        let code = if exit.success() { 1 } else { exit.code() };
+        self.begin_shutdown(Some(code));
+    }
+
+    /// The readiness protocol of a service.
+    pub fn readiness(&self, i: usize) -> &Readiness {
+        &self.svcs[i].def.readiness
+    }
+
+    /// The kind of a service.
+    pub fn kind(&self, i: usize) -> &Kind {
+        &self.svcs[i].def.kind
+    }
+
+    /// Records an auxiliary process.
+    pub fn set_aux(&mut self, i: usize, pid: Pid, aux: Aux) {
+        self.svcs[i].aux = Some((pid, aux));
     }
 }

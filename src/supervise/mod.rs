@@ -5,6 +5,7 @@ mod control;
 pub mod job;
 mod lifecycle;
 pub mod readiness;
+mod shutdown;
 pub mod spawn;
 pub mod supervisor;
 pub mod svc;

@@ -5,11 +5,10 @@
 //! moment the awaited processes are gone, never on a fixed sleep.
 
 use super::spawn::{Isolation, Spawn, exec_failure_code, spawn};
-use super::svc::{Aux, State, Svc};
+use super::svc::{State, Svc};
 use crate::init::signals::{SignalIntake, forwardable};
-use crate::init::{Exit, reap::no_children, reap::reap_all, sweep::signal_remaining};
+use crate::init::{Exit, reap::reap_all};
 use crate::log::pump::Pump;
-use crate::service::{Kind, Readiness, Restart};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -47,7 +46,7 @@ pub struct MainCmd {
 
 /// Steps of the shutdown sequence (SPEC §6), in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
+pub(super) enum Stage {
     /// Not shutting down.
     Running,
     /// Stop CMD.
@@ -71,15 +70,15 @@ pub struct Supervisor {
     /// CMD.
     pub main: Option<MainCmd>,
     pump: Option<Pump>,
-    kill_grace: Duration,
+    pub(super) kill_grace: Duration,
     cmd_wait: Option<Instant>,
-    stage: Stage,
+    pub(super) stage: Stage,
     /// The code tend exits with, once decided.
     exit_code: Option<i32>,
-    main_kill_at: Option<Instant>,
-    main_killed: bool,
-    sweep_term_at: Option<Instant>,
-    sweep_kill_at: Option<Instant>,
+    pub(super) main_kill_at: Option<Instant>,
+    pub(super) main_killed: bool,
+    pub(super) sweep_term_at: Option<Instant>,
+    pub(super) sweep_kill_at: Option<Instant>,
     /// Set by `tend ctl shutdown`; picked up by the loop.
     pub shutdown_requested: bool,
     /// The control socket, when the run directory is writable.
@@ -466,152 +465,9 @@ impl Supervisor {
         }
     }
 
-    fn advance_shutdown(&mut self, now: Instant) {
-        if self.stage == Stage::Cmd {
-            let running = self.main.as_ref().and_then(|m| m.pid);
-            match running {
-                Some(pid) if self.main_kill_at.is_none() && !self.main_killed => {
-                    let group = Pid::from_raw(-pid.as_raw());
-                    let _ = kill(group, Signal::SIGTERM);
-                    let _ = kill(pid, Signal::SIGTERM);
-                    let _ = kill(group, Signal::SIGCONT);
-                    self.main_kill_at = Some(now + self.kill_grace);
-                }
-                Some(pid) => {
-                    if self.main_kill_at.is_some_and(|t| now >= t) {
-                        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-                        let _ = kill(pid, Signal::SIGKILL);
-                        self.main_kill_at = None;
-                        self.main_killed = true;
-                    }
-                }
-                None => self.stage = Stage::Longruns,
-            }
-        }
-        if self.stage == Stage::Longruns && self.stop_longruns(now) {
-            self.stage = Stage::Downs;
-        }
-        if self.stage == Stage::Downs && self.run_downs() {
-            self.stage = Stage::Sweep;
-        }
-        if self.stage == Stage::Sweep {
-            self.sweep(now);
-        }
-    }
-
-    /// Final sweep: TERM to everything left, KILL after the grace; done when no child is left.
-    fn sweep(&mut self, now: Instant) {
-        if no_children() {
-            self.stage = Stage::Done;
-            return;
-        }
-        if self.sweep_term_at.is_none() && self.sweep_kill_at.is_none() {
-            signal_remaining(Signal::SIGTERM);
-            self.sweep_term_at = Some(now + self.kill_grace);
-        } else if self.sweep_term_at.is_some_and(|t| now >= t) {
-            signal_remaining(Signal::SIGKILL);
-            self.sweep_term_at = None;
-            // A process in uninterruptible sleep may outlive SIGKILL; do not wait forever.
-            self.sweep_kill_at = Some(now + Duration::from_secs(2));
-        } else if self.sweep_kill_at.is_some_and(|t| now >= t) {
-            eprintln!("tend: some processes survived SIGKILL; exiting anyway");
-            self.stage = Stage::Done;
-        }
-    }
-
-    /// Kill grace of a service: its `timeout-kill`, else `TEND_KILL_GRACE`.
-    pub fn grace_of(&self, i: usize) -> Duration {
-        self.svcs[i].def.timeout_kill.unwrap_or(self.kill_grace)
-    }
-
-    /// Spawns a service's `run`, `up`, `check`, `finish` or `down` program.
-    pub fn spawn_in_service(
-        &self,
-        i: usize,
-        argv: &[String],
-        extra_fd: Option<(RawFd, std::os::fd::BorrowedFd<'_>)>,
-    ) -> std::io::Result<Pid> {
-        let s = &self.svcs[i];
-        spawn(&Spawn {
-            argv,
-            env: &s.env,
-            stdout: Some(s.out.as_fd()),
-            stderr: Some(s.err.as_fd()),
-            stdin_null: true,
-            isolation: Isolation::Session,
-            ids: s.ids.as_ref(),
-            extra_fd,
-            cwd: Some(&s.def.dir),
-        })
-    }
-
-    /// Decides what a service's exit means, once `finish` (if any) is done.
-    pub fn settle_after_exit(&mut self, i: usize, now: Instant) {
-        let shutting = self.stage != Stage::Running;
-        let s = &mut self.svcs[i];
-        s.deadline = None;
-        s.check_at = None;
-        if shutting || !s.want_up {
-            s.state = State::Down;
-            return;
-        }
-        if std::mem::take(&mut s.restart_requested) {
-            // `tend ctl restart`: start again now, whatever the policy says.
-            s.state = State::Down;
-            s.restarts += 1;
-            return;
-        }
-        let exit = s.last_exit.unwrap_or(Exit::Code(0));
-        let failed = !exit.success() || s.up_timed_out;
-        let again = match s.def.restart {
-            Restart::Always => true,
-            Restart::OnFailure => failed,
-            Restart::Never => false,
-        };
-        if again {
-            let ran = s.started.map(|t| now.duration_since(t)).unwrap_or_default();
-            let delay = s.backoff.next_delay(ran);
-            s.state = State::Backoff;
-            s.deadline = Some(now + delay);
-            return;
-        }
-        s.state = if failed { State::Failed } else { State::Done };
-        if s.def.critical {
-            eprintln!(
-                "tend: critical service {} stopped for good ({}); shutting down",
-                s.def.name, exit
-            );
-            let code = exit.code();
-            self.begin_shutdown(Some(code));
-        }
-    }
-
     /// True when tend is shutting down.
     pub fn shutting_down(&self) -> bool {
         self.stage != Stage::Running
-    }
-
-    /// Fails start-up because a oneshot's `up` failed.
-    pub fn fail_startup(&mut self, i: usize, exit: Exit) {
-        let name = &self.svcs[i].def.name;
-        eprintln!("tend: {name}: up failed ({exit}); start-up stopped");
-        let code = if exit.success() { 1 } else { exit.code() };
-        self.begin_shutdown(Some(code));
-    }
-
-    /// The readiness protocol of a service.
-    pub fn readiness(&self, i: usize) -> &Readiness {
-        &self.svcs[i].def.readiness
-    }
-
-    /// The kind of a service.
-    pub fn kind(&self, i: usize) -> &Kind {
-        &self.svcs[i].def.kind
-    }
-
-    /// Records an auxiliary process.
-    pub fn set_aux(&mut self, i: usize, pid: Pid, aux: Aux) {
-        self.svcs[i].aux = Some((pid, aux));
     }
 }
 
