@@ -1,0 +1,384 @@
+//! Bounded fuzzing of the parsers and encoders, as property tests (proptest) that run in CI.
+//!
+//! The toolchain is stable-only, so libFuzzer is out; these run as ordinary tests. The case
+//! count comes from `PROPTEST_CASES` (proptest's default, 256, under plain `cargo test`;
+//! `scripts/fuzz.sh` raises it). Failures are not persisted to files: each defect found is
+//! pinned by a plain `#[test]` with its minimal input, next to the code it concerns or at
+//! the end of each module here. Every oracle below is written from SPEC.md, not from the
+//! code under test; the engine's own functions produce the output being checked.
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+/// proptest's configuration (cases from `PROPTEST_CASES`) with `1/scale` of the cases, for
+/// targets that touch the file system, and no regression files written into `src/`.
+fn config(scale: u32) -> Config {
+    let base = Config::default();
+    Config {
+        cases: (base.cases / scale).max(16),
+        failure_persistence: None,
+        ..base
+    }
+}
+
+/// Bytes that stress parsers: controls, separators, invalid and multi-byte UTF-8.
+fn nasty_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        4 => any::<u8>(),
+        2 => Just(b'a'),
+        2 => Just(b'\n'),
+        1 => Just(b'\r'),
+        1 => Just(0u8),
+        1 => Just(b' '),
+        1 => Just(0xff),
+        1 => Just(0xe2),
+        1 => Just(0x82),
+        1 => Just(0xac),
+    ]
+}
+
+/// Text that stresses parsers: controls, quotes, separators, non-ASCII.
+fn nasty_string(max: usize) -> impl Strategy<Value = String> {
+    let ch = prop_oneof![
+        4 => any::<char>(),
+        4 => proptest::char::range('a', 'z'),
+        2 => proptest::char::range('0', '9'),
+        1 => Just('\n'),
+        1 => Just('\r'),
+        1 => Just('\0'),
+        1 => Just(' '),
+        1 => Just('\t'),
+        1 => Just('='),
+        1 => Just('/'),
+        1 => Just('.'),
+        1 => Just('-'),
+        1 => Just(':'),
+        1 => Just('"'),
+        1 => Just('\u{2028}'),
+    ];
+    proptest::collection::vec(ch, 0..max).prop_map(|v| v.into_iter().collect())
+}
+
+/// Independent check of `[A-Za-z0-9][A-Za-z0-9._-]{0,252}` (SPEC §2), character by character.
+fn spec_component(s: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_uppercase() || c.is_ascii_digit();
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if alnum(c) => {}
+        _ => return false,
+    }
+    let rest: Vec<char> = chars.collect();
+    rest.len() <= 252 && rest.iter().all(|&c| alnum(c) || ".-_".contains(c))
+}
+
+/// Framer and encoders (`log/frame.rs`, `log/format.rs`).
+mod log_records {
+    use super::*;
+    use crate::log::Stream;
+    use crate::log::format::{Stamp, render};
+    use crate::log::frame::{Framer, Record};
+    use crate::log::options::Format;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct Rec {
+        line: Vec<u8>,
+        partial: bool,
+        newline: bool,
+    }
+
+    /// The records SPEC §3 asks for, derived from whole lines: each line cut into pieces of
+    /// `max` bytes, all but the last partial; a final line without `\n` has no newline.
+    fn expected(input: &[u8], max: usize) -> Vec<Rec> {
+        let mut lines: Vec<(&[u8], bool)> =
+            input.split(|&b| b == b'\n').map(|l| (l, true)).collect();
+        // What follows the last `\n` is a line only if it is not empty (EOF mid-line).
+        match lines.pop() {
+            Some((last, _)) if !last.is_empty() => lines.push((last, false)),
+            _ => {}
+        }
+        let mut out = Vec::new();
+        for (line, newline) in lines {
+            let mut pieces: Vec<&[u8]> = line.chunks(max).collect();
+            if pieces.is_empty() {
+                pieces.push(&[]);
+            }
+            let n = pieces.len();
+            for (i, p) in pieces.into_iter().enumerate() {
+                let last = i + 1 == n;
+                out.push(Rec {
+                    line: p.to_vec(),
+                    partial: !last,
+                    newline: last && newline,
+                });
+            }
+        }
+        out
+    }
+
+    /// `input` cut at `cuts` (positions, any order, modulo its length).
+    fn chunks<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        at.push(0);
+        at.push(input.len());
+        at.sort_unstable();
+        at.windows(2).map(|w| &input[w[0]..w[1]]).collect()
+    }
+
+    /// Runs the real framer over `chunks`, checking `in_split` after every call: true exactly
+    /// while the last record emitted is a `P` piece.
+    fn frame(chunks: &[&[u8]], max: usize) -> Vec<Rec> {
+        let mut f = Framer::new(max);
+        let mut out: Vec<Rec> = Vec::new();
+        let push = |out: &mut Vec<Rec>, r: Record<'_>| {
+            out.push(Rec {
+                line: r.line.to_vec(),
+                partial: r.partial,
+                newline: r.newline,
+            })
+        };
+        for c in chunks {
+            f.feed(c, &mut |r| push(&mut out, r));
+            let open = out.last().is_some_and(|r| r.partial);
+            assert_eq!(f.in_split(), open, "in_split after feeding {c:?}");
+        }
+        f.finish(&mut |r| push(&mut out, r));
+        assert!(!f.in_split(), "in_split after finish");
+        out
+    }
+
+    fn render_all(format: Format, stamp: &Stamp, stream: Stream, recs: &[Rec]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in recs {
+            let rec = Record {
+                line: &r.line,
+                partial: r.partial,
+                newline: r.newline,
+            };
+            render(format, stamp, stream, rec, &mut out);
+        }
+        out
+    }
+
+    /// Input: bytes with newlines, runs of about `max_line` bytes, multi-byte characters.
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        let segment = prop_oneof![
+            4 => proptest::collection::vec(nasty_byte(), 0..24),
+            2 => (0usize..140).prop_map(|n| vec![b'x'; n]),
+            1 => Just(b"\n".to_vec()),
+            1 => Just("é€😀".as_bytes().to_vec()),
+            1 => Just(vec![0xf0, 0x9f, 0x98]),
+        ];
+        proptest::collection::vec(segment, 0..12).prop_map(|v| v.concat())
+    }
+
+    fn max_line() -> impl Strategy<Value = usize> {
+        prop_oneof![8 => 16usize..=64, 1 => Just(16 * 1024)]
+    }
+
+    /// A timestamp anywhere in years 1970..=9999, nanosecond resolution.
+    fn time() -> impl Strategy<Value = Duration> {
+        (0u64..253_402_300_800, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n))
+    }
+
+    /// `t` as RFC 3339 UTC with nanoseconds, computed with the `time` crate's calendar.
+    fn rfc3339(t: Duration) -> String {
+        let dt = time::OffsetDateTime::from_unix_timestamp(t.as_secs() as i64)
+            .expect("in range by construction");
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            t.subsec_nanos()
+        )
+    }
+
+    fn stamp_at(t: Duration) -> Stamp {
+        let mut s = Stamp::default();
+        s.set(UNIX_EPOCH + t);
+        s
+    }
+
+    /// Splits rendered output into its records; every record ends with exactly one `\n`.
+    fn out_lines(out: &[u8]) -> Vec<&[u8]> {
+        if out.is_empty() {
+            return Vec::new();
+        }
+        assert_eq!(out.last(), Some(&b'\n'), "output ends mid-record");
+        out[..out.len() - 1].split(|&b| b == b'\n').collect()
+    }
+
+    /// Parses one `cri` record: (stream, partial, payload).
+    fn cri(line: &[u8], stamp: &str) -> (&'static str, bool, Vec<u8>) {
+        assert!(line.len() >= 40, "short cri record {line:?}");
+        assert_eq!(&line[..30], stamp.as_bytes());
+        let (stream, partial) = match &line[30..40] {
+            b" stdout P " => ("stdout", true),
+            b" stdout F " => ("stdout", false),
+            b" stderr P " => ("stderr", true),
+            b" stderr F " => ("stderr", false),
+            other => panic!("bad cri tag {other:?}"),
+        };
+        (stream, partial, line[40..].to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        /// The framer against the SPEC's records, in any chunking; plain, cri, json and ts
+        /// rendered from them.
+        #[test]
+        fn fuzz_frame_and_formats(
+            data in input(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+            max in max_line(),
+            t in time(),
+            err in any::<bool>(),
+        ) {
+            let stream = if err { Stream::Stderr } else { Stream::Stdout };
+            let recs = frame(&chunks(&data, &cuts), max);
+            prop_assert_eq!(&recs, &expected(&data, max));
+            let stamp = stamp_at(t);
+            let when = rfc3339(t);
+            prop_assert_eq!(stamp.nanos(), when.as_bytes());
+
+            // plain: the bytes as written, plus one `\n` if the input did not end with one.
+            let mut want = data.clone();
+            if !data.is_empty() && !data.ends_with(b"\n") {
+                want.push(b'\n');
+            }
+            prop_assert_eq!(&render_all(Format::Plain, &stamp, stream, &recs), &want);
+
+            // cri: shape, no payload over max, P pieces joined up to their F give the lines.
+            let out = render_all(Format::Cri, &stamp, stream, &recs);
+            let mut joined = Vec::new();
+            let mut prev_partial = false;
+            for (i, line) in out_lines(&out).into_iter().enumerate() {
+                let (s, partial, payload) = cri(line, &when);
+                prop_assert_eq!(s, stream.as_str());
+                prop_assert!(payload.len() <= max);
+                prop_assert_eq!(partial, recs[i].partial);
+                if partial {
+                    prop_assert_eq!(payload.len(), max, "a P piece carries exactly max_line");
+                }
+                joined.extend_from_slice(&payload);
+                if !partial {
+                    joined.push(b'\n');
+                }
+                prev_partial = partial;
+            }
+            prop_assert!(!prev_partial, "output ends with a P record");
+            prop_assert_eq!(&joined, &want);
+
+            // json: valid JSON, three fields, `log` is each piece decoded on its own with
+            // invalid UTF-8 replaced by U+FFFD (format.rs), `\n` only when the line ended.
+            let out = render_all(Format::Json, &stamp, stream, &recs);
+            let lines = out_lines(&out);
+            prop_assert_eq!(lines.len(), recs.len());
+            let mut all_logs = String::new();
+            for (line, r) in lines.into_iter().zip(&recs) {
+                let v: serde_json::Value = serde_json::from_slice(line)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {line:?}")))?;
+                let o = v.as_object().ok_or_else(|| TestCaseError::fail("not an object"))?;
+                prop_assert_eq!(o.len(), 3);
+                prop_assert_eq!(o["stream"].as_str(), Some(stream.as_str()));
+                prop_assert_eq!(o["time"].as_str(), Some(when.as_str()));
+                let mut log = String::from_utf8_lossy(&r.line).into_owned();
+                if r.newline {
+                    log.push('\n');
+                }
+                prop_assert_eq!(o["log"].as_str(), Some(log.as_str()));
+                all_logs.push_str(&log);
+            }
+            if data.is_ascii() {
+                prop_assert_eq!(all_logs.as_bytes(), &data[..]);
+            }
+
+            // ts: microsecond stamp, one space, the payload untouched.
+            let out = render_all(Format::Ts, &stamp, stream, &recs);
+            let lines = out_lines(&out);
+            prop_assert_eq!(lines.len(), recs.len());
+            let ts = format!("{}Z ", &when[..26]);
+            for (line, r) in lines.into_iter().zip(&recs) {
+                prop_assert!(line.starts_with(ts.as_bytes()), "{:?}", line);
+                prop_assert_eq!(&line[ts.len()..], &r.line[..]);
+            }
+        }
+
+        /// The stamp's per-second cache: any sequence of times formats like a fresh stamp.
+        #[test]
+        fn fuzz_stamp_sequence(times in proptest::collection::vec(time(), 1..16), same in any::<bool>()) {
+            let mut s = Stamp::default();
+            let mut prev = None;
+            for mut t in times {
+                // Often stay within the same second, to exercise the cached date.
+                if let (true, Some(p)) = (same, prev) {
+                    t = Duration::new(Duration::as_secs(&p), t.subsec_nanos());
+                }
+                s.set(UNIX_EPOCH + t);
+                let want = rfc3339(t);
+                prop_assert_eq!(s.nanos(), want.as_bytes());
+                prev = Some(t);
+            }
+        }
+
+        /// Two streams into one `cri` file, scheduled the way the pump does (the stream in a
+        /// split goes on alone): a P is followed only by its own stream's next piece, and each
+        /// stream's records are still its lines.
+        #[test]
+        fn fuzz_two_streams_never_interleave_a_split(
+            a in input(),
+            b in input(),
+            cuts_a in proptest::collection::vec(any::<usize>(), 0..6),
+            cuts_b in proptest::collection::vec(any::<usize>(), 0..6),
+            schedule in proptest::collection::vec(any::<bool>(), 0..24),
+            max in 16usize..=32,
+        ) {
+            let stamp = stamp_at(Duration::new(1_795_386_601, 123_456_789));
+            let mut inputs = [chunks(&a, &cuts_a).into_iter(), chunks(&b, &cuts_b).into_iter()];
+            let mut framers = [Framer::new(max), Framer::new(max)];
+            let mut open = [true, true];
+            let streams = [Stream::Stdout, Stream::Stderr];
+            let mut out = Vec::new();
+            let mut pick = schedule.into_iter().chain(std::iter::repeat(false));
+            while open[0] || open[1] {
+                let mut i = usize::from(pick.next().unwrap_or(false));
+                if !open[i] || framers[1 - i].in_split() {
+                    i = 1 - i;
+                }
+                prop_assert!(open[i]);
+                let (framer, stream) = (&mut framers[i], streams[i]);
+                let mut emit = |r: Record<'_>| render(Format::Cri, &stamp, stream, r, &mut out);
+                match inputs[i].next() {
+                    Some(c) => framer.feed(c, &mut emit),
+                    None => {
+                        framer.finish(&mut emit);
+                        open[i] = false;
+                    }
+                }
+            }
+            let when = "2026-11-22T22:30:01.123456789Z";
+            let mut per_stream: [Vec<Rec>; 2] = [Vec::new(), Vec::new()];
+            let mut split_of: Option<&str> = None;
+            for line in out_lines(&out) {
+                let (s, partial, payload) = cri(line, when);
+                if let Some(prev) = split_of {
+                    prop_assert_eq!(prev, s, "a record of the other stream inside a split");
+                }
+                split_of = partial.then_some(s);
+                per_stream[usize::from(s == "stderr")].push(Rec { line: payload, partial, newline: false });
+            }
+            for (recs, data) in per_stream.iter().zip([&a, &b]) {
+                let want: Vec<(Vec<u8>, bool)> =
+                    expected(data, max).into_iter().map(|r| (r.line, r.partial)).collect();
+                let got: Vec<(Vec<u8>, bool)> =
+                    recs.iter().map(|r| (r.line.clone(), r.partial)).collect();
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
