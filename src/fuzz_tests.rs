@@ -382,3 +382,212 @@ mod log_records {
         }
     }
 }
+
+/// Sizes, durations (`units.rs`) and the log flags (`LogOptions::set`, `apply_lines`).
+mod units_and_options {
+    use super::*;
+    use crate::log::options::{FLAGS, LogOptions};
+    use crate::units::{parse_duration, parse_millis, parse_size};
+    use std::time::Duration;
+
+    const SIZE_UNITS: &[(&str, u64)] = &[
+        ("", 1),
+        ("B", 1),
+        ("K", 1 << 10),
+        ("KiB", 1 << 10),
+        ("M", 1 << 20),
+        ("MiB", 1 << 20),
+        ("G", 1 << 30),
+        ("GiB", 1 << 30),
+        ("KB", 1_000),
+        ("MB", 1_000_000),
+        ("GB", 1_000_000_000),
+    ];
+    const DURATION_UNITS: &[(&str, u64)] = &[
+        ("ms", 1),
+        ("s", 1_000),
+        ("m", 60_000),
+        ("h", 3_600_000),
+        ("d", 86_400_000),
+    ];
+
+    /// A number near the overflow edges as often as a small one.
+    fn number() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..100_000,
+            any::<u64>(),
+            (0u64..4096).prop_map(|d| (u64::MAX >> 30) - 2048 + d),
+            (0u64..4096).prop_map(|d| (u64::MAX / 86_400_000) - 2048 + d),
+        ]
+    }
+
+    /// A value for `flag`: usually well-formed, often not.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            nasty_string(24),
+            (
+                number(),
+                proptest::sample::select(vec![
+                    "", "B", "K", "KiB", "MiB", "GB", "ms", "s", "h", "d", "x", " K",
+                ])
+            )
+                .prop_map(|(n, u)| format!("{n}{u}")),
+            proptest::sample::select(vec![
+                "cri",
+                "json",
+                "ts",
+                "plain",
+                "gzip",
+                "none",
+                "block",
+                "drop",
+                "true",
+                "no",
+                "sh -c true",
+                " ",
+                "\t",
+                "",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn flag() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => proptest::sample::select(FLAGS).prop_map(str::to_owned),
+            1 => nasty_string(12),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        #[test]
+        fn fuzz_units_never_panic_and_quote_the_value(s in prop_oneof![nasty_string(32), value()]) {
+            for r in [
+                parse_size(&s).map(|_| ()),
+                parse_duration(&s).map(|_| ()),
+                parse_millis(&s).map(|_| ()),
+            ] {
+                if let Err(e) = r {
+                    prop_assert!(e.contains(&format!("'{s}'")), "{e:?} does not quote {s:?}");
+                }
+            }
+        }
+
+        /// `N<unit>` is N times the unit, or an error when that overflows: never a wrap.
+        #[test]
+        fn fuzz_units_round_trip(n in number(), i in 0..SIZE_UNITS.len(), j in 0..DURATION_UNITS.len(), pad in any::<bool>()) {
+            let (unit, mult) = SIZE_UNITS[i];
+            let text = if pad { format!(" {n}{unit}\n") } else { format!("{n}{unit}") };
+            match n.checked_mul(mult) {
+                Some(v) => prop_assert_eq!(parse_size(&text), Ok(v)),
+                None => prop_assert!(parse_size(&text).is_err()),
+            }
+            let (unit, ms) = DURATION_UNITS[j];
+            let text = format!("{n}{unit}");
+            match n.checked_mul(ms) {
+                Some(v) => prop_assert_eq!(parse_duration(&text), Ok(Duration::from_millis(v))),
+                None => prop_assert!(parse_duration(&text).is_err()),
+            }
+            prop_assert_eq!(parse_millis(&n.to_string()), Ok(Duration::from_millis(n)));
+            prop_assert!(parse_duration(&n.to_string()).is_err(), "a bare number is no duration");
+        }
+
+        /// Errors name the flag and quote the value; a refused value changes nothing.
+        #[test]
+        fn fuzz_log_option_set(flag in flag(), value in proptest::option::weighted(0.95, value())) {
+            let mut o = LogOptions::default();
+            match o.set(&flag, value.as_deref()) {
+                Ok(()) => {
+                    prop_assert!(FLAGS.contains(&flag.as_str()));
+                    prop_assert!(o.max_line >= 16 && o.max_line <= 1 << 20);
+                    prop_assert!(o.rotate_size >= 4096);
+                }
+                Err(e) => {
+                    prop_assert!(e.contains(&format!("--{flag}")), "{e:?} does not name --{flag}");
+                    if let (true, Some(v)) = (FLAGS.contains(&flag.as_str()), &value) {
+                        prop_assert!(e.contains(&format!("'{v}'")), "{e:?} does not quote {v:?}");
+                    }
+                    prop_assert_eq!(o, LogOptions::default());
+                }
+            }
+        }
+
+        /// A `log-options` file: never a panic; `--flag value` on a line does what `set` does;
+        /// an error names its line.
+        #[test]
+        fn fuzz_log_options_lines(
+            lines in proptest::collection::vec((flag(), value(), 0u8..4), 0..6),
+            junk in nasty_string(64),
+        ) {
+            let mut text = String::new();
+            let mut want = LogOptions::default();
+            let mut want_err: Option<usize> = None;
+            for (i, (flag, value, sep)) in lines.iter().enumerate() {
+                let value = value.replace(['\n', '\r'], "");
+                let sep = [" ", "=", "\t", "  "][usize::from(*sep)];
+                text.push_str(&format!("--{flag}{sep}{value}\n"));
+                if want_err.is_none() && !flag.contains(['\n', '\r', '=', ' ', '\t', '#']) && !flag.is_empty() {
+                    let r = if flag.trim() != flag.as_str() { Err(String::new()) } else { want.set(flag, Some(value.trim())) };
+                    if r.is_err() {
+                        want_err = Some(i + 1);
+                    }
+                } else if want_err.is_none() {
+                    want_err = Some(0); // an odd flag: only "no panic" is checked
+                }
+            }
+            let mut o = LogOptions::default();
+            let r = o.apply_lines(&text);
+            match want_err {
+                None => {
+                    prop_assert_eq!(r, Ok(()));
+                    prop_assert_eq!(o, want);
+                }
+                Some(0) => {}
+                Some(n) => {
+                    let e = r.expect_err("an error");
+                    prop_assert!(e.starts_with(&format!("line {n}: ")), "{e:?}");
+                }
+            }
+            let mut o = LogOptions::default();
+            if let Err(e) = o.apply_lines(&junk) {
+                prop_assert!(e.starts_with("line "), "{e:?}");
+            }
+        }
+    }
+}
+
+/// Identity components (`log/layout.rs`).
+mod identity {
+    use super::*;
+    use crate::log::layout::validate_component;
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => nasty_string(40),
+            2 => "[A-Za-z0-9][A-Za-z0-9._-]{0,260}",
+            1 => Just("..".to_owned()),
+            1 => Just("a/../b".to_owned()),
+            1 => (0usize..4).prop_map(|n| "a".repeat([252, 253, 254, 65536][n])),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        #[test]
+        fn fuzz_validate_component(source in "[A-Z_]{1,16}", value in hostile()) {
+            match validate_component(&source, &value) {
+                Ok(()) => prop_assert!(spec_component(&value), "accepted {value:?}"),
+                Err(e) => {
+                    prop_assert!(!spec_component(&value), "refused {value:?}: {e}");
+                    prop_assert!(e.starts_with(&format!("{source}: '")), "{e:?}");
+                    prop_assert!(!e.contains(['\n', '\r', '\0']), "not one line: {e:?}");
+                    let shown: String = value.escape_debug().collect();
+                    prop_assert!(e.contains(&shown), "{e:?} does not show {value:?}");
+                }
+            }
+        }
+    }
+}
