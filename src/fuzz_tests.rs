@@ -591,3 +591,236 @@ mod identity {
         }
     }
 }
+
+/// The service directory reader (`service/`): arbitrary trees on disk through `load_tree`.
+mod service_tree {
+    use super::*;
+    use crate::log::options::LogOptions;
+    use crate::service::load_tree;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Every single-value file and flag file of SPEC §5, with good and bad values.
+    const FILES: &[(&str, &[&str])] = &[
+        ("type", &["longrun\n", "oneshot\n", "bundle", "Longrun"]),
+        (
+            "restart",
+            &["always\n", "on-failure", "never\n", "sometimes"],
+        ),
+        (
+            "notification-fd",
+            &["3\n", "1023", "2", "1024", "-4", "99999999999"],
+        ),
+        ("down-signal", &["TERM\n", "sighup", "9", "0", "SIG", "999"]),
+        (
+            "timeout-kill",
+            &["250\n", "0", "5s", "18446744073709551616"],
+        ),
+        ("timeout-up", &["0\n", "1000", "x"]),
+        ("timeout-finish", &["1\n", "0", "-1"]),
+        (
+            "user",
+            &[
+                "root\n",
+                "0:0",
+                "0",
+                ":",
+                "root:",
+                "nosuchuser",
+                "65534:65534",
+            ],
+        ),
+        ("notify", &["systemd\n", "s6"]),
+        ("critical", &["", "yes"]),
+        ("disabled", &["", "\n", "1"]),
+        (
+            "log-options",
+            &[
+                "--keep 3\n",
+                "--format=json\n--tee\n",
+                "keep 3",
+                "--max-line 1",
+            ],
+        ),
+        ("dependencies", &["# deps\n", "a\n", "b\nc\n"]),
+    ];
+
+    #[derive(Clone, Debug)]
+    struct Svc {
+        name: String,
+        /// (file, content): content as bytes so invalid UTF-8 appears too.
+        files: Vec<(String, Vec<u8>)>,
+        /// (script, mode) for run/up/down/finish/check.
+        scripts: Vec<(&'static str, u32)>,
+        env: Vec<(String, Vec<u8>)>,
+        deps: Vec<String>,
+    }
+
+    fn service_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "[a-c]",
+            2 => "[A-Za-z0-9][A-Za-z0-9._-]{0,8}",
+            1 => nasty_string(12).prop_map(|s| s.replace(['/', '\0'], "")),
+            1 => Just("..".to_owned()),
+            1 => Just("-x".to_owned()),
+            1 => (250usize..260).prop_map(|n| "n".repeat(n)),
+        ]
+    }
+
+    fn content() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            2 => proptest::sample::select(FILES).prop_flat_map(|(_, good)| {
+                proptest::sample::select(good).prop_map(|s| s.as_bytes().to_vec())
+            }),
+            1 => nasty_string(40).prop_map(String::into_bytes),
+            1 => proptest::collection::vec(nasty_byte(), 0..40),
+        ]
+    }
+
+    fn service() -> impl Strategy<Value = Svc> {
+        let file = (
+            proptest::sample::select(FILES).prop_map(|f| f.0.to_owned()),
+            content(),
+        );
+        let script = (
+            proptest::sample::select(vec!["run", "up", "down", "finish", "check"]),
+            proptest::sample::select(vec![0o755u32, 0o644, 0o100]),
+        );
+        let env_name = prop_oneof![
+            "[A-Z_]{1,6}",
+            nasty_string(10).prop_map(|s| s.replace(['/', '\0'], "")),
+        ];
+        (
+            service_name(),
+            proptest::collection::vec(file, 0..5),
+            proptest::collection::vec(script, 0..3),
+            proptest::collection::vec((env_name, content()), 0..3),
+            proptest::collection::vec(service_name(), 0..3),
+        )
+            .prop_map(|(name, files, scripts, env, deps)| Svc {
+                name,
+                files,
+                scripts,
+                env,
+                deps,
+            })
+    }
+
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tmp() -> Tmp {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("tend-fuzz-svc-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).expect("temp dir");
+        Tmp(p)
+    }
+
+    /// Writes what the file system accepts (a name may be too long or clash); returns the
+    /// names of the service directories created.
+    fn write_tree(root: &Path, svcs: &[Svc]) -> Vec<String> {
+        let mut made = Vec::new();
+        for s in svcs {
+            let dir = root.join(&s.name);
+            if s.name.is_empty() || s.name == "." || fs::create_dir(&dir).is_err() {
+                continue;
+            }
+            made.push(s.name.clone());
+            for (f, c) in &s.files {
+                let _ = fs::write(dir.join(f), c);
+            }
+            for (f, mode) in &s.scripts {
+                let p = dir.join(f);
+                if fs::write(&p, "#!/bin/sh\n").is_ok() {
+                    let _ = fs::set_permissions(&p, fs::Permissions::from_mode(*mode));
+                }
+            }
+            for (n, c) in &s.env {
+                let _ = fs::create_dir_all(dir.join("env"));
+                let _ = fs::write(dir.join("env").join(n), c);
+            }
+            for d in &s.deps {
+                let _ = fs::create_dir_all(dir.join("dependencies.d"));
+                let _ = fs::write(dir.join("dependencies.d").join(d), "");
+            }
+        }
+        made
+    }
+
+    proptest! {
+        #![proptest_config(config(8))]
+
+        /// Never a panic; every error is one line that starts with the service's name (as
+        /// shown: escaped) or `dependency cycle:`.
+        #[test]
+        fn fuzz_load_tree_errors_are_one_line_and_named(svcs in proptest::collection::vec(service(), 1..5)) {
+            let t = tmp();
+            let made = write_tree(&t.0, &svcs);
+            if let Err(errors) = load_tree(&t.0, &LogOptions::default()) {
+                prop_assert!(!errors.is_empty());
+                for e in &errors {
+                    prop_assert!(!e.contains(['\n', '\r']), "not one line: {e:?}");
+                    let named = e.starts_with("dependency cycle: ")
+                        || made.iter().any(|n| {
+                            // Control characters escaped, everything else as is.
+                            let shown: String = n
+                                .chars()
+                                .map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() })
+                                .collect();
+                            e.starts_with(&format!("{shown}: "))
+                        });
+                    prop_assert!(named, "names no service: {e:?} (services {made:?})");
+                }
+            }
+        }
+
+        /// A tree of valid services whose dependencies only point backwards loads, in an order
+        /// that puts dependencies first, with the values written.
+        #[test]
+        fn fuzz_valid_trees_load(
+            n in 1usize..6,
+            picks in proptest::collection::vec((any::<bool>(), 0u8..3, 1u64..100_000, any::<proptest::sample::Index>()), 6),
+        ) {
+            let t = tmp();
+            let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+            for (i, name) in names.iter().enumerate() {
+                let (oneshot, restart, ms, dep) = &picks[i];
+                let dir = t.0.join(name);
+                fs::create_dir_all(dir.join("dependencies.d")).expect("mkdir");
+                let script = if *oneshot { "up" } else { "run" };
+                fs::write(dir.join(script), "#!/bin/sh\n").expect("write");
+                fs::set_permissions(dir.join(script), fs::Permissions::from_mode(0o755)).expect("chmod");
+                if *oneshot {
+                    fs::write(dir.join("type"), "oneshot\n").expect("write");
+                } else {
+                    fs::write(dir.join("restart"), ["always", "on-failure", "never"][usize::from(*restart)]).expect("write");
+                }
+                fs::write(dir.join("timeout-kill"), format!("{ms}\n")).expect("write");
+                fs::write(dir.join("down-signal"), "hup\n").expect("write");
+                if i > 0 {
+                    fs::write(dir.join("dependencies.d").join(&names[dep.index(i)]), "").expect("write");
+                }
+            }
+            let tree = load_tree(&t.0, &LogOptions::default())
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(tree.services.len(), n);
+            let pos = |name: &str| tree.services.iter().position(|s| s.name == name);
+            for s in &tree.services {
+                for d in &s.dependencies {
+                    prop_assert!(pos(d) < pos(&s.name), "{} before its dependency {}", s.name, d);
+                }
+                let i: usize = s.name[1..].parse().expect("s<i>");
+                prop_assert_eq!(s.timeout_kill, Some(std::time::Duration::from_millis(picks[i].2)));
+                prop_assert_eq!(s.down_signal, nix::sys::signal::Signal::SIGHUP);
+            }
+        }
+    }
+}
