@@ -824,3 +824,148 @@ mod service_tree {
         }
     }
 }
+
+/// The control protocol's parsers and encoders (`ctl/proto.rs`, `ctl/json.rs`).
+mod control_protocol {
+    use super::*;
+    use crate::ctl::proto::{
+        ExitInfo, Request, ServiceStatus, parse_status_line, status_json, status_line,
+    };
+    use std::time::Duration;
+
+    fn request_text() -> impl Strategy<Value = String> {
+        let word = prop_oneof![
+            proptest::sample::select(vec![
+                "status", "json", "start", "stop", "restart", "kill", "shutdown", "metrics",
+                "TERM", "sighup", "9", "web",
+            ])
+            .prop_map(str::to_owned),
+            nasty_string(12),
+        ];
+        prop_oneof![
+            3 => proptest::collection::vec(word, 0..4).prop_map(|w| w.join(" ")),
+            1 => nasty_string(80),
+            1 => (0usize..3).prop_map(|n| "x".repeat([4096, 70_000, 1 << 20][n])),
+        ]
+    }
+
+    fn status() -> impl Strategy<Value = ServiceStatus> {
+        let exit = proptest::option::of(prop_oneof![
+            any::<i32>().prop_map(ExitInfo::Code),
+            any::<i32>().prop_map(ExitInfo::Signal),
+        ]);
+        (
+            (nasty_string(16), nasty_string(8), nasty_string(8)),
+            proptest::option::of(any::<i32>()),
+            proptest::option::of(any::<u64>()),
+            exit,
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
+        )
+            .prop_map(|((name, state, kind), pid, ms, last_exit, (r, l, d, o))| {
+                ServiceStatus {
+                    name,
+                    state,
+                    pid,
+                    since: ms.map(Duration::from_millis),
+                    restarts: r,
+                    last_exit,
+                    log_bytes: l,
+                    dropped_bytes: d,
+                    rotations: o,
+                    kind,
+                }
+            })
+    }
+
+    /// SPEC'd line format: one space-free word per value.
+    fn as_word(s: &str) -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_whitespace() || c.is_control() || c == '=' {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        /// Never a panic; a parsed request prints back to itself; an error is short and one
+        /// line, whatever was sent.
+        #[test]
+        fn fuzz_request_parse(line in request_text()) {
+            match Request::parse(&line) {
+                Ok(r) => prop_assert_eq!(Request::parse(&r.to_line()), Ok(r)),
+                Err(e) => {
+                    prop_assert!(e.len() < 600, "{} bytes of error", e.len());
+                    prop_assert!(!e.contains(['\n', '\r', '\0']), "{e:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn fuzz_status_line_round_trip(s in status()) {
+            let line = status_line(&s);
+            prop_assert!(!line.contains('\n'));
+            let parsed = parse_status_line(&line);
+            if s.name.is_empty() || s.state.is_empty() {
+                prop_assert!(parsed.is_err());
+            } else {
+                let want = ServiceStatus {
+                    name: as_word(&s.name),
+                    state: as_word(&s.state),
+                    kind: as_word(&s.kind),
+                    ..s
+                };
+                prop_assert_eq!(parsed, Ok(want));
+            }
+        }
+
+        #[test]
+        fn fuzz_status_line_parse_never_panics(line in prop_oneof![nasty_string(120), status().prop_map(|s| {
+            let l = status_line(&s);
+            let cut = (0..=l.len() / 2).rev().find(|&i| l.is_char_boundary(i)).unwrap_or(0);
+            format!("{}{}", &l[..cut], "=- x")
+        })]) {
+            if let Err(e) = parse_status_line(&line) {
+                prop_assert!(e.starts_with("bad status line from tend: "));
+            }
+        }
+
+        /// `status json`: one line of valid JSON whose values are the ones given.
+        #[test]
+        fn fuzz_status_json(list in proptest::collection::vec(status(), 0..4)) {
+            let doc = status_json(&list);
+            prop_assert!(!doc.contains('\n'));
+            let v: serde_json::Value = serde_json::from_str(&doc)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {doc}")))?;
+            let a = v["services"].as_array().ok_or_else(|| TestCaseError::fail("no services"))?;
+            prop_assert_eq!(a.len(), list.len());
+            for (o, s) in a.iter().zip(&list) {
+                prop_assert_eq!(o["name"].as_str(), Some(s.name.as_str()));
+                prop_assert_eq!(o["state"].as_str(), Some(s.state.as_str()));
+                prop_assert_eq!(o["kind"].as_str(), Some(s.kind.as_str()));
+                prop_assert_eq!(o["pid"].as_i64(), s.pid.map(i64::from));
+                prop_assert_eq!(o["restarts"].as_u64(), Some(s.restarts));
+                prop_assert_eq!(o["log_bytes"].as_u64(), Some(s.log_bytes));
+                prop_assert_eq!(o["dropped_bytes"].as_u64(), Some(s.dropped_bytes));
+                prop_assert_eq!(o["rotations"].as_u64(), Some(s.rotations));
+                match s.last_exit {
+                    None => prop_assert!(o["last_exit"].is_null()),
+                    Some(ExitInfo::Code(c)) => prop_assert_eq!(o["last_exit"]["code"].as_i64(), Some(i64::from(c))),
+                    Some(ExitInfo::Signal(n)) => prop_assert_eq!(o["last_exit"]["signal"].as_i64(), Some(i64::from(n))),
+                }
+                match s.since {
+                    None => prop_assert!(o["uptime_seconds"].is_null()),
+                    Some(d) => {
+                        let got = o["uptime_seconds"].as_f64().ok_or_else(|| TestCaseError::fail("uptime"))?;
+                        prop_assert!((got - d.as_secs_f64()).abs() <= 1e-3 * d.as_secs_f64().max(1.0), "{got} vs {d:?}");
+                    }
+                }
+            }
+        }
+    }
+}

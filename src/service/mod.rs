@@ -576,7 +576,10 @@ mod tests {
         write(&t.0, "a\nb/run", "#!/bin/sh\n", 0o755);
         let e = load_tree(&t.0, &LogOptions::default()).unwrap_err();
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("a\\nb: 'a\\nb' is not a service name"), "{e:?}");
+        assert!(
+            e[0].starts_with("a\\nb: 'a\\nb' is not a service name"),
+            "{e:?}"
+        );
     }
 
     #[test]
