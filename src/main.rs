@@ -9,6 +9,9 @@ mod supervise;
 mod sys;
 mod units;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 fn main() {
     std::process::exit(cli::dispatch());
 }

@@ -241,7 +241,7 @@ impl Client {
     }
 
     /// Reads what is available; Some(line) once a request is complete (or an error reply
-    /// is due), Err when the peer is gone without a request.
+    /// is due, including EOF before any byte), Err on a read error.
     fn read_request(&mut self) -> Result<Option<Result<String, String>>, ()> {
         let mut buf = [0u8; 1024];
         loop {
@@ -255,7 +255,10 @@ impl Client {
             };
             if n == 0 {
                 if self.input.is_empty() {
-                    return Err(());
+                    // Half-closed without a byte: still a final answer, as for a bare "\n"
+                    // (found by fuzzing). A peer that is fully gone makes the send fail, and
+                    // the connection is closed as before.
+                    return Ok(Some(Err("empty request".to_owned())));
                 }
                 // Half-closed after a request without its newline: accept it.
                 return Ok(Some(line_of(std::mem::take(&mut self.input))));

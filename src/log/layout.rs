@@ -89,8 +89,11 @@ pub fn validate_component(source: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
+        // escape_debug: a value with a newline, NUL or escape sequence (a hostile HOSTNAME)
+        // must still give one readable line on stderr.
         Err(format!(
-            "{source}: '{value}' is not a valid path component (expected [A-Za-z0-9][A-Za-z0-9._-]{{0,252}})"
+            "{source}: '{}' is not a valid path component (expected [A-Za-z0-9][A-Za-z0-9._-]{{0,252}})",
+            value.escape_debug()
         ))
     }
 }
@@ -152,5 +155,12 @@ mod tests {
         assert!(validate_component("x", &"a".repeat(253)).is_ok());
         assert!(validate_component("x", &"a".repeat(254)).is_err());
         assert!(validate_component("x", "web-1.svc_2").is_ok());
+    }
+
+    #[test]
+    fn hostile_value_stays_on_one_line() {
+        // Found by fuzzing: a NUL or newline in the value was copied into the message raw.
+        let e = validate_component("HOSTNAME", "a\nb\0").unwrap_err();
+        assert!(e.starts_with("HOSTNAME: 'a\\nb\\0' is not"), "{e}");
     }
 }

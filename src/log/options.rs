@@ -156,9 +156,10 @@ impl LogOptions {
                 let v = need(flag, value)?;
                 let argv: Vec<String> = v.split_whitespace().map(str::to_owned).collect();
                 if argv.is_empty() {
-                    return Err(bad(
-                        "an empty command (expected a program and its arguments)".into(),
-                    ));
+                    // Quote the value (blanks only) like every other error does.
+                    return Err(bad(format!(
+                        "'{v}' is an empty command (expected a program and its arguments)"
+                    )));
                 }
                 self.on_rotate = Some(argv);
             }
@@ -258,5 +259,17 @@ mod tests {
         assert_eq!((o.keep, o.compress, o.tee), (3, true, true));
         let e = o.apply_lines("--keep 3\nkeep 4\n").unwrap_err();
         assert!(e.starts_with("line 2:"), "{e}");
+    }
+
+    #[test]
+    fn blank_on_rotate_is_quoted() {
+        // Found by fuzzing: the one error that did not quote the value it refused.
+        let e = LogOptions::default()
+            .set("on-rotate", Some(" \t"))
+            .unwrap_err();
+        assert!(
+            e.starts_with("--on-rotate: ' \t' is an empty command"),
+            "{e}"
+        );
     }
 }

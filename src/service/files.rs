@@ -27,9 +27,10 @@ impl<'a> ServiceDir<'a> {
         }
     }
 
-    /// Records `<service>: <file>: <msg>`.
+    /// Records `<service>: <file>: <msg>`, kept on one line (see [`one_line`]).
     pub fn err(&mut self, file: &str, msg: impl std::fmt::Display) {
-        self.errors.push(format!("{}: {file}: {msg}", self.name));
+        self.errors
+            .push(one_line(&format!("{}: {file}: {msg}", self.name)));
     }
 
     /// Whether `file` is present (a dangling symlink counts as present, so it is reported).
@@ -143,6 +144,20 @@ impl<'a> ServiceDir<'a> {
         names.sort();
         Some(names)
     }
+}
+
+/// `s` with control characters escaped (`\n`, `\0`, `\u{1b}`): messages quote values read
+/// from files and names read from directories, and each must stay one line on stderr.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A short, libc-independent description of an I/O error (glibc and musl word them differently).
@@ -263,6 +278,14 @@ mod tests {
         assert!(parse_notification_fd("1024").is_err());
         assert!(parse_notification_fd("-4").is_err());
         assert!(parse_notification_fd("99999999999").is_err());
+    }
+
+    #[test]
+    fn errors_stay_on_one_line() {
+        // Found by fuzzing: a file's value with a newline or NUL made a multi-line error.
+        let mut sd = ServiceDir::new("a", Path::new("/nonexistent"));
+        sd.err("type", "'\0\n=' is not a service type");
+        assert_eq!(sd.errors, ["a: type: '\\0\\n=' is not a service type"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub use check::check_job;
 pub use files::parse_signal;
 
 use crate::log::options::LogOptions;
-use files::{ServiceDir, describe_io, envdir_value, parse_notification_fd, valid_name};
+use files::{ServiceDir, describe_io, envdir_value, one_line, parse_notification_fd, valid_name};
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 use std::collections::BTreeMap;
@@ -168,6 +168,8 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
         if name.starts_with('.') {
             continue;
         }
+        // Shown escaped: a directory name may hold a newline (found by fuzzing).
+        let shown_name = one_line(&name);
         let path = entry.path();
         match fs::metadata(&path) {
             Ok(m) if !m.is_dir() => continue, // a README or other plain file beside the services
@@ -175,7 +177,10 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
             Err(e) => {
                 errors.push((
                     name.clone(),
-                    format!("{name}: cannot read service directory: {}", describe_io(&e)),
+                    format!(
+                        "{shown_name}: cannot read service directory: {}",
+                        describe_io(&e)
+                    ),
                 ));
                 continue;
             }
@@ -184,7 +189,7 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
             errors.push((
                 name.clone(),
                 format!(
-                    "{name}: '{name}' is not a service name (expected letters, digits, '.', '_' and '-', \
+                    "{shown_name}: '{shown_name}' is not a service name (expected letters, digits, '.', '_' and '-', \
                      starting with a letter or digit, at most 253 characters)"
                 ),
             ));
@@ -562,6 +567,19 @@ mod tests {
         assert_eq!((app.timeout_kill, app.timeout_up), (None, None));
         assert!(app.user.is_none());
         assert_eq!(app.log, base);
+    }
+
+    #[test]
+    fn bad_directory_name_is_shown_on_one_line() {
+        // Found by fuzzing: a service directory named with a newline split the error.
+        let t = tmp("nlname");
+        write(&t.0, "a\nb/run", "#!/bin/sh\n", 0o755);
+        let e = load_tree(&t.0, &LogOptions::default()).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("a\\nb: 'a\\nb' is not a service name"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -335,3 +335,88 @@ fn which(cmd: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(cmd))
         .find(|p| p.exists())
 }
+
+#[test]
+fn eof_before_any_byte_gets_an_error_line() {
+    // Found by fuzzing: a client that half-closed without sending got no final line.
+    let h = Harness::new("eof", CLIENT_TIMEOUT);
+    assert_eq!(send_raw(&h.sock, b""), ["error empty request"]);
+}
+
+/// Bounded fuzzing (see src/fuzz_tests.rs): arbitrary byte streams from a client, through
+/// the real server and poll loop. Every connection ends with a reply whose final line is
+/// `ok` or `error …`, whatever was sent; a 1 MiB request gets an error, not a buffer.
+#[test]
+fn fuzz_arbitrary_client_bytes_get_one_final_answer() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let base = Config::default();
+    let mut runner = TestRunner::new(Config {
+        cases: (base.cases / 4).max(16),
+        failure_persistence: None,
+        ..base
+    });
+    let h = Harness::new("fuzz", Duration::from_millis(500));
+    let word = prop_oneof![
+        proptest::sample::select(vec![
+            &b"status"[..],
+            b"status json",
+            b"metrics",
+            b"start web",
+            b"stop nosuch",
+            b"kill 9 web",
+            b"kill NOPE web",
+            b"restart \xff",
+            b" ",
+            b"\n",
+            b"\r\n",
+            b"\0",
+        ])
+        .prop_map(<[u8]>::to_vec),
+        proptest::collection::vec(any::<u8>(), 0..32),
+        (0usize..3).prop_map(|n| vec![b'x'; [4095, 4097, 1 << 20][n]]),
+    ];
+    let input = proptest::collection::vec(word, 0..4).prop_map(|w| w.concat());
+    runner
+        .run(&input, |bytes| {
+            let lines = send_raw(&h.sock, &bytes);
+            let last = lines.last().map(String::as_str).unwrap_or("");
+            prop_assert!(
+                last == "ok" || last.starts_with("error "),
+                "final line {last:?} for {} bytes",
+                bytes.len()
+            );
+            if bytes.len() > MAX_REQUEST + 1 && !bytes[..=MAX_REQUEST].contains(&b'\n') {
+                prop_assert!(last.starts_with("error request longer than"), "{last:?}");
+            }
+            Ok(())
+        })
+        .unwrap();
+    // `shutdown` is the only request the fake records without a service; none of the
+    // inputs above spell it, so the fake saw only starts/stops/kills of real services.
+    assert!(!h.calls.lock().unwrap().iter().any(|c| c == "shutdown"));
+}
+
+/// Writes `bytes` from a second thread (the server may close before taking them all) and
+/// reads the whole reply: its lines, lossily decoded.
+fn send_raw(sock: &Path, bytes: &[u8]) -> Vec<String> {
+    let mut s = UnixStream::connect(sock).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let bytes = bytes.to_vec();
+    let writer = std::thread::spawn(move || {
+        // EPIPE/ECONNRESET once the server answered and closed are expected.
+        if w.write_all(&bytes).is_ok() {
+            let _ = w.shutdown(std::net::Shutdown::Write);
+        }
+    });
+    let mut out = Vec::new();
+    // A reset after the reply is tolerated, as in `ask`.
+    let _ = s.read_to_end(&mut out);
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    writer.join().unwrap();
+    String::from_utf8_lossy(&out)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
