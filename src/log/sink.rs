@@ -2,8 +2,10 @@
 
 use super::compress::Compressor;
 use super::dirfd;
+use super::dirfd::{open_current, recover_compression};
 use super::format::{Stamp, render, render_marker};
 use super::frame::Record;
+use super::hooks::{spawn_hook, tee};
 use super::layout::{Identity, validate_component};
 use super::options::OnFull;
 use super::pump::{GiveUp, SinkStats};
@@ -215,6 +217,13 @@ impl Sink {
     /// `deadline`.
     pub fn close(mut self, deadline: Option<Instant>) {
         self.flush();
+        if self.pending_drop > 0 {
+            // Last chance to say that bytes were lost.
+            let text = format!("tend: dropped {} bytes", self.pending_drop);
+            if self.write_marker(&text) {
+                self.pending_drop = 0;
+            }
+        }
         if let Err(e) = nix::unistd::fsync(&self.current) {
             eprintln!("tend: {}/current: fsync: {e}", self.path.display());
         }
@@ -377,90 +386,6 @@ impl Sink {
         if let Err(e) = retention::prune(&self.dir, &policy, now) {
             eprintln!("tend: {}: retention: {e}", self.path.display());
         }
-    }
-}
-
-/// Opens `current` for appending. A symlink or hard link planted there is removed (its
-/// target is never opened); anything else that is not a regular file is an error.
-fn open_current(dir: &OwnedFd, shown: &str) -> Result<OwnedFd, String> {
-    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_NONBLOCK;
-    for _ in 0..2 {
-        let fd = match dirfd::open_in(dir, "current", flags) {
-            Ok(fd) => fd,
-            Err(Errno::ELOOP) => {
-                eprintln!("tend: {shown}/current: is a symlink; removing it (target untouched)");
-                dirfd::unlink_in(dir, "current")
-                    .map_err(|e| format!("{shown}/current: cannot remove symlink: {e}"))?;
-                continue;
-            }
-            Err(e) => return Err(format!("{shown}/current: cannot open: {e}")),
-        };
-        let st =
-            nix::sys::stat::fstat(&fd).map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
-        if !dirfd::is_regular(&st) {
-            return Err(format!("{shown}/current: not a regular file"));
-        }
-        if st.st_nlink > 1 {
-            eprintln!("tend: {shown}/current: has other hard links; replacing it");
-            dirfd::unlink_in(dir, "current")
-                .map_err(|e| format!("{shown}/current: cannot remove: {e}"))?;
-            continue;
-        }
-        return Ok(fd);
-    }
-    Err(format!("{shown}/current: keeps being replaced by a link"))
-}
-
-/// Cleans up after a crash during compression: stale `.gz.tmp` files go, and a `.log`
-/// whose `.log.gz` exists is deleted (the rename finished, the unlink did not).
-fn recover_compression(dir: &OwnedFd) {
-    let Ok(names) = dirfd::list(dir) else { return };
-    for n in &names {
-        let stale = n.ends_with(".log.gz.tmp")
-            || n.ends_with(".log")
-                && names.iter().any(|g| {
-                    g.len() == n.len() + 3 && g.starts_with(n.as_str()) && g.ends_with(".gz")
-                });
-        if stale && dirfd::stat_in(dir, n).is_ok_and(|st| dirfd::is_regular(&st)) {
-            let _ = dirfd::unlink_in(dir, n);
-        }
-    }
-}
-
-/// Copies written records to tend's stdout (`--tee`); errors are ignored.
-fn tee(mut buf: &[u8]) {
-    let out = std::io::stdout();
-    let fd = std::os::fd::AsFd::as_fd(&out);
-    while !buf.is_empty() {
-        match nix::unistd::write(fd, buf) {
-            Ok(0) => return,
-            Ok(k) => buf = &buf[k..],
-            Err(Errno::EINTR) => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// Runs `--on-rotate` with `archive` appended; a detached thread reaps it so the log
-/// thread never waits on a process.
-pub fn spawn_hook(argv: &[String], archive: &Path) {
-    let Some((prog, args)) = argv.split_first() else {
-        return;
-    };
-    let child = std::process::Command::new(prog)
-        .args(args)
-        .arg(archive)
-        .stdin(std::process::Stdio::null())
-        .spawn();
-    match child {
-        Ok(mut c) => {
-            let _ = std::thread::Builder::new()
-                .name("tend-hook".into())
-                .spawn(move || {
-                    let _ = c.wait();
-                });
-        }
-        Err(e) => eprintln!("tend: --on-rotate {prog}: cannot start: {e}"),
     }
 }
 
