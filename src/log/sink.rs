@@ -26,6 +26,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How long to wait before retrying a rotation that failed.
 const ROTATE_RETRY: Duration = Duration::from_secs(10);
+/// Start writeback of `current` every this many bytes, so the fsync at rotation finds
+/// little left to write instead of stalling capture on the whole file.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 /// A locked, open log directory.
 pub struct Sink {
@@ -34,6 +37,8 @@ pub struct Sink {
     _lock: Flock<OwnedFd>,
     current: OwnedFd,
     cur_size: u64,
+    /// Offset up to which writeback of `current` has been started.
+    written_back: u64,
     cur_since: Instant,
     opts: LogOptions,
     /// Formatted records not yet written; reused across batches.
@@ -104,6 +109,7 @@ impl Sink {
             .map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
         let mut sink = Sink {
             cur_size: st.st_size as u64,
+            written_back: st.st_size as u64,
             cur_since: Instant::now(),
             out: Vec::with_capacity(64 << 10),
             in_split: false,
@@ -314,6 +320,10 @@ impl Sink {
                 }
             }
         }
+        if self.cur_size >= self.written_back + WRITEBACK_EVERY {
+            start_writeback(&self.current, self.written_back, self.cur_size);
+            self.written_back = self.cur_size;
+        }
         if off > 0 {
             self.ends_nl = buf[off - 1] == b'\n';
             self.stats.bytes.fetch_add(off as u64, Relaxed);
@@ -360,6 +370,7 @@ impl Sink {
         let shown = self.path.display().to_string();
         self.current = open_current(&self.dir, &shown)?;
         self.cur_size = 0;
+        self.written_back = 0;
         self.cur_since = Instant::now();
         self.ends_nl = true;
         nix::unistd::fsync(&self.dir).map_err(|e| format!("fsync directory: {e}"))?;
@@ -387,6 +398,21 @@ impl Sink {
             eprintln!("tend: {}: retention: {e}", self.path.display());
         }
     }
+}
+
+/// Asks the kernel to start writing `from..to` of `fd` to disk, without waiting.
+fn start_writeback(fd: &OwnedFd, from: u64, to: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range on an fd we own with plain integer arguments; failure only
+    // means the later fsync does all the work, so the result is ignored.
+    unsafe {
+        libc::sync_file_range(
+            fd.as_raw_fd(),
+            from as libc::off64_t,
+            (to - from) as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
 }
 
 #[cfg(test)]
