@@ -50,7 +50,7 @@ PY
 TOOLS=(
     "cat > file|cat > \$OUT/current|1"
     "s6-log|s6-log n10 s100000000 \$OUT|1"
-    "s6-log T|s6-log n10 s100000000 T \$OUT|2"
+    "s6-log T|s6-log n10 s100000000 T \$OUT|3"
     "svlogd|svlogd -l 1000 \$OUT|1"
     "multilog (s16777215)|multilog s16777215 n10 \$OUT|1"
     "tend plain|$TEND log --format plain --rotate-size 100MB --keep 10 \$OUT|1"

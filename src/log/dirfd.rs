@@ -101,3 +101,49 @@ pub fn list(dir: &OwnedFd) -> nix::Result<Vec<String>> {
     }
     Ok(names)
 }
+
+/// Opens `current` for appending. A symlink or hard link planted there is removed (its
+/// target is never opened); anything else that is not a regular file is an error.
+pub fn open_current(dir: &OwnedFd, shown: &str) -> Result<OwnedFd, String> {
+    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_NONBLOCK;
+    for _ in 0..2 {
+        let fd = match open_in(dir, "current", flags) {
+            Ok(fd) => fd,
+            Err(Errno::ELOOP) => {
+                eprintln!("tend: {shown}/current: is a symlink; removing it (target untouched)");
+                unlink_in(dir, "current")
+                    .map_err(|e| format!("{shown}/current: cannot remove symlink: {e}"))?;
+                continue;
+            }
+            Err(e) => return Err(format!("{shown}/current: cannot open: {e}")),
+        };
+        let st =
+            nix::sys::stat::fstat(&fd).map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
+        if !is_regular(&st) {
+            return Err(format!("{shown}/current: not a regular file"));
+        }
+        if st.st_nlink > 1 {
+            eprintln!("tend: {shown}/current: has other hard links; replacing it");
+            unlink_in(dir, "current")
+                .map_err(|e| format!("{shown}/current: cannot remove: {e}"))?;
+            continue;
+        }
+        return Ok(fd);
+    }
+    Err(format!("{shown}/current: keeps being replaced by a link"))
+}
+
+/// Cleans up after a crash during compression: stale `.gz.tmp` files go, and a `.log`
+/// whose `.log.gz` exists is deleted (the rename finished, the unlink did not).
+pub fn recover_compression(dir: &OwnedFd) {
+    let Ok(names) = list(dir) else { return };
+    for n in &names {
+        let regular = |f: &str| stat_in(dir, f).is_ok_and(|st| is_regular(&st));
+        let gz = format!("{n}.gz");
+        let stale = n.ends_with(".log.gz.tmp")
+            || n.ends_with(".log") && names.contains(&gz) && regular(&gz);
+        if stale && regular(n) {
+            let _ = unlink_in(dir, n);
+        }
+    }
+}

@@ -9,6 +9,12 @@
 //! piece become one U+FFFD, and each orphaned continuation byte at the start of the next
 //! piece becomes one U+FFFD. Everything else in both pieces is kept as is; only the broken
 //! fragment is replaced. `cri`, `ts` and `plain` write the bytes untouched.
+//!
+//! # Split lines in `ts` and `plain`
+//!
+//! `ts` writes every piece as its own line with its own timestamp (as s6-log does with an
+//! over-long line). `plain` writes the pieces back to back without a newline, so the bytes
+//! stay exactly as written; only a final line without `\n` gets one added.
 
 use super::Stream;
 use super::frame::Record;

@@ -8,6 +8,7 @@ mod compress;
 mod dirfd;
 pub mod format;
 pub mod frame;
+mod hooks;
 pub mod layout;
 pub mod options;
 pub mod pump;

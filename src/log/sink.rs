@@ -2,8 +2,10 @@
 
 use super::compress::Compressor;
 use super::dirfd;
+use super::dirfd::{open_current, recover_compression};
 use super::format::{Stamp, render, render_marker};
 use super::frame::Record;
+use super::hooks::{spawn_hook, tee};
 use super::layout::{Identity, validate_component};
 use super::options::OnFull;
 use super::pump::{GiveUp, SinkStats};
@@ -24,6 +26,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How long to wait before retrying a rotation that failed.
 const ROTATE_RETRY: Duration = Duration::from_secs(10);
+/// Start writeback of `current` every this many bytes, so the fsync at rotation finds
+/// little left to write instead of stalling capture on the whole file.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 /// A locked, open log directory.
 pub struct Sink {
@@ -32,6 +37,8 @@ pub struct Sink {
     _lock: Flock<OwnedFd>,
     current: OwnedFd,
     cur_size: u64,
+    /// Offset up to which writeback of `current` has been started.
+    written_back: u64,
     cur_since: Instant,
     opts: LogOptions,
     /// Formatted records not yet written; reused across batches.
@@ -102,6 +109,7 @@ impl Sink {
             .map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
         let mut sink = Sink {
             cur_size: st.st_size as u64,
+            written_back: st.st_size as u64,
             cur_since: Instant::now(),
             out: Vec::with_capacity(64 << 10),
             in_split: false,
@@ -215,6 +223,13 @@ impl Sink {
     /// `deadline`.
     pub fn close(mut self, deadline: Option<Instant>) {
         self.flush();
+        if self.pending_drop > 0 {
+            // Last chance to say that bytes were lost.
+            let text = format!("tend: dropped {} bytes", self.pending_drop);
+            if self.write_marker(&text) {
+                self.pending_drop = 0;
+            }
+        }
         if let Err(e) = nix::unistd::fsync(&self.current) {
             eprintln!("tend: {}/current: fsync: {e}", self.path.display());
         }
@@ -305,6 +320,10 @@ impl Sink {
                 }
             }
         }
+        if self.cur_size >= self.written_back + WRITEBACK_EVERY {
+            start_writeback(&self.current, self.written_back, self.cur_size);
+            self.written_back = self.cur_size;
+        }
         if off > 0 {
             self.ends_nl = buf[off - 1] == b'\n';
             self.stats.bytes.fetch_add(off as u64, Relaxed);
@@ -351,6 +370,7 @@ impl Sink {
         let shown = self.path.display().to_string();
         self.current = open_current(&self.dir, &shown)?;
         self.cur_size = 0;
+        self.written_back = 0;
         self.cur_since = Instant::now();
         self.ends_nl = true;
         nix::unistd::fsync(&self.dir).map_err(|e| format!("fsync directory: {e}"))?;
@@ -380,88 +400,19 @@ impl Sink {
     }
 }
 
-/// Opens `current` for appending. A symlink or hard link planted there is removed (its
-/// target is never opened); anything else that is not a regular file is an error.
-fn open_current(dir: &OwnedFd, shown: &str) -> Result<OwnedFd, String> {
-    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_NONBLOCK;
-    for _ in 0..2 {
-        let fd = match dirfd::open_in(dir, "current", flags) {
-            Ok(fd) => fd,
-            Err(Errno::ELOOP) => {
-                eprintln!("tend: {shown}/current: is a symlink; removing it (target untouched)");
-                dirfd::unlink_in(dir, "current")
-                    .map_err(|e| format!("{shown}/current: cannot remove symlink: {e}"))?;
-                continue;
-            }
-            Err(e) => return Err(format!("{shown}/current: cannot open: {e}")),
-        };
-        let st =
-            nix::sys::stat::fstat(&fd).map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
-        if !dirfd::is_regular(&st) {
-            return Err(format!("{shown}/current: not a regular file"));
-        }
-        if st.st_nlink > 1 {
-            eprintln!("tend: {shown}/current: has other hard links; replacing it");
-            dirfd::unlink_in(dir, "current")
-                .map_err(|e| format!("{shown}/current: cannot remove: {e}"))?;
-            continue;
-        }
-        return Ok(fd);
-    }
-    Err(format!("{shown}/current: keeps being replaced by a link"))
-}
-
-/// Cleans up after a crash during compression: stale `.gz.tmp` files go, and a `.log`
-/// whose `.log.gz` exists is deleted (the rename finished, the unlink did not).
-fn recover_compression(dir: &OwnedFd) {
-    let Ok(names) = dirfd::list(dir) else { return };
-    for n in &names {
-        let stale = n.ends_with(".log.gz.tmp")
-            || n.ends_with(".log")
-                && names.iter().any(|g| {
-                    g.len() == n.len() + 3 && g.starts_with(n.as_str()) && g.ends_with(".gz")
-                });
-        if stale && dirfd::stat_in(dir, n).is_ok_and(|st| dirfd::is_regular(&st)) {
-            let _ = dirfd::unlink_in(dir, n);
-        }
-    }
-}
-
-/// Copies written records to tend's stdout (`--tee`); errors are ignored.
-fn tee(mut buf: &[u8]) {
-    let out = std::io::stdout();
-    let fd = std::os::fd::AsFd::as_fd(&out);
-    while !buf.is_empty() {
-        match nix::unistd::write(fd, buf) {
-            Ok(0) => return,
-            Ok(k) => buf = &buf[k..],
-            Err(Errno::EINTR) => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// Runs `--on-rotate` with `archive` appended; a detached thread reaps it so the log
-/// thread never waits on a process.
-pub fn spawn_hook(argv: &[String], archive: &Path) {
-    let Some((prog, args)) = argv.split_first() else {
-        return;
+/// Asks the kernel to start writing `from..to` of `fd` to disk, without waiting.
+fn start_writeback(fd: &OwnedFd, from: u64, to: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range on an fd we own with plain integer arguments; failure only
+    // means the later fsync does all the work, so the result is ignored.
+    unsafe {
+        libc::sync_file_range(
+            fd.as_raw_fd(),
+            from as libc::off64_t,
+            (to - from) as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
     };
-    let child = std::process::Command::new(prog)
-        .args(args)
-        .arg(archive)
-        .stdin(std::process::Stdio::null())
-        .spawn();
-    match child {
-        Ok(mut c) => {
-            let _ = std::thread::Builder::new()
-                .name("tend-hook".into())
-                .spawn(move || {
-                    let _ = c.wait();
-                });
-        }
-        Err(e) => eprintln!("tend: --on-rotate {prog}: cannot start: {e}"),
-    }
 }
 
 #[cfg(test)]
