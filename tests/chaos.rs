@@ -236,9 +236,9 @@ fn fill(path: &Path) {
 }
 
 /// One parsed CRI line: (stream, partial, payload).
-fn cri(line: &[u8]) -> Option<(&str, bool, &[u8])> {
+fn cri(line: &[u8]) -> Option<(&'static str, bool, &[u8])> {
     // 2026-11-22T22:30:01.123456789Z stdout F payload
-    if line.len() < 41 || line[30] != b' ' || line[10] != b'T' || line[29] != b'Z' {
+    if line.len() < 40 || line[30] != b' ' || line[10] != b'T' || line[29] != b'Z' {
         return None;
     }
     let stream = match &line[31..38] {
@@ -492,6 +492,40 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
         std::thread::sleep(Duration::from_millis(200 + rng.below(1000)));
         let victim = VICTIMS[rng.below(VICTIMS.len() as u64) as usize];
         match rng.below(100) {
+            // At least one episode, a third of the way in; then at random.
+            n if (fills == 0 && started.elapsed() > Duration::from_secs(secs / 3))
+                || (70..90).contains(&n)
+                    && fills < 4
+                    && last_fill.elapsed() > Duration::from_secs(4) =>
+            {
+                let hold = Duration::from_millis(1500 + rng.below(2000));
+                let waits0 = read(&errlog).matches("waiting for space").count();
+                fill(&filler);
+                log(&mut actions, format!("disk full, holding {hold:?}"));
+                let t0 = Instant::now();
+                // Stuck from the moment tend says so until the filler goes.
+                let mut stuck_from = None;
+                while t0.elapsed() < hold {
+                    std::thread::sleep(Duration::from_millis(100));
+                    fill(&filler); // hooks moving archives out free space
+                    if stuck_from.is_none()
+                        && read(&errlog).matches("waiting for space").count() > waits0
+                    {
+                        stuck_from = Some((Instant::now(), log_thread_ticks(pid)));
+                    }
+                }
+                if let Some((at, ticks)) = stuck_from {
+                    stuck_ticks += log_thread_ticks(pid) - ticks;
+                    stuck_time += at.elapsed();
+                }
+                std::fs::remove_file(&filler).unwrap();
+                log(
+                    &mut actions,
+                    format!("disk freed (tend reported stuck: {})", stuck_from.is_some()),
+                );
+                fills += 1;
+                last_fill = Instant::now();
+            }
             0..35 => {
                 let ok = ctl(&t, &["kill", "KILL", victim]).is_some();
                 if ok {
@@ -525,35 +559,6 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
             60..70 => {
                 let ok = ctl(&t, &["restart", victim]).is_some();
                 log(&mut actions, format!("ctl restart {victim}: ok={ok}"));
-            }
-            70..90 if fills < 4 && last_fill.elapsed() > Duration::from_secs(4) => {
-                let hold = Duration::from_millis(1500 + rng.below(2000));
-                let waits0 = read(&errlog).matches("waiting for space").count();
-                fill(&filler);
-                log(&mut actions, format!("disk full, holding {hold:?}"));
-                let t0 = Instant::now();
-                // Stuck from the moment tend says so until the filler goes.
-                let mut stuck_from = None;
-                while t0.elapsed() < hold {
-                    std::thread::sleep(Duration::from_millis(100));
-                    fill(&filler); // hooks moving archives out free space
-                    if stuck_from.is_none()
-                        && read(&errlog).matches("waiting for space").count() > waits0
-                    {
-                        stuck_from = Some((Instant::now(), log_thread_ticks(pid)));
-                    }
-                }
-                if let Some((at, ticks)) = stuck_from {
-                    stuck_ticks += log_thread_ticks(pid) - ticks;
-                    stuck_time += at.elapsed();
-                }
-                std::fs::remove_file(&filler).unwrap();
-                log(
-                    &mut actions,
-                    format!("disk freed (tend reported stuck: {})", stuck_from.is_some()),
-                );
-                fills += 1;
-                last_fill = Instant::now();
             }
             _ => {}
         }
