@@ -7,7 +7,7 @@
 //! outlived a sampling period, the log thread idled while the disk was stuck, and tend
 //! exited 0 (signal-initiated shutdown, no CMD).
 //!
-//! `CHAOS_SECS` (default 35) sets the length of the chaos phase, `CHAOS_SEED` the seed
+//! `CHAOS_SECS` (default 30) sets the length of the chaos phase, `CHAOS_SEED` the seed
 //! (default: from the clock). The seed and every action taken are printed on failure;
 //! re-running with the same seed replays the same actions (timing still varies).
 //!
@@ -59,7 +59,7 @@ const RSS_LIMIT_KB: u64 = 16 * 1024;
 /// (name, producer mode, streams written).
 const SERVICES: &[(&str, &str, usize)] = &[
     ("steady", "steady", 2),
-    ("big", "big", 1),
+    ("big", "big", 2),
     ("junk", "junk", 1),
     ("nonl", "nonl", 2),
     ("crash", "crash", 2),
@@ -204,6 +204,28 @@ fn sample(tend: i32, s: &mut Samples) {
     s.zombies.retain(|_, t| now - *t < Duration::from_secs(30));
 }
 
+/// Samples tend every 100 ms until the flag is set.
+fn start_sampler(
+    pid: i32,
+) -> (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<()>,
+    Arc<Mutex<Samples>>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let sampler = {
+        let (stop, samples) = (stop.clone(), samples.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                sample(pid, &mut samples.lock().unwrap());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    (stop, sampler, samples)
+}
+
 fn ctl(t: &Tree, args: &[&str]) -> Option<String> {
     let out = output_within(
         {
@@ -233,6 +255,25 @@ fn fill(path: &Path) {
     while f.write_all(&chunk).is_ok() {}
     let small = vec![b'f'; 4096];
     while f.write_all(&small).is_ok() {}
+}
+
+/// Fills the disk for `hold`, then frees it. Returns the log thread's CPU ticks and the
+/// time from when tend reported waiting for space until the disk was freed.
+fn disk_full(filler: &Path, errlog: &Path, pid: i32, hold: Duration) -> Option<(u64, Duration)> {
+    let waits0 = read(errlog).matches("waiting for space").count();
+    fill(filler);
+    let t0 = Instant::now();
+    let mut stuck_from = None;
+    while t0.elapsed() < hold {
+        std::thread::sleep(Duration::from_millis(100));
+        fill(filler); // hooks moving archives out free space
+        if stuck_from.is_none() && read(errlog).matches("waiting for space").count() > waits0 {
+            stuck_from = Some((Instant::now(), log_thread_ticks(pid)));
+        }
+    }
+    let r = stuck_from.map(|(at, ticks)| (log_thread_ticks(pid) - ticks, at.elapsed()));
+    std::fs::remove_file(filler).unwrap();
+    r
 }
 
 /// One parsed CRI line: (stream, partial, payload).
@@ -310,7 +351,9 @@ fn parse_record<'a>(
         parts.next(),
         parts.next(),
     );
-    let st = st.and_then(|s| std::str::from_utf8(s).ok()).filter(|s| *s == "out" || *s == "err");
+    let st = st
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .filter(|s| *s == "out" || *s == "err");
     let seq_n = seq.and_then(|s| std::str::from_utf8(s).ok()?.parse::<u64>().ok());
     let len_n = len.and_then(|s| std::str::from_utf8(s).ok()?.parse::<usize>().ok());
     let (Some(st), Some(seq_n), Some(len_n), Some(name), Some(seq), Some(len)) =
@@ -324,9 +367,8 @@ fn parse_record<'a>(
     let head = 2 + name.len() + 1 + st.len() + 1 + seq.len() + 1 + len.len() + 1;
     let fill = b'a' + (seq_n % 26) as u8;
     let end = head + len_n;
-    let whole = b.len() >= end + 2
-        && b[head..end].iter().all(|&c| c == fill)
-        && &b[end..end + 2] == b"|E";
+    let whole =
+        b.len() >= end + 2 && b[head..end].iter().all(|&c| c == fill) && &b[end..end + 2] == b"|E";
     if whole {
         Ok((st, seq_n, end + 2))
     } else {
@@ -374,8 +416,10 @@ fn collect(t: &Tree, safe: &Path, svc: &str) -> (HashMap<String, Found>, usize, 
     }
     for (stream, rest) in pending {
         if !rest.is_empty() {
-            found.entry(format!("unfinished-{stream}")).or_default().stray_bytes +=
-                rest.len() as u64;
+            found
+                .entry(format!("unfinished-{stream}"))
+                .or_default()
+                .stray_bytes += rest.len() as u64;
         }
     }
     (found, archives, bytes)
@@ -389,12 +433,103 @@ fn state(out: &Path, svc: &str, slot: usize) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
+/// Checks every record of `svc` against its producer's ledger (see the module doc); pushes
+/// what is wrong to `failures`. `killed`: SIGKILLs the test sent it; `final_killed`: its
+/// last incarnation was SIGKILLed (so its last stored seq may be missing too). Returns
+/// (records checked, archives, bytes read, gaps).
+#[allow(clippy::too_many_arguments)]
+fn check_service(
+    t: &Tree,
+    safe: &Path,
+    out: &Path,
+    svc: &str,
+    streams: usize,
+    killed: u32,
+    final_killed: bool,
+    failures: &mut Vec<String>,
+) -> (u64, usize, u64, usize) {
+    let (found, n_arch, n_bytes) = collect(t, safe, svc);
+    let mut checked = 0;
+    let starts: Vec<Vec<u64>> = read(&out.join(format!("{svc}.starts")))
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .collect();
+    if let Ok(e) = std::fs::read_to_string(out.join(format!("{svc}.error"))) {
+        failures.push(format!("{svc}: producer error: {e}"));
+    }
+    for (k, _) in found.iter().filter(|(k, _)| *k != "out" && *k != "err") {
+        failures.push(format!("{svc}: unexpected data: {k}: {:?}", found[k]));
+    }
+    let mut gaps = 0;
+    for (slot, stream) in ["out", "err"].iter().enumerate().take(streams) {
+        let last = state(out, svc, slot);
+        let empty = Found::default();
+        let f = found.get(*stream).unwrap_or(&empty);
+        let excused: BTreeSet<u64> = starts
+            .iter()
+            .skip(1)
+            .filter_map(|s| s.get(slot).map(|v| v - 1))
+            .chain(final_killed.then_some(last))
+            .collect();
+        let dups: Vec<_> = f.count.iter().filter(|(_, c)| **c > 1).collect();
+        if !dups.is_empty() {
+            failures.push(format!("{svc}/{stream}: duplicated seqs {dups:?}"));
+        }
+        let missing: Vec<u64> = (1..=last).filter(|n| !f.count.contains_key(n)).collect();
+        let unexcused: Vec<&u64> = missing.iter().filter(|n| !excused.contains(n)).collect();
+        if !unexcused.is_empty() {
+            failures.push(format!(
+                "{svc}/{stream}: {} records lost (first {:?}) of 1..={last}",
+                unexcused.len(),
+                &unexcused[..unexcused.len().min(10)]
+            ));
+        }
+        if let Some((n, _)) = f.count.range(last + 1..).next() {
+            failures.push(format!(
+                "{svc}/{stream}: seq {n} beyond the last stored {last}"
+            ));
+        }
+        for torn in &f.torn {
+            if torn.is_some_and(|n| !excused.contains(&n) || f.count.contains_key(&n)) {
+                failures.push(format!(
+                    "{svc}/{stream}: torn record {torn:?} not at a kill point"
+                ));
+            }
+        }
+        if f.wrong_stream > 0 {
+            failures.push(format!(
+                "{svc}/{stream}: {} records on the wrong stream",
+                f.wrong_stream
+            ));
+        }
+        if svc != "junk" && f.stray_bytes > 0 {
+            failures.push(format!(
+                "{svc}/{stream}: {} bytes outside records",
+                f.stray_bytes
+            ));
+        }
+        gaps += missing.len() + f.torn.iter().filter(|t| t.is_none()).count();
+        checked += f.count.len() as u64;
+    }
+    let killed = killed as usize;
+    if gaps > killed {
+        failures.push(format!(
+            "{svc}: {gaps} gaps/torn records but only {killed} kills"
+        ));
+    }
+    (checked, n_arch, n_bytes, gaps)
+}
+
+/// `CHAOS_SECS` (or `default`) and `CHAOS_SEED` (or one from the clock), printed.
+fn params(default: u64) -> (u64, u64) {
     let secs: u64 = std::env::var("CHAOS_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(35);
+        .unwrap_or(default);
     let seed: u64 = std::env::var("CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -406,8 +541,19 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
                 % 1_000_000
         });
     eprintln!("chaos: CHAOS_SEED={seed} CHAOS_SECS={secs}");
-    let mut rng = Rng(seed);
-    let t = Tree::new("chaos");
+    (secs, seed)
+}
+
+/// The log root on a tmpfs, decoys bind-mounted in each service directory (see the module
+/// doc), the archive-moving hook and the `tend log` flags that use it.
+struct Setup {
+    mounts: Mounts,
+    safe: PathBuf,
+    logs: PathBuf,
+    log_options: Vec<String>,
+}
+
+fn setup(t: &Tree, services: &[&str]) -> Option<Setup> {
     let out = t.out();
     let safe = t.tmp.join("safe");
     std::fs::create_dir_all(&safe).unwrap();
@@ -415,7 +561,7 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
     let mut mounts = Mounts(Vec::new());
     if !mounts.mount(&["-t", "tmpfs", "-o", "size=32m", "tmpfs"], &logs) {
         println!("skipped: cannot mount a tmpfs (not root?)");
-        return;
+        return None;
     }
     std::fs::write(out.join("producer.py"), PRODUCER).unwrap();
     let hook = t.tmp.join("hook");
@@ -430,21 +576,7 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
         ),
         true,
     );
-    let fork_delay = 2 + rng.below(secs / 3 + 1);
-    for (name, mode, _) in SERVICES {
-        t.longrun(name, &format!("exec python3 \"$OUT/producer.py\" {name} {mode}"));
-        t.file(
-            name,
-            "log-options",
-            &format!(
-                "--rotate-size 256KiB\n--keep 1000\n--on-full block\n--on-rotate {}\n",
-                hook.display()
-            ),
-            false,
-        );
-        t.file(name, "env/CHAOS_SEED", &format!("{seed}\n"), false);
-        t.file(name, "env/FORK_DELAY", &format!("{fork_delay}\n"), false);
-        t.file(name, "timeout-kill", "10000\n", false);
+    for name in services {
         let dir = t.log_dir(name);
         std::fs::create_dir_all(&dir).unwrap();
         let decoy = dir.join(DECOY);
@@ -453,6 +585,48 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
             mounts.mount(&["--bind", decoy.to_str().unwrap()], &decoy),
             "cannot bind-mount the decoy archive"
         );
+    }
+    let log_options = [
+        "--rotate-size 256KiB".to_string(),
+        "--keep 1000".into(),
+        "--on-full block".into(),
+        format!("--on-rotate {}", hook.display()),
+    ]
+    .to_vec();
+    Some(Setup {
+        mounts,
+        safe,
+        logs,
+        log_options,
+    })
+}
+
+#[test]
+fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
+    let (secs, seed) = params(30);
+    let mut rng = Rng(seed);
+    let t = Tree::new("chaos");
+    let out = t.out();
+    let names: Vec<&str> = SERVICES.iter().map(|s| s.0).collect();
+    let Some(Setup {
+        mounts,
+        safe,
+        logs,
+        log_options,
+    }) = setup(&t, &names)
+    else {
+        return;
+    };
+    let fork_delay = 1 + rng.below(secs / 4 + 1);
+    for (name, mode, _) in SERVICES {
+        t.longrun(
+            name,
+            &format!("exec python3 \"$OUT/producer.py\" {name} {mode}"),
+        );
+        t.file(name, "log-options", &log_options.join("\n"), false);
+        t.file(name, "env/CHAOS_SEED", &format!("{seed}\n"), false);
+        t.file(name, "env/FORK_DELAY", &format!("{fork_delay}\n"), false);
+        t.file(name, "timeout-kill", "10000\n", false);
     }
 
     let errlog = t.tmp.join("tend.stderr");
@@ -463,17 +637,7 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
     let pid = tend_pid_under(&child);
     let mut running = Running(child, pid);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(Samples::default()));
-    let sampler = {
-        let (stop, samples) = (stop.clone(), samples.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                sample(pid, &mut samples.lock().unwrap());
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let (stop, sampler, samples) = start_sampler(pid);
 
     let started = Instant::now();
     let mut actions: Vec<String> = Vec::new();
@@ -499,29 +663,15 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
                     && last_fill.elapsed() > Duration::from_secs(4) =>
             {
                 let hold = Duration::from_millis(1500 + rng.below(2000));
-                let waits0 = read(&errlog).matches("waiting for space").count();
-                fill(&filler);
                 log(&mut actions, format!("disk full, holding {hold:?}"));
-                let t0 = Instant::now();
-                // Stuck from the moment tend says so until the filler goes.
-                let mut stuck_from = None;
-                while t0.elapsed() < hold {
-                    std::thread::sleep(Duration::from_millis(100));
-                    fill(&filler); // hooks moving archives out free space
-                    if stuck_from.is_none()
-                        && read(&errlog).matches("waiting for space").count() > waits0
-                    {
-                        stuck_from = Some((Instant::now(), log_thread_ticks(pid)));
-                    }
+                let stuck = disk_full(&filler, &errlog, pid, hold);
+                if let Some((ticks, time)) = stuck {
+                    stuck_ticks += ticks;
+                    stuck_time += time;
                 }
-                if let Some((at, ticks)) = stuck_from {
-                    stuck_ticks += log_thread_ticks(pid) - ticks;
-                    stuck_time += at.elapsed();
-                }
-                std::fs::remove_file(&filler).unwrap();
                 log(
                     &mut actions,
-                    format!("disk freed (tend reported stuck: {})", stuck_from.is_some()),
+                    format!("disk freed (tend reported stuck: {})", stuck.is_some()),
                 );
                 fills += 1;
                 last_fill = Instant::now();
@@ -564,9 +714,12 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
         }
     }
     let _ = std::fs::remove_file(&filler);
+    let chaos_took = started.elapsed();
     let mut failures: Vec<String> = Vec::new();
     // The orphan storm must have completed (it resumes after kills) and been reaped.
-    if !wait_for(Duration::from_secs(90), || state(&out, "forker", 2) >= 10_000) {
+    if !wait_for(Duration::from_secs(90), || {
+        state(&out, "forker", 2) >= 10_000
+    }) {
         failures.push(format!(
             "forker made only {} of 10000 orphans",
             state(&out, "forker", 2)
@@ -574,12 +727,13 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
     }
     std::thread::sleep(Duration::from_secs(1));
     if !wait_for(Duration::from_secs(5), || {
-        children(pid).iter().all(|c| {
-            stat_fields(&format!("/proc/{c}/stat")).is_none_or(|f| f[0] != "Z")
-        })
+        children(pid)
+            .iter()
+            .all(|c| stat_fields(&format!("/proc/{c}/stat")).is_none_or(|f| f[0] != "Z"))
     }) {
         failures.push("zombies remained after the chaos".into());
     }
+    let settle_took = started.elapsed() - chaos_took;
     let term_at = Instant::now();
     signal(pid, "TERM");
     let exited = wait_for(Duration::from_secs(60), || {
@@ -602,64 +756,13 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
     // Records.
     let (mut checked, mut archives, mut bytes, mut gaps_total) = (0u64, 0, 0u64, 0);
     for (svc, _, streams) in SERVICES {
-        let (found, n_arch, n_bytes) = collect(&t, &safe, svc);
-        archives += n_arch;
-        bytes += n_bytes;
-        let starts: Vec<Vec<u64>> = read(&out.join(format!("{svc}.starts")))
-            .lines()
-            .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
-            .collect();
-        if let Ok(e) = std::fs::read_to_string(out.join(format!("{svc}.error"))) {
-            failures.push(format!("{svc}: producer error: {e}"));
-        }
-        for (k, _) in found.iter().filter(|(k, _)| *k != "out" && *k != "err") {
-            failures.push(format!("{svc}: unexpected data: {k}: {:?}", found[k]));
-        }
-        let mut gaps = 0;
-        for (slot, stream) in ["out", "err"].iter().enumerate().take(*streams) {
-            let last = state(&out, svc, slot);
-            let empty = Found::default();
-            let f = found.get(*stream).unwrap_or(&empty);
-            let excused: BTreeSet<u64> = starts
-                .iter()
-                .skip(1)
-                .filter_map(|s| s.get(slot).map(|v| v - 1))
-                .collect();
-            let dups: Vec<_> = f.count.iter().filter(|(_, c)| **c > 1).collect();
-            if !dups.is_empty() {
-                failures.push(format!("{svc}/{stream}: duplicated seqs {dups:?}"));
-            }
-            let missing: Vec<u64> = (1..=last).filter(|n| !f.count.contains_key(n)).collect();
-            let unexcused: Vec<&u64> = missing.iter().filter(|n| !excused.contains(n)).collect();
-            if !unexcused.is_empty() {
-                failures.push(format!(
-                    "{svc}/{stream}: {} records lost (first {:?}) of 1..={last}",
-                    unexcused.len(),
-                    &unexcused[..unexcused.len().min(10)]
-                ));
-            }
-            if let Some((n, _)) = f.count.range(last + 1..).next() {
-                failures.push(format!("{svc}/{stream}: seq {n} beyond the last stored {last}"));
-            }
-            for torn in &f.torn {
-                if torn.is_some_and(|n| !excused.contains(&n) || f.count.contains_key(&n)) {
-                    failures.push(format!("{svc}/{stream}: torn record {torn:?} not at a kill point"));
-                }
-            }
-            if f.wrong_stream > 0 {
-                failures.push(format!("{svc}/{stream}: {} records on the wrong stream", f.wrong_stream));
-            }
-            if *svc != "junk" && f.stray_bytes > 0 {
-                failures.push(format!("{svc}/{stream}: {} bytes outside records", f.stray_bytes));
-            }
-            gaps += missing.len() + f.torn.iter().filter(|t| t.is_none()).count();
-            checked += f.count.len() as u64;
-        }
-        let killed = kills.get(svc).copied().unwrap_or(0) as usize;
-        if gaps > killed {
-            failures.push(format!("{svc}: {gaps} gaps/torn records but only {killed} kills"));
-        }
-        gaps_total += gaps;
+        let killed = kills.get(svc).copied().unwrap_or(0);
+        let (c, a, b, g) =
+            check_service(&t, &safe, &out, svc, *streams, killed, false, &mut failures);
+        checked += c;
+        archives += a;
+        bytes += b;
+        gaps_total += g;
     }
     let cpu = if stuck_time.is_zero() {
         0.0
@@ -679,13 +782,16 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
         failures.push(format!("tend RSS peaked at {} KiB", s.rss_peak_kb));
     }
     if !s.stuck_zombies.is_empty() {
-        failures.push(format!("zombies not reaped within 1 s: {:?}", s.stuck_zombies));
+        failures.push(format!(
+            "zombies not reaped within 1 s: {:?}",
+            s.stuck_zombies
+        ));
     }
     if s.n < 10 {
         failures.push(format!("only {} samples taken", s.n));
     }
     let summary = format!(
-        "chaos: seed {seed}, {secs}s chaos, total {:.1}s; {checked} records checked ({bytes} bytes in {archives} archives + current), {gaps_total} gaps at kill points, kills {kills:?}; \
+        "chaos: seed {seed}, {secs}s chaos ({chaos_took:.1?}, then {settle_took:.1?} for the orphan storm to end), total {:.1}s; {checked} records checked ({bytes} bytes in {archives} archives + current), {gaps_total} gaps at kill points, kills {kills:?}; \
          {fills} disk-full episodes, log thread CPU while stuck {:.1}% over {stuck_time:.1?}; RSS peak {} KiB over {} samples; zombies peak {} (none older than 1 s: {}); shutdown took {took:.1?}",
         started.elapsed().as_secs_f64(),
         cpu * 100.0,
@@ -711,5 +817,127 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
                 .join("\n")
         );
     }
+    drop(mounts);
+}
+
+/// `tend run` under chaos (shorter): one command writing 1 MiB lines and stderr records
+/// and forking 2,000 orphans, the disk filling and freeing, then the command SIGKILLed:
+/// tend must exit 137, with every record the command wrote exactly once (its last stored
+/// seq excused: it was killed), no zombie left, RSS bounded.
+#[test]
+fn chaos_run_wrapper_keeps_records_and_reports_the_kill() {
+    let (secs, seed) = params(30);
+    let secs = (secs / 3).max(6);
+    let mut rng = Rng(seed ^ 0x5eed);
+    let t = Tree::new("chaos-run");
+    let out = t.out();
+    let Some(Setup {
+        mounts,
+        safe,
+        logs,
+        log_options,
+    }) = setup(&t, &["main"])
+    else {
+        return;
+    };
+    let producer = out.join("producer.py");
+    let mut args = vec!["run".to_string(), "--log-root".into()];
+    args.push(logs.to_str().unwrap().into());
+    for o in &log_options {
+        let (flag, value) = o.split_once(' ').unwrap();
+        args.extend([flag.to_string(), value.to_string()]);
+    }
+    args.extend(["--".into(), "python3".into()]);
+    args.extend([
+        producer.to_str().unwrap().into(),
+        "main".into(),
+        "runmix".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let errlog = t.tmp.join("tend.stderr");
+    let mut cmd = pid1(&args);
+    cmd.env("TEND_NAMESPACE", "ns")
+        .env("TEND_APP", "app")
+        .env("TEND_POD", "pod")
+        .env("OUT", &out)
+        .env("CHAOS_SEED", seed.to_string())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errlog).unwrap());
+    let child = cmd.spawn().unwrap();
+    let pid = tend_pid_under(&child);
+    let mut running = Running(child, pid);
+    let (stop, sampler, samples) = start_sampler(pid);
+    let started = Instant::now();
+    let mut actions = Vec::new();
+    let (mut stuck_ticks, mut stuck_time) = (0, Duration::ZERO);
+    let filler = logs.join("filler");
+    while started.elapsed() < Duration::from_secs(secs) {
+        std::thread::sleep(Duration::from_millis(500 + rng.below(1500)));
+        let hold = Duration::from_millis(1000 + rng.below(1500));
+        actions.push(format!("{:.2?}: disk full for {hold:?}", started.elapsed()));
+        if let Some((ticks, time)) = disk_full(&filler, &errlog, pid, hold) {
+            stuck_ticks += ticks;
+            stuck_time += time;
+        }
+    }
+    let mut failures = Vec::new();
+    // The command is tend's first child: pid 2 in the namespace.
+    match host_pid(pid, 2) {
+        Some(h) => signal(h, "KILL"),
+        None => failures.push("the command (pid 2) not found".into()),
+    }
+    let exited = wait_for(Duration::from_secs(30), || {
+        running.0.try_wait().ok().flatten().is_some()
+    });
+    stop.store(true, Ordering::SeqCst);
+    sampler.join().unwrap();
+    if exited {
+        let rc = code(running.0.wait().unwrap());
+        if rc != 137 {
+            failures.push(format!("tend run exited {rc}, expected 137 (128+SIGKILL)"));
+        }
+    } else {
+        failures.push("tend run did not exit within 30 s of its command's death".into());
+    }
+    drop(running);
+    let (checked, archives, bytes, gaps) =
+        check_service(&t, &safe, &out, "main", 2, 1, true, &mut failures);
+    let s = samples.lock().unwrap();
+    let cpu = stuck_ticks as f64 / 100.0 / stuck_time.as_secs_f64().max(1e-9);
+    if stuck_time.is_zero() {
+        failures.push("tend never reported waiting for space".into());
+    }
+    if cpu > 0.10 {
+        failures.push(format!(
+            "log thread used {:.1}% CPU while stuck",
+            cpu * 100.0
+        ));
+    }
+    if s.rss_peak_kb > RSS_LIMIT_KB {
+        failures.push(format!("tend RSS peaked at {} KiB", s.rss_peak_kb));
+    }
+    if !s.stuck_zombies.is_empty() {
+        failures.push(format!(
+            "zombies not reaped within 1 s: {:?}",
+            s.stuck_zombies
+        ));
+    }
+    let summary = format!(
+        "chaos run: seed {seed}, {:.1}s; {checked} records checked ({bytes} bytes, {archives} archives + current), {gaps} gaps; {} orphans; log thread CPU while stuck {:.1}% over {stuck_time:.1?}; RSS peak {} KiB over {} samples; zombies peak {}",
+        started.elapsed().as_secs_f64(),
+        state(&out, "main", 2),
+        cpu * 100.0,
+        s.rss_peak_kb,
+        s.n,
+        s.zombies_peak
+    );
+    eprintln!("{summary}");
+    assert!(
+        failures.is_empty(),
+        "{summary}\nFAILURES (re-run with CHAOS_SEED={seed}):\n  {}\nactions:\n  {}\ntend stderr:\n{}",
+        failures.join("\n  "),
+        actions.join("\n  "),
+        read(&errlog)
+    );
     drop(mounts);
 }

@@ -62,23 +62,27 @@ def junk():
     return bytes(c for c in raw if c not in (0x7C, 0x52))
 
 
-def orphans(total):
-    """Double-forks orphans in batches until `total` have been made (resumes after a kill)."""
-    made = load(2)
-    while made < total and not stop:
-        for _ in range(min(200, total - made)):
-            pid = os.fork()
-            if pid == 0:
-                if os.fork() == 0:
-                    if rnd.random() < 0.05:
-                        time.sleep(0.1)
-                    os._exit(0)
+def fork_batch(k):
+    """Double-forks k orphans: each middle child exits at once, so its child is re-parented
+    to tend (some exit before, some after that; a few linger 100 ms)."""
+    for _ in range(k):
+        pid = os.fork()
+        if pid == 0:
+            if os.fork() == 0:
+                if rnd.random() < 0.05:
+                    time.sleep(0.1)
                 os._exit(0)
-            os.waitpid(pid, 0)
-        made += min(200, total - made)
-        save(2, made)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    save(2, load(2) + k)
+
+
+def orphans(total):
+    """Forks orphans in batches until `total` have been made (resumes after a kill)."""
+    while load(2) < total and not stop:
+        fork_batch(min(200, total - load(2)))
         record(0, 40)
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def main():
@@ -88,6 +92,8 @@ def main():
             record(1, rnd.randrange(10, 400))
             time.sleep(0.002)
     elif mode == "big":
+        # 1 MiB lines on stdout (split by tend into 16 KiB P pieces and an F), small
+        # records on stderr that must wait until each F (and are often waiting meanwhile).
         last = 0.0
         while not stop:
             if time.monotonic() - last > 0.5:
@@ -95,6 +101,20 @@ def main():
                 record(0, 1 << 20)
             else:
                 record(0, rnd.randrange(100, 2000))
+            record(1, rnd.randrange(10, 100))
+            time.sleep(0.01)
+    elif mode == "runmix":
+        # For `tend run`: big lines and stderr records as "big", plus 2,000 orphans.
+        last = 0.0
+        while not stop:
+            if time.monotonic() - last > 0.5:
+                last = time.monotonic()
+                record(0, 1 << 20)
+            else:
+                record(0, rnd.randrange(100, 2000))
+            record(1, rnd.randrange(10, 100))
+            if load(2) < 2000:
+                fork_batch(50)
             time.sleep(0.01)
     elif mode == "junk":
         while not stop:
