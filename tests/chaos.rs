@@ -150,15 +150,19 @@ fn children(tend: i32) -> Vec<i32> {
     out
 }
 
-/// The host pid of a process whose pid in tend's namespace is `nspid`.
+/// The pid of host process `pid` in the innermost namespace it is in.
+fn ns_pid(pid: i32) -> Option<i64> {
+    read(Path::new(&format!("/proc/{pid}/status")))
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<i64>().ok())
+}
+
+/// The host pid of a child of tend whose pid in tend's namespace is `nspid`.
 fn host_pid(tend: i32, nspid: i64) -> Option<i32> {
-    children(tend).into_iter().find(|c| {
-        read(Path::new(&format!("/proc/{c}/status")))
-            .lines()
-            .find_map(|l| l.strip_prefix("NSpid:"))
-            .and_then(|l| l.split_whitespace().last()?.parse::<i64>().ok())
-            == Some(nspid)
-    })
+    children(tend)
+        .into_iter()
+        .find(|&c| ns_pid(c) == Some(nspid))
 }
 
 /// CPU ticks of tend's log thread.
@@ -330,7 +334,11 @@ fn scan(svc: &str, stream: &str, line: &[u8], found: &mut HashMap<String, Found>
                     .or_default()
                     .torn
                     .push(seq);
-                i = p + 2;
+                // The torn record's bytes run up to the next record (or the line's end).
+                i = line[p + 2..]
+                    .windows(2)
+                    .position(|w| w == b"R|")
+                    .map_or(line.len(), |k| p + 2 + k);
             }
         }
     }
@@ -881,10 +889,15 @@ fn chaos_run_wrapper_keeps_records_and_reports_the_kill() {
         }
     }
     let mut failures = Vec::new();
-    // The command is tend's first child: pid 2 in the namespace.
-    match host_pid(pid, 2) {
-        Some(h) => signal(h, "KILL"),
-        None => failures.push("the command (pid 2) not found".into()),
+    // The command is tend's oldest child (lowest pid in the namespace: pids only grow
+    // here); the others are orphans.
+    let command = children(pid)
+        .into_iter()
+        .filter_map(|c| Some((ns_pid(c)?, c)))
+        .min();
+    match command {
+        Some((_, h)) => signal(h, "KILL"),
+        None => failures.push("the command was not found".into()),
     }
     let exited = wait_for(Duration::from_secs(30), || {
         running.0.try_wait().ok().flatten().is_some()

@@ -114,7 +114,7 @@ def main():
                 record(0, rnd.randrange(100, 2000))
             record(1, rnd.randrange(10, 100))
             if load(2) < 2000:
-                fork_batch(50)
+                fork_batch(20)
             time.sleep(0.01)
     elif mode == "junk":
         while not stop:
