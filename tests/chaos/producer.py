@@ -92,8 +92,17 @@ def main():
             record(1, rnd.randrange(10, 400))
             time.sleep(0.002)
     elif mode == "big":
-        # 1 MiB lines on stdout (split by tend into 16 KiB P pieces and an F), small
-        # records on stderr that must wait until each F (and are often waiting meanwhile).
+        # 1 MiB lines on stdout (split by tend into 16 KiB P pieces and an F) while a
+        # second thread writes small stderr records every few ms: they are waiting
+        # whenever a line is being split, and must stay out of it (nor cut it short).
+        import threading
+
+        def errs():
+            while not stop:
+                record(1, rnd.randrange(10, 100))
+                time.sleep(0.005)
+
+        threading.Thread(target=errs, daemon=True).start()
         last = 0.0
         while not stop:
             if time.monotonic() - last > 0.5:
@@ -101,7 +110,6 @@ def main():
                 record(0, 1 << 20)
             else:
                 record(0, rnd.randrange(100, 2000))
-            record(1, rnd.randrange(10, 100))
             time.sleep(0.01)
     elif mode == "runmix":
         # For `tend run`: big lines and stderr records as "big", plus 2,000 orphans.
