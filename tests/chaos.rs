@@ -208,14 +208,15 @@ fn sample(tend: i32, s: &mut Samples) {
     s.zombies.retain(|_, t| now - *t < Duration::from_secs(30));
 }
 
-/// Samples tend every 100 ms until the flag is set.
-fn start_sampler(
-    pid: i32,
-) -> (
+/// The sampler's stop flag, thread and findings.
+type Sampler = (
     Arc<AtomicBool>,
     std::thread::JoinHandle<()>,
     Arc<Mutex<Samples>>,
-) {
+);
+
+/// Samples tend every 100 ms until the flag is set.
+fn start_sampler(pid: i32) -> Sampler {
     let stop = Arc::new(AtomicBool::new(false));
     let samples = Arc::new(Mutex::new(Samples::default()));
     let sampler = {
@@ -345,12 +346,12 @@ fn scan(svc: &str, stream: &str, line: &[u8], found: &mut HashMap<String, Found>
     found.entry(stream.to_owned()).or_default().stray_bytes += stray;
 }
 
+/// What could be read of a torn record: its stream and seq.
+type Torn<'a> = (Option<&'a str>, Option<u64>);
+
 /// A whole record at the start of `b`: (stream, seq, bytes used), or what could be read of
 /// a torn one.
-fn parse_record<'a>(
-    svc: &str,
-    b: &'a [u8],
-) -> Result<(&'a str, u64, usize), (Option<&'a str>, Option<u64>)> {
+fn parse_record<'a>(svc: &str, b: &'a [u8]) -> Result<(&'a str, u64, usize), Torn<'a>> {
     let mut parts = b.splitn(6, |&c| c == b'|');
     let (_r, name, st, seq, len) = (
         parts.next(),
