@@ -214,3 +214,66 @@ fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
     }
     assert!(cut <= 1);
 }
+
+/// Regression (found by tests/chaos.rs design review, reproduced here): a long line being
+/// split on stdout while stderr has a record waiting must not be cut just because tend's own
+/// write stalled on a full disk for longer than the split wait (500 ms). The app never
+/// paused; before the fix the held piece was written as an `F` record right after the
+/// stall, so one line of the app became two records.
+#[test]
+fn a_disk_stall_does_not_cut_a_split_line() {
+    let t = TempDir::new("full-split");
+    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+        return;
+    };
+    let go = t.path().join("go");
+    // stdout: one 40 KiB burst (split into 16 KiB pieces at once), then 1 KiB every
+    // 50 ms for 4 s, then the newline: never silent for the split wait. stderr: one
+    // record at 0.5 s, while stdout is mid-line. At 1 s the test fills the disk.
+    let script = format!(
+        "import os,time\n\
+         os.write(1, b'a' * 40960)\n\
+         t = time.monotonic()\n\
+         e = f = False\n\
+         while time.monotonic() - t < 4:\n\
+         \x20   os.write(1, b'b' * 1024)\n\
+         \x20   if not e and time.monotonic() - t > 0.5:\n\
+         \x20       os.write(2, b'E\\n'); e = True\n\
+         \x20   if not f and time.monotonic() - t > 1:\n\
+         \x20       open('{}', 'w').close(); f = True\n\
+         \x20   time.sleep(0.05)\n\
+         os.write(1, b'\\n')\n",
+        go.display()
+    );
+    let mut child = common::tend()
+        .args(["run", "--log-root"])
+        .arg(&m.0)
+        .args(["--", "python3", "-c", &script])
+        .env("TEND_NAMESPACE", "ns")
+        .env("TEND_APP", "app")
+        .env("TEND_POD", "pod")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(30, || go.exists()), "the writer never started");
+    let filler = m.0.join("filler");
+    fill(&filler);
+    std::thread::sleep(Duration::from_secs(2));
+    std::fs::remove_file(&filler).unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read(m.0.join("ns/app/pod/main/current")).unwrap();
+    let recs: Vec<String> = text
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| String::from_utf8_lossy(&l[31..40]).into_owned())
+        .collect();
+    // Every stdout piece but the last is P, and the stderr record comes after the F.
+    let n = recs.len();
+    assert!(n >= 3, "{recs:?}");
+    assert!(
+        recs[..n - 2].iter().all(|r| r == "stdout P "),
+        "the line was cut: {recs:?}"
+    );
+    assert_eq!(recs[n - 2..], ["stdout F ", "stderr F "], "{recs:?}");
+}

@@ -111,6 +111,7 @@ impl Pump {
             buf: vec![0; READ_BUF],
             stamp: Stamp::default(),
             finishing: None,
+            polled_at: Instant::now(),
         };
         let handle = std::thread::Builder::new()
             .name("tend-log".into())
@@ -203,6 +204,11 @@ struct Engine {
     give_up: Arc<GiveUp>,
     /// A sink was ever added: only then does "no source left" mean idle.
     added: bool,
+    /// When `epoll_wait` last returned with every pending event: a source not `ready`
+    /// is known to have had no new data up to this instant, and no later. The split wait
+    /// is measured to here, not to "now": after a long write (disk full, slow fsync) the
+    /// pipes' new edges are still unread, and a line the app kept writing must not be cut.
+    polled_at: Instant,
 }
 
 impl Engine {
@@ -222,8 +228,15 @@ impl Engine {
             } else {
                 self.timeout(now)
             };
+            // Every event up to this instant is returned (unless the buffer fills).
+            let asked = Instant::now();
             let n = match self.epoll.wait(&mut events, timeout) {
-                Ok(n) => n,
+                Ok(n) => {
+                    if n < events.len() {
+                        self.polled_at = asked;
+                    }
+                    n
+                }
                 Err(Errno::EINTR) => 0,
                 Err(e) => {
                     eprintln!("tend: log thread: epoll_wait: {e}");
@@ -430,7 +443,7 @@ impl Engine {
                 .any(|(j, s)| j != i && s.as_ref().is_some_and(|s| s.ready));
             let sink = &mut e.sink;
             if let Some(src) = e.sources[i].as_mut() {
-                if others_wait && !src.ready && now >= src.last_data + SPLIT_WAIT {
+                if others_wait && !src.ready && self.polled_at >= src.last_data + SPLIT_WAIT {
                     let stream = src.stream;
                     self.stamp.set(SystemTime::now());
                     let stamp = &self.stamp;
