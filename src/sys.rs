@@ -11,8 +11,13 @@ const CAPTURE_PIPE_SIZE: libc::c_int = 1 << 20;
 /// Returns (read end, write end).
 pub fn capture_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    // Best effort: a smaller pipe only costs more wake-ups, so a refusal is not an error.
-    // SAFETY: fcntl on a pipe fd we own, with an integer argument.
-    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETPIPE_SZ, CAPTURE_PIPE_SIZE) };
+    enlarge_pipe(&r);
     Ok((r, w))
+}
+
+/// Asks for a 1 MiB pipe buffer: large reads, few wake-ups. Best effort: a refusal (not a
+/// pipe, or over the user's pipe quota) only costs more wake-ups, so it is ignored.
+pub fn enlarge_pipe(fd: &impl AsRawFd) {
+    // SAFETY: fcntl with an integer argument; on a non-pipe it fails with EBADF/EINVAL.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, CAPTURE_PIPE_SIZE) };
 }

@@ -68,6 +68,7 @@ fn run_job(args: &crate::cli::LogArgs) -> Result<(), String> {
         .as_fd()
         .try_clone_to_owned()
         .map_err(|e| format!("stdin: {e}"))?;
+    crate::sys::enlarge_pipe(&stdin);
     let pump = pump::Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
     pump.add_sink(sink, vec![(Stream::Stdout, stdin)]);
     let signalled = loop {
