@@ -172,3 +172,32 @@ fn restart_appends_to_current() {
         b"a\nb\ntor\ntend: previous record was cut short (tend restarted)\nc\n"
     );
 }
+
+#[test]
+fn stdin_is_left_blocking_as_it_was_found() {
+    // stdin's O_NONBLOCK lives on a file description shared with the caller (a shell or a
+    // terminal): tend log must hand it back the way it found it.
+    use std::os::fd::AsRawFd;
+    let dir = std::env::temp_dir().join(format!("tend-nb-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (r, w) = nix::unistd::pipe().unwrap();
+    nix::unistd::write(&w, b"a\n").unwrap();
+    drop(w);
+    let reader = std::fs::File::from(r);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["log", "--format", "plain"])
+        .arg(&dir)
+        .stdin(reader.try_clone().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // SAFETY: F_GETFL on an fd this test owns.
+    let flags = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_GETFL) };
+    assert_eq!(
+        flags & libc::O_NONBLOCK,
+        0,
+        "tend log left stdin non-blocking"
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("current")).unwrap(), "a\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -69,6 +69,9 @@ fn run_job(args: &crate::cli::LogArgs) -> Result<(), String> {
         .try_clone_to_owned()
         .map_err(|e| format!("stdin: {e}"))?;
     crate::sys::enlarge_pipe(&stdin);
+    // The log thread makes its fds non-blocking; stdin's flags live on a file description
+    // shared with whoever started tend (a terminal, a shell), so they are put back at exit.
+    let stdin_flags = nix::fcntl::fcntl(&stdin, nix::fcntl::FcntlArg::F_GETFL).ok();
     let pump = pump::Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
     pump.add_sink(sink, vec![(Stream::Stdout, stdin)]);
     let signalled = loop {
@@ -91,5 +94,9 @@ fn run_job(args: &crate::cli::LogArgs) -> Result<(), String> {
     };
     // On a signal: stop reading now, write what was read.
     pump.finish(signalled.then(std::time::Instant::now));
+    if let Some(flags) = stdin_flags {
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags);
+        let _ = nix::fcntl::fcntl(std::io::stdin(), nix::fcntl::FcntlArg::F_SETFL(flags));
+    }
     Ok(())
 }
