@@ -123,3 +123,21 @@ for len in 100 1024; do
             "${RESULT["$len,$name,ok"]}"
     done
 done
+
+# The same figures as JSON, for scripts/chart.py (docs/bench-log.svg).
+mkdir -p bench-results
+{
+    echo "["
+    sep=""
+    for len in 100 1024; do
+        for spec in "${TOOLS[@]}"; do
+            IFS='|' read -r name _ _ <<<"$spec"
+            printf '%s  {"tool": "%s", "workload": "%s-byte lines", "mb_per_s": %.1f, "cpu_s_per_gib": %.3f, "rss_kib": %d}' \
+                "$sep" "$name" "$len" "${RESULT["$len,$name,rate"]}" \
+                "${RESULT["$len,$name,cpu"]}" "${RESULT["$len,$name,rss"]}"
+            sep=$',\n'
+        done
+    done
+    printf '\n]\n'
+} > bench-results/log.json
+echo "bench-log: wrote bench-results/log.json" >&2
