@@ -246,3 +246,39 @@ fn metrics_file_is_prometheus_text_and_updates() {
         assert!(typed.contains(m), "{m} missing");
     }
 }
+
+#[test]
+fn a_disabled_service_waits_for_ctl_start() {
+    let t = Tree::new("ctl-disabled");
+    t.longrun(
+        "later",
+        "touch $OUT/later.ran; trap 'exit 0' TERM; while :; do sleep 0.05; done",
+    );
+    t.file("later", "disabled", "", false);
+    t.longrun("now", "trap 'exit 0' TERM; while :; do sleep 0.05; done");
+    let mut cmd = t.init(&[]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let pid = tend_pid_under(&child);
+    let r = Running { t, child, pid };
+    assert!(wait_for(Duration::from_secs(20), || r.svc("now")["state"] == "up"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(r.svc("later")["state"], "down");
+    assert!(
+        !r.t.out().join("later.ran").exists(),
+        "a disabled service ran"
+    );
+    let out = r.ctl(&["start", "later"]);
+    assert_eq!(
+        code(out.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r.svc("later")["state"], "up");
+    assert!(wait_for(Duration::from_secs(5), || r
+        .t
+        .out()
+        .join("later.ran")
+        .exists()));
+}

@@ -202,6 +202,8 @@ fn new_svc(
     err: OwnedFd,
     stats: Arc<SinkStats>,
 ) -> Result<Svc, String> {
+    // `disabled` services wait for `tend ctl start`.
+    let disabled = def.disabled;
     let mut env = def.env.clone();
     let mut notify = None;
     if matches!(def.readiness, Readiness::Systemd) {
@@ -231,8 +233,7 @@ fn new_svc(
         stats,
         ready_pipe: None,
         notify,
-        want_up: true,
-        kill_sent: false,
+        want_up: !disabled,
         up_timed_out: false,
         restart_requested: false,
         down_done: false,

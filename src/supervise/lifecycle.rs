@@ -48,7 +48,6 @@ impl Supervisor {
         drop(ready_w);
         let s = &mut self.svcs[i];
         s.up_timed_out = false;
-        s.kill_sent = false;
         match spawned {
             Ok(pid) => {
                 s.pid = Some(pid);
@@ -215,7 +214,7 @@ impl Supervisor {
                 s.up_timed_out = true;
                 self.stop_service(i, now);
             }
-            State::Stopping => self.kill_service(i, now),
+            State::Stopping => self.kill_service(i),
             State::Finishing | State::Done => {
                 if let Some((pid, _)) = self.svcs[i].aux {
                     let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
@@ -260,7 +259,7 @@ impl Supervisor {
     }
 
     /// The service did not stop in time: SIGKILL its process group.
-    fn kill_service(&mut self, i: usize, now: Instant) {
+    fn kill_service(&mut self, i: usize) {
         let s = &mut self.svcs[i];
         if let Some(pid) = s.pid {
             eprintln!(
@@ -268,9 +267,6 @@ impl Supervisor {
                 s.def.name
             );
             let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-            s.kill_sent = true;
-            // Re-arm in case the process is stuck in the kernel; nothing more to send though.
-            s.deadline = Some(now + Duration::from_secs(3600));
         }
     }
 

@@ -139,9 +139,6 @@ impl Supervisor {
 
     /// Runs until everything has stopped; returns tend's exit code.
     pub fn run(mut self) -> i32 {
-        for i in 0..self.svcs.len() {
-            self.svcs[i].want_up = !self.svcs[i].def.disabled;
-        }
         loop {
             let now = Instant::now();
             self.step(now);

@@ -78,8 +78,6 @@ pub struct Svc {
     pub notify: Option<OwnedFd>,
     /// Whether it should be running (`disabled` and `tend ctl stop` clear it).
     pub want_up: bool,
-    /// SIGKILL already sent for the current stop.
-    pub kill_sent: bool,
     /// The current run missed its `timeout-up`.
     pub up_timed_out: bool,
     /// `tend ctl restart` asked for a start right after this stop.
