@@ -417,3 +417,70 @@ fn every_service_and_cmd_are_captured_in_their_own_log() {
         "{main:?}"
     );
 }
+
+#[test]
+fn timeout_up_fails_a_service_that_never_gets_ready_and_restarts_it() {
+    let t = Tree::new("timeout-up");
+    // Never writes to fd 3: not ready after 300 ms, so it is stopped and restarted.
+    t.longrun(
+        "mute",
+        "echo x >> $OUT/mute.starts; trap 'exit 0' TERM; while :; do sleep 0.05; done",
+    );
+    t.file("mute", "notification-fd", "3\n", false);
+    t.file("mute", "timeout-up", "300\n", false);
+    let mut cmd = t.init(&[]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let pid = tend_pid_under(&child);
+    let starts = t.out().join("mute.starts");
+    assert!(
+        wait_for(Duration::from_secs(10), || read(&starts).lines().count()
+            >= 2),
+        "not restarted"
+    );
+    signal(pid, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(out.status), 0);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tend: mute: not ready after 300 ms (timeout-up); stopping it"),
+        "{err}"
+    );
+}
+
+#[test]
+fn down_signal_is_what_stops_the_service() {
+    let t = Tree::new("down-signal");
+    t.longrun(
+        "hupper",
+        "trap 'echo TERM > $OUT/got' TERM; trap 'echo HUP > $OUT/got; exit 0' HUP; touch $OUT/up; while :; do sleep 0.05; done",
+    );
+    t.file("hupper", "down-signal", "SIGHUP\n", false);
+    let (rc, err, _) = run_cmd(&t, "while [ ! -e $OUT/up ]; do sleep 0.02; done");
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(read(&t.out().join("got")), "HUP\n");
+}
+
+#[test]
+fn tend_cmd_wait_starts_cmd_even_if_a_service_is_never_ready() {
+    let t = Tree::new("cmd-wait");
+    t.longrun("mute", "trap 'exit 0' TERM; while :; do sleep 0.05; done");
+    t.file("mute", "notification-fd", "3\n", false);
+    let start = Instant::now();
+    let mut cmd = t.init(&["sh", "-c", "exit 6"]);
+    cmd.env("TEND_CMD_WAIT", "500");
+    let out = output_within(cmd, LIMIT);
+    let took = start.elapsed();
+    assert_eq!(
+        code(out.status),
+        6,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        took >= Duration::from_millis(500),
+        "CMD did not wait: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TEND_CMD_WAIT elapsed"));
+}
