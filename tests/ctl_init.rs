@@ -261,6 +261,10 @@ fn a_disabled_service_waits_for_ctl_start() {
     let child = cmd.spawn().unwrap();
     let pid = tend_pid_under(&child);
     let r = Running { t, child, pid };
+    // Until the socket is bound, `status --json` prints nothing; ask only once it answers.
+    assert!(wait_for(Duration::from_secs(20), || code(
+        r.ctl(&["status"]).status
+    ) == 0));
     assert!(wait_for(Duration::from_secs(20), || r.svc("now")["state"] == "up"));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(r.svc("later")["state"], "down");

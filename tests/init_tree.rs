@@ -430,7 +430,7 @@ fn timeout_up_fails_a_service_that_never_gets_ready_and_restarts_it() {
     t.file("mute", "timeout-up", "300\n", false);
     let mut cmd = t.init(&[]);
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     let pid = tend_pid_under(&child);
     let starts = t.out().join("mute.starts");
     assert!(
