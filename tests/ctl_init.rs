@@ -256,10 +256,7 @@ fn a_disabled_service_waits_for_ctl_start() {
     );
     t.file("later", "disabled", "", false);
     t.longrun("now", "trap 'exit 0' TERM; while :; do sleep 0.05; done");
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (child, pid) = t.spawn_init();
     let r = Running { t, child, pid };
     // Until the socket is bound, `status --json` prints nothing; ask only once it answers.
     assert!(wait_for(Duration::from_secs(20), || code(

@@ -114,10 +114,7 @@ fn shutdown_runs_in_reverse_dependency_order_and_fast() {
         );
     }
     t.dep("b", "a").dep("c", "b").dep("d", "c").dep("e", "d");
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (mut child, pid) = t.spawn_init();
     assert!(wait_for(Duration::from_secs(20), || t
         .out()
         .join("e.start")
@@ -220,10 +217,7 @@ fn a_bad_tree_exits_111_naming_the_problem() {
 fn restarts_back_off_one_then_two_seconds() {
     let t = Tree::new("backoff");
     t.longrun("crash", "date +%s%3N >> $OUT/crash.starts; exit 1");
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (mut child, pid) = t.spawn_init();
     let starts = t.out().join("crash.starts");
     assert!(wait_for(Duration::from_secs(15), || read(&starts)
         .lines()
@@ -268,10 +262,7 @@ fn restart_policies_and_finish_arguments() {
         "#!/bin/sh\necho \"$@\" >> $OUT/killed.finish\n",
         true,
     );
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (mut child, pid) = t.spawn_init();
     let o = t.out();
     assert!(wait_for(Duration::from_secs(15), || read(
         &o.join("fail-retry.starts")

@@ -170,6 +170,14 @@ impl Tree {
     pub fn log_dir(&self, service: &str) -> PathBuf {
         self.tmp.join("logs/ns/app/pod").join(service)
     }
+    /// Starts `tend init` (no CMD, output discarded) as PID 1; returns it and tend's pid.
+    pub fn spawn_init(&self) -> (Child, i32) {
+        let mut cmd = self.init(&[]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let child = cmd.spawn().expect("spawn tend init");
+        let pid = tend_pid_under(&child);
+        (child, pid)
+    }
     /// `tend init` as PID 1 over this tree, identity ns/app/pod, CMD after `--` if given.
     pub fn init(&self, cmd: &[&str]) -> Command {
         let services = self.tmp.join("services");
