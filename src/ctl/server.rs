@@ -55,7 +55,7 @@ impl Server {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_socket() => {
                 // A socket that still answers belongs to a live tend: never steal it.
-                if UnixStream::connect(&path).is_ok() {
+                if is_live(&path) {
                     return Err(format!(
                         "another tend is already listening on {}",
                         path.display()
@@ -318,6 +318,28 @@ impl Client {
         }
         drain(&self.stream);
         false
+    }
+}
+
+/// Whether a listener answers at `path`. Non-blocking, so a live tend with a full backlog
+/// cannot stall PID 1's start-up (a blocking connect would wait for it).
+fn is_live(path: &Path) -> bool {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    let Ok(addr) = UnixAddr::new(path) else {
+        return false;
+    };
+    let Ok(fd) = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    ) else {
+        return false;
+    };
+    match connect(fd.as_raw_fd(), &addr) {
+        Ok(()) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINPROGRESS) => true,
+        // ECONNREFUSED: nobody listens, the socket is stale.
+        Err(_) => false,
     }
 }
 
