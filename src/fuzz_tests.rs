@@ -877,19 +877,6 @@ mod control_protocol {
             })
     }
 
-    /// SPEC'd line format: one space-free word per value.
-    fn as_word(s: &str) -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_whitespace() || c.is_control() || c == '=' {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .collect()
-    }
-
     proptest! {
         #![proptest_config(config(1))]
 
@@ -915,9 +902,9 @@ mod control_protocol {
                 prop_assert!(parsed.is_err());
             } else {
                 let want = ServiceStatus {
-                    name: as_word(&s.name),
-                    state: as_word(&s.state),
-                    kind: as_word(&s.kind),
+                    name: crate::ctl::proto::word(&s.name),
+                    state: crate::ctl::proto::word(&s.state),
+                    kind: crate::ctl::proto::word(&s.kind),
                     ..s
                 };
                 prop_assert_eq!(parsed, Ok(want));

@@ -192,7 +192,7 @@ pub fn status_line(s: &ServiceStatus) -> String {
 
 /// A value that must stay one space-free word: whitespace, `=` and controls become `_`.
 /// Service names are validated at start-up, so this only guards the line format.
-fn word(s: &str) -> String {
+pub(crate) fn word(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_whitespace() || c.is_control() || c == '=' {
