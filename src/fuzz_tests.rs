@@ -75,6 +75,7 @@ fn spec_component(s: &str) -> bool {
 mod log_records {
     use super::*;
     use crate::log::Stream;
+    use crate::log::batch::Batch;
     use crate::log::format::{Stamp, render};
     use crate::log::frame::{Framer, Record};
     use crate::log::options::Format;
@@ -148,7 +149,7 @@ mod log_records {
     }
 
     fn render_all(format: Format, stamp: &Stamp, stream: Stream, recs: &[Rec]) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Batch::with_capacity(0);
         for r in recs {
             let rec = Record {
                 line: &r.line,
@@ -157,7 +158,7 @@ mod log_records {
             };
             render(format, stamp, stream, rec, &mut out);
         }
-        out
+        out.as_slice().to_vec()
     }
 
     /// Input: bytes with newlines, runs of about `max_line` bytes, multi-byte characters.
@@ -343,7 +344,7 @@ mod log_records {
             let mut framers = [Framer::new(max), Framer::new(max)];
             let mut open = [true, true];
             let streams = [Stream::Stdout, Stream::Stderr];
-            let mut out = Vec::new();
+            let mut out = Batch::with_capacity(0);
             let mut pick = schedule.into_iter().chain(std::iter::repeat(false));
             while open[0] || open[1] {
                 let mut i = usize::from(pick.next().unwrap_or(false));
@@ -364,7 +365,7 @@ mod log_records {
             let when = "2026-11-22T22:30:01.123456789Z";
             let mut per_stream: [Vec<Rec>; 2] = [Vec::new(), Vec::new()];
             let mut split_of: Option<&str> = None;
-            for line in out_lines(&out) {
+            for line in out_lines(out.as_slice()) {
                 let (s, partial, payload) = cri(line, when);
                 if let Some(prev) = split_of {
                     prop_assert_eq!(prev, s, "a record of the other stream inside a split");

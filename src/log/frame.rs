@@ -4,7 +4,31 @@
 //! can; only a line that spans two reads is copied, into the carry buffer (capacity
 //! `max_line`, reused), so there is no allocation per line.
 
-use memchr::memchr;
+/// Finds `\n`. On 100-byte lines memchr's own per-call CPU dispatch was a third of the
+/// search (callgrind), so the AVX2 searcher is picked once here when the CPU has it.
+#[derive(Clone, Copy)]
+struct Newline {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl Newline {
+    fn new() -> Newline {
+        Newline {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+        }
+    }
+
+    #[inline(always)]
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(one) = &self.avx2 {
+            return one.find(hay);
+        }
+        memchr::memchr(b'\n', hay)
+    }
+}
 
 /// One record: a whole line (without its `\n`) or one piece of a split line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +43,7 @@ pub struct Record<'a> {
 
 /// Cuts one stream's bytes into records.
 pub struct Framer {
+    newline: Newline,
     carry: Vec<u8>,
     max_line: usize,
     in_split: bool,
@@ -28,6 +53,7 @@ impl Framer {
     /// A framer splitting lines longer than `max_line` bytes.
     pub fn new(max_line: usize) -> Framer {
         Framer {
+            newline: Newline::new(),
             carry: Vec::with_capacity(max_line),
             max_line,
             in_split: false,
@@ -50,7 +76,7 @@ impl Framer {
         let max = self.max_line;
         if !self.carry.is_empty() {
             let room = max - self.carry.len();
-            match memchr(b'\n', &data[..data.len().min(room + 1)]) {
+            match self.newline.find(&data[..data.len().min(room + 1)]) {
                 Some(i) if i <= room => {
                     self.carry.extend_from_slice(&data[..i]);
                     self.in_split = false;
@@ -72,7 +98,7 @@ impl Framer {
                 }
             }
         }
-        while let Some(i) = memchr(b'\n', data) {
+        while let Some(i) = self.newline.find(data) {
             let mut line = &data[..i];
             while line.len() > max {
                 self.in_split = true;

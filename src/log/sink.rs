@@ -1,5 +1,6 @@
 //! One log directory: `current`, rotation to `@<time>.log`, retention, disk-full policy.
 
+use super::batch::Batch;
 use super::compress::Compressor;
 use super::dirfd;
 use super::dirfd::{open_current, recover_compression};
@@ -29,6 +30,9 @@ const ROTATE_RETRY: Duration = Duration::from_secs(10);
 /// Start writeback of `current` every this many bytes, so the fsync at rotation finds
 /// little left to write instead of stalling capture on the whole file.
 const WRITEBACK_EVERY: u64 = 8 << 20;
+/// Starting size of the output batch: one full read of short lines in `cri` (256 KiB of
+/// 100-byte lines grows to ~360 KiB), so the common case never reallocates.
+const OUT_CAP: usize = 512 << 10;
 
 /// A locked, open log directory.
 pub struct Sink {
@@ -42,7 +46,7 @@ pub struct Sink {
     cur_since: Instant,
     opts: LogOptions,
     /// Formatted records not yet written; reused across batches.
-    out: Vec<u8>,
+    out: Batch,
     /// The last record pushed was a `P` piece: no rotation until its `F`.
     in_split: bool,
     /// `current` ends with `\n` (or is empty).
@@ -111,7 +115,7 @@ impl Sink {
             cur_size: st.st_size as u64,
             written_back: st.st_size as u64,
             cur_since: Instant::now(),
-            out: Vec::with_capacity(64 << 10),
+            out: Batch::with_capacity(OUT_CAP),
             in_split: false,
             ends_nl: true,
             pending_drop: 0,
@@ -176,6 +180,7 @@ impl Sink {
 
     /// Appends one record to the batch; rotates first when it would pass `--rotate-size`
     /// (only at a record boundary, never between a `P` and its `F`).
+    #[inline(always)] // called once per log line
     pub fn push(&mut self, stamp: &Stamp, stream: Stream, rec: Record<'_>) {
         let mark = self.out.len();
         render(self.opts.format, stamp, stream, rec, &mut self.out);
@@ -184,7 +189,7 @@ impl Sink {
             && self.cur_size + mark as u64 > 0
         {
             self.write_prefix(mark);
-            self.out.drain(..mark);
+            self.out.consume(mark);
             self.try_rotate();
         }
         self.in_split = rec.partial;
@@ -252,8 +257,8 @@ impl Sink {
             }
             self.pending_drop = 0;
         }
-        let out = std::mem::take(&mut self.out);
-        let written = self.write_all(&out[..n]);
+        let out = std::mem::replace(&mut self.out, Batch::with_capacity(0));
+        let written = self.write_all(&out.as_slice()[..n]);
         self.out = out;
         if written < n {
             self.drop_bytes((n - written) as u64);
@@ -262,12 +267,12 @@ impl Sink {
 
     /// Writes a marker record (stream stderr), after a `\n` if `current` ends mid-line.
     fn write_marker(&mut self, text: &str) -> bool {
-        let mut m = Vec::with_capacity(128);
+        let mut m = Batch::with_capacity(128);
         if !self.ends_nl {
             m.push(b'\n');
         }
         render_marker(self.opts.format, &Stamp::now(), text, &mut m);
-        self.write_all(&m) == m.len()
+        self.write_all(m.as_slice()) == m.len()
     }
 
     fn drop_bytes(&mut self, n: u64) {
