@@ -97,12 +97,12 @@ fn digits(out: &mut [u8], mut v: u32) {
 #[inline(always)] // the per-record hot path: one call per log line otherwise
 pub fn render(format: Format, stamp: &Stamp, stream: Stream, rec: Record<'_>, out: &mut Batch) {
     match format {
-        Format::Plain => line_with(out, &[], rec.line, !rec.partial),
+        Format::Plain => out.put_record(&[], rec.line, !rec.partial),
         Format::Ts => {
             let mut prefix = [b' '; MICROS_LEN + 2];
             prefix[..MICROS_LEN].copy_from_slice(stamp.micros());
             prefix[MICROS_LEN] = b'Z';
-            line_with(out, &prefix, rec.line, true);
+            out.put_record(&prefix, rec.line, true);
         }
         Format::Cri => {
             let mut prefix = [0u8; STAMP_LEN + 10];
@@ -113,7 +113,7 @@ pub fn render(format: Format, stamp: &Stamp, stream: Stream, rec: Record<'_>, ou
                 (Stream::Stderr, false) => b" stderr F ",
                 (Stream::Stderr, true) => b" stderr P ",
             });
-            line_with(out, &prefix, rec.line, true);
+            out.put_record(&prefix, rec.line, true);
         }
         Format::Json => {
             out.put(b"{\"log\":\"");
@@ -128,19 +128,6 @@ pub fn render(format: Format, stamp: &Stamp, stream: Stream, rec: Record<'_>, ou
             out.put(stamp.nanos());
             out.put(b"\"}\n");
         }
-    }
-}
-
-/// Appends `prefix`, `line` and, if `newline`, `\n`, with one capacity check; the
-/// fixed-size prefix compiles to a few moves, leaving one `memcpy` per record.
-#[inline(always)]
-fn line_with<const P: usize>(out: &mut Batch, prefix: &[u8; P], line: &[u8], newline: bool) {
-    let dst = out.slot(P + line.len() + usize::from(newline));
-    let (head, rest) = dst.split_at_mut(P);
-    head.copy_from_slice(prefix);
-    rest[..line.len()].copy_from_slice(line);
-    if newline {
-        rest[line.len()] = b'\n';
     }
 }
 
