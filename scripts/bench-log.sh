@@ -27,11 +27,12 @@ done
 WORK=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}" tend-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-if ! cargo build --release --quiet 2>"$WORK/build.log"; then
+# The binary users ship: the static build (musl when available), not the dev build.
+if ! bin=$(scripts/build-static.sh 2>"$WORK/build.log" | tail -1); then
     cat "$WORK/build.log" >&2
     exit 1
 fi
-TEND=$PWD/target/release/tend
+TEND=$PWD/$bin
 
 # Lines: a 10-digit sequence number, a space, padding, newline; exactly LEN bytes each.
 gen() { # LEN FILE

@@ -1,8 +1,8 @@
 //! The log engine: pipes in, framed and formatted records out, into rotating directories.
 //!
 //! Data flows one way: [`pump`] reads every pipe, [`frame`] cuts bytes into records,
-//! [`format`] renders them, [`sink`] writes, rotates and prunes one directory whose path
-//! [`layout`] derives from the container's identity.
+//! [`format`] renders them into a [`batch`], [`sink`] writes, rotates and prunes one
+//! directory whose path [`layout`] derives from the container's identity.
 
 pub mod batch;
 mod compress;
