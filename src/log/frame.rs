@@ -118,6 +118,28 @@ impl Framer {
         self.carry.extend_from_slice(data);
     }
 
+    /// For `plain`, whose output is its input: cuts `data` into what must be framed first
+    /// (through the first `\n` while a line is carried over or split), the whole lines
+    /// after it, which can be written as they are, and the rest, framed after them.
+    pub fn plain_parts<'a>(&self, data: &'a [u8]) -> (&'a [u8], &'a [u8], &'a [u8]) {
+        let head = if self.carry.is_empty() && !self.in_split {
+            0
+        } else {
+            match self.newline.find(data) {
+                Some(i) => i + 1,
+                None => return (data, &[], &[]),
+            }
+        };
+        let (head, after) = data.split_at(head);
+        match memchr::memrchr(b'\n', after) {
+            Some(i) => {
+                let (lines, rest) = after.split_at(i + 1);
+                (head, lines, rest)
+            }
+            None => (head, &[], after),
+        }
+    }
+
     /// Emits the unfinished line, if any, as a final record without newline (EOF, or a
     /// split closed early so the other stream can proceed).
     pub fn finish(&mut self, emit: &mut impl FnMut(Record<'_>)) {

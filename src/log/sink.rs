@@ -8,7 +8,7 @@ use super::format::{Stamp, render, render_marker};
 use super::frame::Record;
 use super::hooks::{spawn_hook, tee};
 use super::layout::{Identity, validate_component};
-use super::options::OnFull;
+use super::options::{Format, OnFull};
 use super::pump::{GiveUp, SinkStats};
 use super::retention::{self, Policy};
 use super::{LogOptions, Stream};
@@ -198,6 +198,57 @@ impl Sink {
         self.in_split = rec.partial;
         if out.len() >= OUT_CAP {
             self.flush_full(out);
+        }
+    }
+
+    /// `true` when records are written as their input bytes (`plain`), so whole lines can
+    /// skip framing and formatting: see [`Sink::push_lines`].
+    pub fn is_plain(&self) -> bool {
+        self.opts.format == Format::Plain
+    }
+
+    /// Writes whole `plain` lines (`lines` ends with `\n`) straight from the read buffer
+    /// after flushing `out`, rotating between lines exactly where [`Sink::push`] would:
+    /// before the first line that would pass `--rotate-size`, unless `current` is empty.
+    pub fn push_lines(&mut self, out: &mut Batch, mut lines: &[u8]) {
+        if lines.is_empty() {
+            return;
+        }
+        self.flush(out);
+        // The split-wait rule lets no other stream in mid-split, and this one's head went
+        // through the framer: the last record pushed was a whole line.
+        self.in_split = false;
+        while !lines.is_empty() {
+            let room = self.opts.rotate_size.saturating_sub(self.cur_size);
+            if lines.len() as u64 <= room {
+                self.write_batch(lines);
+                return;
+            }
+            // room < lines.len(), so it fits in usize: the whole lines that fit go first.
+            let mut cut = memchr::memrchr(b'\n', &lines[..room as usize]).map_or(0, |i| i + 1);
+            // The next line does not fit whole. `push` decides on its first record: a line
+            // over --max-line goes in pieces of which only the first must fit, and the first
+            // record of an empty `current` always goes in.
+            let next = memchr::memchr(b'\n', &lines[cut..]).map_or(lines.len() - cut, |i| i + 1);
+            let first = if next - 1 > self.opts.max_line {
+                self.opts.max_line
+            } else {
+                next
+            };
+            if self.cur_size + cut as u64 == 0 || (cut + first) as u64 <= room {
+                cut += next;
+            }
+            self.write_batch(&lines[..cut]);
+            lines = &lines[cut..];
+            if self.cur_size == 0 {
+                continue; // all dropped (full disk): an empty `current` is not rotated
+            }
+            self.try_rotate();
+            if self.cur_size > 0 {
+                // Rotation failed and waits for its retry: keep writing, as `push` does.
+                self.write_batch(lines);
+                return;
+            }
         }
     }
 
@@ -434,6 +485,85 @@ fn start_writeback(fd: &OwnedFd, from: u64, to: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Archives in name order, then `current`: each file's bytes.
+    fn files(dir: &Path) -> Vec<Vec<u8>> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('@'))
+            .collect();
+        names.sort();
+        names.push("current".into());
+        names
+            .iter()
+            .map(|n| std::fs::read(dir.join(n)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn plain_whole_lines_rotate_where_records_would() {
+        use super::super::frame::Framer;
+        // Lines of 0..300 bytes with some far over --max-line, no final newline.
+        let mut seed = 12345u64;
+        let mut rand = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut input = Vec::new();
+        for i in 0..4_000 {
+            let len = if rand(40) == 0 {
+                800 + rand(9000)
+            } else {
+                rand(300)
+            };
+            input.extend_from_slice(format!("{i}:").as_bytes());
+            input.extend(std::iter::repeat_n(b'y', len as usize));
+            input.push(b'\n');
+        }
+        input.extend_from_slice(b"no newline");
+        let opts = LogOptions {
+            format: super::super::options::Format::Plain,
+            max_line: 700,
+            rotate_size: 4096,
+            keep: 100_000,
+            ..LogOptions::default()
+        };
+        let base = std::env::temp_dir().join(format!("tend-sink-plain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let run = |name: &str, fast: bool, chunk: usize| {
+            let dir = base.join(name);
+            let mut sink = Sink::open_dir(&dir, opts.clone()).unwrap();
+            let mut framer = Framer::new(opts.max_line);
+            let mut out = Batch::with_capacity(0);
+            let stamp = Stamp::default();
+            let s = Stream::Stdout;
+            for data in input.chunks(chunk) {
+                if fast {
+                    let (head, lines, rest) = framer.plain_parts(data);
+                    framer.feed(head, &mut |r| sink.push(&mut out, &stamp, s, r));
+                    sink.push_lines(&mut out, lines);
+                    framer.feed(rest, &mut |r| sink.push(&mut out, &stamp, s, r));
+                } else {
+                    framer.feed(data, &mut |r| sink.push(&mut out, &stamp, s, r));
+                }
+                sink.flush(&mut out);
+            }
+            framer.finish(&mut |r| sink.push(&mut out, &stamp, s, r));
+            sink.close(&mut out, None);
+            files(&dir)
+        };
+        let want = run("records", false, 1 << 20);
+        assert!(want.len() > 100, "only {} files", want.len());
+        assert_eq!(want.concat(), [&input[..], b"\n"].concat());
+        for chunk in [1 << 20, 4096, 77] {
+            let got = run(&format!("lines-{chunk}"), true, chunk);
+            assert!(got == want, "reads of {chunk} bytes rotated elsewhere");
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn a_full_batch_is_written_before_the_read_ends() {
