@@ -7,7 +7,10 @@
 # kept on disk is complete (the newest kept records are gapless and end at the last input
 # line). multilog cannot rotate above 16777215 bytes: it runs with s16777215 n10. svlogd
 # cannot hold lines above 1000 bytes (-l 1000 is its maximum): it splits 1 KiB lines, so
-# only lines starting with a sequence number are counted when verifying it.
+# only lines starting with a sequence number are counted when verifying it. The row
+# "cat > file, cri bytes" feeds cat the same lines already in tend's cri format (1.4x the
+# bytes for 100-byte lines): what the kernel alone charges for writing that output. Its
+# MB/s and CPU are per GiB of lines, as for tend cri.
 #
 # Usage: scripts/bench-log.sh            (RUNS=5 by default; RUNS=3 scripts/bench-log.sh)
 #        BENCH_DIR=/some/dir to choose where the inputs and logs go (default /var/tmp).
@@ -35,21 +38,25 @@ fi
 TEND=$PWD/$bin
 
 # Lines: a 10-digit sequence number, a space, padding, newline; exactly LEN bytes each.
-gen() { # LEN FILE
-    python3 - "$1" "$2" "$SIZE" <<'PY'
+# With PREFIX, each line also starts with it (the same lines as tend's cri would write them).
+gen() { # LEN FILE [PREFIX]
+    python3 - "$1" "$2" "$SIZE" "${3:-}" <<'PY'
 import sys
-length, path, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+length, path, size, prefix = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
 n = size // length
 pad = b"x" * (length - 12)
 with open(path, "wb", buffering=1 << 20) as f:
     for start in range(0, n, 10000):
-        f.write(b"".join(b"%010d " % i + pad + b"\n" for i in range(start, min(n, start + 10000))))
+        f.write(b"".join(prefix + b"%010d " % i + pad + b"\n" for i in range(start, min(n, start + 10000))))
 PY
 }
 
 # name | command reading stdin, writing into $OUT | awk field holding the sequence number
+# | input (default: the lines). "cat > file, cri bytes" is cat writing the lines already
+# formatted as tend's cri writes them: the kernel's share of `tend cri`, as a floor.
 TOOLS=(
     "cat > file|cat > \$OUT/current|1"
+    "cat > file, cri bytes|cat > \$OUT/current|4|cri"
     "s6-log|s6-log n10 s100000000 \$OUT|1"
     "s6-log T|s6-log n10 s100000000 T \$OUT|3"
     "svlogd|svlogd -l 1000 \$OUT|1"
@@ -84,11 +91,13 @@ for len in 100 1024; do
     IN=$WORK/in-$len
     echo "generating $SIZE bytes of $len-byte lines..." >&2
     gen "$len" "$IN"
+    gen "$len" "$IN.cri" "2026-11-30T07:50:00.123456789Z stdout F "
     LINES=$((SIZE / len))
     BYTES=$(stat -c %s "$IN")
-    cat "$IN" >/dev/null # warm the page cache
+    cat "$IN" "$IN.cri" >/dev/null # warm the page cache
     for spec in "${TOOLS[@]}"; do
-        IFS='|' read -r name cmd field <<<"$spec"
+        IFS='|' read -r name cmd field input <<<"$spec"
+        src=$IN${input:+.$input}
         rates=() cpus=() rss=()
         for run in $(seq "$RUNS"); do
             OUT=$WORK/out
@@ -98,7 +107,7 @@ for len in 100 1024; do
             sync
             warm
             start=$(date +%s.%N)
-            cat "$IN" | OUT=$OUT /usr/bin/time -o "$WORK/time" -f '%U %S %M' sh -c "exec $cmd"
+            cat "$src" | OUT=$OUT /usr/bin/time -o "$WORK/time" -f '%U %S %M' sh -c "exec $cmd"
             end=$(date +%s.%N)
             read -r u s m <"$WORK/time"
             rates+=("$(echo "$BYTES / ($end - $start) / 1000000" | bc -l)")
@@ -114,7 +123,7 @@ for len in 100 1024; do
         RESULT["$len,$name,rss"]=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
         echo "  $len B lines, $name: $(printf '%.0f' "${RESULT["$len,$name,rate"]}") MB/s" >&2
     done
-    rm -f "$IN"
+    rm -f "$IN" "$IN.cri"
 done
 
 echo
