@@ -409,18 +409,7 @@ impl Engine {
                         let sink = &mut entry.sink;
                         let (stamp, out) = (&mut self.stamp, &mut self.out);
                         stamp.set(SystemTime::now());
-                        let data = &self.buf[..n];
-                        let framer = &mut src.framer;
-                        if sink.is_plain() {
-                            // Whole lines go from the read buffer to the file uncopied.
-                            let (head, lines, rest) = framer.plain_parts(data);
-                            framer.feed(head, &mut |r| sink.push(out, stamp, stream, r));
-                            sink.push_lines(out, lines);
-                            framer.feed(rest, &mut |r| sink.push(out, stamp, stream, r));
-                        } else {
-                            framer.feed(data, &mut |r| sink.push(out, stamp, stream, r));
-                        }
-                        sink.flush(out);
+                        sink.take(&mut src.framer, out, stamp, stream, &self.buf[..n]);
                     }
                     Err(Errno::EAGAIN) => src.ready = false,
                     Err(Errno::EINTR) => {}

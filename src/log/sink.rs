@@ -5,7 +5,7 @@ use super::compress::Compressor;
 use super::dirfd;
 use super::dirfd::{open_current, recover_compression};
 use super::format::{Stamp, render, render_marker};
-use super::frame::Record;
+use super::frame::{Framer, Record};
 use super::hooks::{spawn_hook, tee};
 use super::layout::{Identity, validate_component};
 use super::options::{Format, OnFull};
@@ -201,16 +201,33 @@ impl Sink {
         }
     }
 
-    /// `true` when records are written as their input bytes (`plain`), so whole lines can
-    /// skip framing and formatting: see [`Sink::push_lines`].
-    pub fn is_plain(&self) -> bool {
-        self.opts.format == Format::Plain
+    /// Frames, formats and writes one read of `stream` (whose framer is `framer`), leaving
+    /// `out` empty. `plain`, whose output is its input, writes whole lines straight from
+    /// `data`: only the line carried over from the last read and the unfinished tail are
+    /// framed.
+    pub fn take(
+        &mut self,
+        framer: &mut Framer,
+        out: &mut Batch,
+        stamp: &Stamp,
+        stream: Stream,
+        data: &[u8],
+    ) {
+        if self.opts.format == Format::Plain {
+            let (head, lines, rest) = framer.plain_parts(data);
+            framer.feed(head, &mut |r| self.push(out, stamp, stream, r));
+            self.push_lines(out, lines);
+            framer.feed(rest, &mut |r| self.push(out, stamp, stream, r));
+        } else {
+            framer.feed(data, &mut |r| self.push(out, stamp, stream, r));
+        }
+        self.flush(out);
     }
 
     /// Writes whole `plain` lines (`lines` ends with `\n`) straight from the read buffer
     /// after flushing `out`, rotating between lines exactly where [`Sink::push`] would:
     /// before the first line that would pass `--rotate-size`, unless `current` is empty.
-    pub fn push_lines(&mut self, out: &mut Batch, mut lines: &[u8]) {
+    fn push_lines(&mut self, out: &mut Batch, mut lines: &[u8]) {
         if lines.is_empty() {
             return;
         }
@@ -503,7 +520,6 @@ mod tests {
 
     #[test]
     fn plain_whole_lines_rotate_where_records_would() {
-        use super::super::frame::Framer;
         // Lines of 0..300 bytes with some far over --max-line, no final newline.
         let mut seed = 12345u64;
         let mut rand = |n: u64| {
@@ -542,14 +558,12 @@ mod tests {
             let s = Stream::Stdout;
             for data in input.chunks(chunk) {
                 if fast {
-                    let (head, lines, rest) = framer.plain_parts(data);
-                    framer.feed(head, &mut |r| sink.push(&mut out, &stamp, s, r));
-                    sink.push_lines(&mut out, lines);
-                    framer.feed(rest, &mut |r| sink.push(&mut out, &stamp, s, r));
+                    sink.take(&mut framer, &mut out, &stamp, s, data);
                 } else {
+                    // The reference: every line framed and pushed as a record.
                     framer.feed(data, &mut |r| sink.push(&mut out, &stamp, s, r));
+                    sink.flush(&mut out);
                 }
-                sink.flush(&mut out);
             }
             framer.finish(&mut |r| sink.push(&mut out, &stamp, s, r));
             sink.close(&mut out, None);
