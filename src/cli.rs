@@ -2,6 +2,7 @@
 
 use crate::log::options::{FLAGS as LOG_FLAGS, LogOptions};
 use argh::FromArgs;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +10,15 @@ use std::time::Duration;
 pub const EXIT_CONFIG: i32 = 111;
 /// Exit code of a subcommand that is not built yet, and of usage errors.
 pub const EXIT_USAGE: i32 = 2;
+
+/// `TEND_*` variables that hold a path, read as bytes by `run` and `init`; every other `TEND_*`
+/// variable must be text.
+const PATH_VARS: &[&str] = &[
+    "TEND_LOG_ROOT",
+    "TEND_SERVICES",
+    "TEND_RUN_DIR",
+    "TEND_METRICS_FILE",
+];
 
 /// argh has no flattening, so the log flags shared by `log`, `run` and `init` are spliced
 /// into each struct by this macro, together with an accessor listing them by long name.
@@ -108,9 +118,12 @@ with_log_flags! {
         /// log root directory (default /data/logs)
         #[argh(option)]
         pub log_root: Option<String>,
+        /// do not count CODE as a failure: CMD exiting with CODE makes tend exit 0 (repeatable)
+        #[argh(option)]
+        pub expect_exit: Vec<String>,
         /// the command and its arguments
         #[argh(positional, greedy)]
-        pub cmd: Vec<String>,
+        pub cmd: Vec<OsString>,
     }
 }
 
@@ -134,9 +147,12 @@ with_log_flags! {
         /// rewrite Prometheus metrics to PATH every 10 s
         #[argh(option)]
         pub metrics_file: Option<String>,
+        /// do not count CODE as a failure: CMD exiting with CODE makes tend exit 0 (repeatable)
+        #[argh(option)]
+        pub expect_exit: Vec<String>,
         /// CMD and its arguments (optional)
         #[argh(positional, greedy)]
-        pub cmd: Vec<String>,
+        pub cmd: Vec<OsString>,
     }
 }
 
@@ -273,13 +289,96 @@ pub fn kill_grace() -> Result<Duration, String> {
 
 /// The log root from a flag, `TEND_LOG_ROOT`, or `/data/logs`.
 pub fn log_root(flag: Option<&str>) -> PathBuf {
-    PathBuf::from(flag_or_env(flag, "TEND_LOG_ROOT").unwrap_or_else(|| "/data/logs".into()))
+    path_or_env(flag, "TEND_LOG_ROOT").unwrap_or_else(|| "/data/logs".into())
+}
+
+/// A path flag's value, else its `TEND_*` variable read as bytes (paths need not be UTF-8).
+pub fn path_or_env(flag: Option<&str>, var: &str) -> Option<PathBuf> {
+    match flag {
+        Some(v) => Some(PathBuf::from(v)),
+        None => std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
+/// `--expect-exit CODE` (repeatable) and `TEND_EXPECT_EXIT` (comma-separated): the exit codes
+/// of CMD that count as success. The flags, when given, replace the variable.
+pub fn expect_exit(flags: &[String]) -> Result<Vec<i32>, String> {
+    let (values, from): (Vec<String>, &str) = if flags.is_empty() {
+        let env = flag_or_env(None, "TEND_EXPECT_EXIT").unwrap_or_default();
+        let list = env
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        (list.collect(), "TEND_EXPECT_EXIT")
+    } else {
+        (flags.to_vec(), "--expect-exit")
+    };
+    values
+        .iter()
+        .map(|v| match v.parse::<u8>() {
+            Ok(n) => Ok(i32::from(n)),
+            Err(_) => Err(format!(
+                "{from}: '{v}' is not an exit code (expected a number from 0 to 255)"
+            )),
+        })
+        .collect()
+}
+
+/// Checks that every `TEND_*` variable that must be text is valid UTF-8, so a bad one is an
+/// error naming it instead of being silently ignored. `paths_as_bytes` exempts the path
+/// variables, for the jobs that read them as bytes.
+fn check_env_text(paths_as_bytes: bool) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    for (k, v) in std::env::vars_os() {
+        let key = k.as_bytes();
+        if !key.starts_with(b"TEND_") || v.to_str().is_some() {
+            continue;
+        }
+        let name = k.to_string_lossy();
+        if paths_as_bytes && PATH_VARS.contains(&name.as_ref()) {
+            continue;
+        }
+        return Err(format!(
+            "{name}: '{}' is not valid UTF-8 (expected text)",
+            v.to_string_lossy()
+        ));
+    }
+    Ok(())
 }
 
 /// Parses the process arguments and runs the chosen job; returns the exit code.
 pub fn dispatch() -> i32 {
-    let args: Vec<String> = std::env::args().collect();
-    let words: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // The command after `--` of `run` and `init` is passed on as bytes, untouched; everything
+    // before it (flags, names, paths on the command line) must be text for argh.
+    let takes_cmd = matches!(
+        args.first().and_then(|a| a.to_str()),
+        Some("run") | Some("init")
+    );
+    let (flags, cmd) = match args.iter().position(|a| a == "--") {
+        Some(i) if takes_cmd => (&args[..i], &args[i + 1..]),
+        _ => (&args[..], &args[args.len()..]),
+    };
+    let mut words: Vec<&str> = Vec::with_capacity(flags.len());
+    for a in flags {
+        match a.to_str() {
+            Some(w) => words.push(w),
+            None => {
+                let hint = if takes_cmd {
+                    "; put the command and its arguments after --"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "tend: argument '{}' is not valid UTF-8 (flags, names and paths before -- must be text{hint})",
+                    a.to_string_lossy()
+                );
+                return EXIT_CONFIG;
+            }
+        }
+    }
     match words.first().copied() {
         Some("--version") | Some("-V") | Some("version") => {
             println!("tend {}", env!("CARGO_PKG_VERSION"));
@@ -289,13 +388,23 @@ pub fn dispatch() -> i32 {
         None => return usage(&["--help"]),
         _ => {}
     }
+    if let Err(e) = check_env_text(takes_cmd) {
+        eprintln!("tend: {e}");
+        return EXIT_CONFIG;
+    }
     let tend: Tend = match Tend::from_args(&["tend"], &words) {
         Ok(t) => t,
         Err(early) => return early_exit(early),
     };
     match tend.job {
-        Job::Run(a) => crate::supervise::job::run(a),
-        Job::Init(a) => crate::supervise::job::init(a),
+        Job::Run(mut a) => {
+            a.cmd.extend(cmd.iter().cloned());
+            crate::supervise::job::run(a)
+        }
+        Job::Init(mut a) => {
+            a.cmd.extend(cmd.iter().cloned());
+            crate::supervise::job::init(a)
+        }
         Job::Log(a) => crate::log::job(a),
         Job::Check(a) => crate::service::check_job(a),
         Job::Ctl(a) => crate::ctl::ctl_job(a),
@@ -316,9 +425,10 @@ fn early_exit(early: argh::EarlyExit) -> i32 {
             println!("{}", early.output);
             0
         }
+        // A bad, unknown, repeated or valueless flag means tend could not start (SPEC §6).
         Err(()) => {
-            eprintln!("{}", early.output.trim_end());
-            EXIT_USAGE
+            eprintln!("tend: {}", early.output.trim_end());
+            EXIT_CONFIG
         }
     }
 }

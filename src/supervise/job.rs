@@ -4,7 +4,7 @@
 use super::spawn::Ids;
 use super::supervisor::{MainCmd, Mode, Supervisor};
 use super::svc::{State, Svc};
-use crate::cli::{self, EXIT_CONFIG, InitArgs, RunArgs, flag_or_env, switch_or_env};
+use crate::cli::{self, EXIT_CONFIG, InitArgs, RunArgs, flag_or_env, path_or_env, switch_or_env};
 use crate::init::signals::SignalIntake;
 use crate::log::layout::{Identity, validate_component};
 use crate::log::pump::{Pump, SinkStats};
@@ -12,7 +12,7 @@ use crate::log::sink::Sink;
 use crate::log::{LogOptions, Stream};
 use crate::service::{Readiness, ServiceDef};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +39,7 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
     let no_capture = switch_or_env(args.no_capture, "TEND_NO_CAPTURE")?;
     let group = switch_or_env(args.group, "TEND_GROUP")?;
     let grace = cli::kill_grace()?;
+    let expect_exit = cli::expect_exit(&args.expect_exit)?;
     let name = flag_or_env(args.name.as_deref(), "TEND_NAME").unwrap_or_else(|| "main".into());
     // Everything that can be refused is checked before the first side effect.
     let capture = if no_capture {
@@ -74,6 +75,7 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
         out,
         pid: None,
         exit: None,
+        expect_exit,
     };
     let sup = Supervisor::new(
         Mode::Run { group },
@@ -90,12 +92,11 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
 fn init_inner(args: InitArgs) -> Result<i32, String> {
     let grace = cli::kill_grace()?;
     let base = cli::log_options(&args.log_flag_values(), args.tee, true)?;
-    let explicit = flag_or_env(args.services.as_deref(), "TEND_SERVICES");
-    let dir = PathBuf::from(
-        explicit
-            .clone()
-            .unwrap_or_else(|| "/etc/tend/services".into()),
-    );
+    let expect_exit = cli::expect_exit(&args.expect_exit)?;
+    let explicit = path_or_env(args.services.as_deref(), "TEND_SERVICES");
+    let dir = explicit
+        .clone()
+        .unwrap_or_else(|| "/etc/tend/services".into());
     // The default tree is optional, so `ENTRYPOINT ["tend","init","--"]` works with only a CMD.
     let defs = if explicit.is_none() && !dir.exists() {
         Vec::new()
@@ -120,8 +121,7 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
     }
     let ident = Identity::from_env()?;
     let root = cli::log_root(args.log_root.as_deref());
-    let metrics_file =
-        flag_or_env(args.metrics_file.as_deref(), "TEND_METRICS_FILE").map(PathBuf::from);
+    let metrics_file = path_or_env(args.metrics_file.as_deref(), "TEND_METRICS_FILE");
     let intake = SignalIntake::install()?;
     become_reaper()?;
     let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
@@ -143,13 +143,13 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
             out: Some((o, e)),
             pid: None,
             exit: None,
+            expect_exit,
         })
     };
     // Without a writable run directory (read-only root, non-root user) tend still runs:
     // only `tend ctl` is unavailable, which is worth one warning, not a failed start.
-    let run_dir = PathBuf::from(
-        flag_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into()),
-    );
+    let run_dir =
+        path_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into());
     let server = match crate::ctl::server::Server::bind(&run_dir) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -211,6 +211,9 @@ fn new_svc(
         env.push(("NOTIFY_SOCKET".into(), Some(addr)));
         notify = Some(sock);
     }
+    if let Some(c) = &def.user {
+        user_env(&mut env, c);
+    }
     let ids = def.user.as_ref().map(|c| Ids {
         uid: c.uid,
         gid: c.gid,
@@ -240,4 +243,22 @@ fn new_svc(
         ids,
         env,
     })
+}
+
+/// `HOME`, `USER` and `LOGNAME` of a service's `user`, as login(1) and s6-setuidgid's callers
+/// expect; a value the service sets in `env/` wins.
+fn user_env(env: &mut Vec<(String, Option<String>)>, c: &crate::service::Credentials) {
+    let home = c.home.as_ref().and_then(|h| h.to_str()).map(str::to_owned);
+    let defaults = [
+        ("HOME", home),
+        ("USER", Some(c.name.clone())),
+        ("LOGNAME", Some(c.name.clone())),
+    ];
+    for (k, v) in defaults {
+        if let Some(v) = v {
+            if !env.iter().any(|(n, _)| n == k) {
+                env.insert(0, (k.to_owned(), Some(v)));
+            }
+        }
+    }
 }

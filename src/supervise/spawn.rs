@@ -2,6 +2,7 @@
 //! hand-over, readiness fd, credentials, captured stdout/stderr, default signal dispositions.
 
 use nix::unistd::{Gid, Pid, Uid};
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -30,9 +31,9 @@ pub struct Ids {
 }
 
 /// What to start and how.
-pub struct Spawn<'a> {
-    /// Program (looked up in PATH when it has no `/`) and its arguments.
-    pub argv: &'a [String],
+pub struct Spawn<'a, A: AsRef<OsStr> = String> {
+    /// Program (looked up in PATH when it has no `/`) and its arguments, as bytes.
+    pub argv: &'a [A],
     /// Variables to set (`Some`) or unset (`None`) on top of tend's environment.
     pub env: &'a [(String, Option<String>)],
     /// Where fd 1 goes; `None` inherits tend's.
@@ -69,7 +70,7 @@ fn dup_stdio(fd: Option<BorrowedFd<'_>>) -> io::Result<Stdio> {
 }
 
 /// Starts the process; the error is the exec failure (`ENOENT`, `EACCES`, …).
-pub fn spawn(s: &Spawn<'_>) -> io::Result<Pid> {
+pub fn spawn<A: AsRef<OsStr>>(s: &Spawn<'_, A>) -> io::Result<Pid> {
     let (program, args) = s
         .argv
         .split_first()

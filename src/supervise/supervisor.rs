@@ -28,8 +28,8 @@ pub enum Mode {
 
 /// The command after `--` (CMD of init, the command of run).
 pub struct MainCmd {
-    /// Program and arguments.
-    pub argv: Vec<String>,
+    /// Program and arguments, as bytes (they need not be UTF-8).
+    pub argv: Vec<std::ffi::OsString>,
     /// The name it logs and shows as (`main`, or `--name`).
     pub name: String,
     /// Its log counters, when captured.
@@ -42,6 +42,8 @@ pub struct MainCmd {
     pub pid: Option<Pid>,
     /// How it ended.
     pub exit: Option<Exit>,
+    /// Exit codes that count as success: tend exits 0 for them (`--expect-exit`).
+    pub expect_exit: Vec<i32>,
 }
 
 /// Steps of the shutdown sequence (SPEC §6), in order.
@@ -314,7 +316,9 @@ impl Supervisor {
                 m.exit = Some(exit);
                 self.main_kill_at = None;
                 if self.exit_code.is_none() {
-                    self.exit_code = Some(exit.code());
+                    let code = exit.code();
+                    let expected = m.expect_exit.contains(&code);
+                    self.exit_code = Some(if expected { 0 } else { code });
                 }
                 match self.mode {
                     // tini: the command is gone, so is the job; sweep what it left.
@@ -451,7 +455,11 @@ impl Supervisor {
             }
             Err(e) => {
                 let code = exec_failure_code(&e);
-                eprintln!("tend: cannot run '{}': {}", m.argv[0], short_io(&e));
+                eprintln!(
+                    "tend: cannot run '{}': {}",
+                    m.argv[0].to_string_lossy(),
+                    short_io(&e)
+                );
                 m.exit = Some(Exit::Code(code));
                 self.exit_code.get_or_insert(code);
                 match self.mode {

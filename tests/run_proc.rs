@@ -1,0 +1,204 @@
+//! Process and command-line contract of `run` and `init` (SPEC §6): bytes not text, bad
+//! flags exit 111, `--expect-exit`, inherited signal mask, realtime signals, user env.
+
+mod support;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_non_utf8_argument_reaches_the_command_as_bytes() {
+    // As PID 1 a panic here would abort (134): arguments are bytes and pass through as such.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", tend()])
+        .args(["run", "--no-capture", "--", "printf", "%s"])
+        .arg(OsStr::from_bytes(b"a\xffb"))
+        .stdin(Stdio::null());
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(code(out.status), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"a\xffb");
+}
+
+#[test]
+fn a_non_utf8_argument_is_captured_too() {
+    let dir = TempDir::new("nonutf8cap");
+    let root = dir.join("logs");
+    let mut cmd = Command::new(tend());
+    cmd.args(["run", "--format", "plain", "--log-root"])
+        .arg(&root)
+        .args(["--", "printf", "%s\\n"])
+        .arg(OsStr::from_bytes(b"\xfe\xff"))
+        .env("TEND_NAMESPACE", "ns")
+        .env("TEND_APP", "app")
+        .env("TEND_POD", "pod")
+        .stdin(Stdio::null());
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(code(out.status), 0, "{}", stderr(&out));
+    let got = std::fs::read(root.join("ns/app/pod/main/current")).unwrap();
+    assert_eq!(got, b"\xfe\xff\n");
+}
+
+#[test]
+fn a_non_utf8_flag_is_a_clear_error() {
+    let mut cmd = Command::new(tend());
+    cmd.args(["run", "--name"])
+        .arg(OsStr::from_bytes(b"x\xff"))
+        .args(["--", "true"]);
+    let out = output_within(cmd, LIMIT);
+    assert_eq!(code(out.status), 111, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not valid UTF-8"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_non_utf8_tend_variable_is_named() {
+    for job in ["run", "init"] {
+        let mut cmd = Command::new(tend());
+        cmd.args([job, "--no-capture", "--", "true"])
+            .env("TEND_NAME", OsStr::from_bytes(b"m\xff"));
+        if job == "init" {
+            cmd = Command::new(tend());
+            cmd.args([job, "--", "true"])
+                .env("TEND_NAME", OsStr::from_bytes(b"m\xff"));
+        }
+        let dir = TempDir::new("nonutf8env");
+        cmd.env("TEND_RUN_DIR", dir.path())
+            .env("TEND_LOG_ROOT", dir.join("logs"));
+        let out = output_within(cmd, LIMIT);
+        assert_eq!(code(out.status), 111, "{job}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("TEND_NAME") && stderr(&out).contains("UTF-8"),
+            "{job}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn bad_flags_exit_111_with_the_reason() {
+    let cases: &[&[&str]] = &[
+        &["run", "--bogus", "--", "true"],
+        &[
+            "run",
+            "--name",
+            "a",
+            "--name",
+            "b",
+            "--no-capture",
+            "--",
+            "true",
+        ],
+        &["run", "--no-capture", "--name"],
+        &["init", "--no-such-flag"],
+        &["log", "--keep"],
+    ];
+    for args in cases {
+        let out = output_within(plain(args), LIMIT);
+        assert_eq!(code(out.status), 111, "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).trim().is_empty(), "{args:?}: no reason given");
+    }
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["help"],
+        &["--version"],
+    ] {
+        let out = output_within(plain(args), LIMIT);
+        assert_eq!(code(out.status), 0, "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn expect_exit_maps_the_command_code_to_zero() {
+    let run = |extra: &[&str], env: Option<&str>, exit: &str| {
+        let mut args = vec!["run", "--no-capture"];
+        args.extend_from_slice(extra);
+        let script = format!("exit {exit}");
+        args.extend_from_slice(&["--", "sh", "-c", &script]);
+        let mut cmd = pid1(&args);
+        if let Some(v) = env {
+            cmd.env("TEND_EXPECT_EXIT", v);
+        }
+        code(output_within(cmd, LIMIT).status)
+    };
+    assert_eq!(run(&["--expect-exit", "143"], None, "143"), 0);
+    assert_eq!(
+        run(&["--expect-exit", "3", "--expect-exit", "143"], None, "143"),
+        0
+    );
+    assert_eq!(run(&["--expect-exit", "143"], None, "7"), 7);
+    assert_eq!(run(&[], Some("5, 143"), "143"), 0);
+    assert_eq!(run(&[], Some("5,143"), "5"), 0);
+    assert_eq!(run(&[], Some("5"), "6"), 6);
+    assert_eq!(run(&["--expect-exit", "256"], None, "0"), 111);
+    assert_eq!(run(&[], Some("x"), "0"), 111);
+}
+
+#[test]
+fn expect_exit_applies_to_init_cmd_killed_by_term() {
+    // A JVM-like CMD: exits 143 after SIGTERM, which the container should report as 0.
+    let tree = Tree::new("expect-init");
+    let ready = tree.out().join("ready");
+    let script = format!(
+        "trap 'exit 143' TERM; echo > {}; while :; do sleep 0.05; done",
+        ready.display()
+    );
+    let mut cmd = tree.init(&["sh", "-c", &script]);
+    cmd.env("TEND_EXPECT_EXIT", "143");
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let pid = tend_pid_under(&child);
+    assert!(wait_for(Duration::from_secs(10), || ready.exists()));
+    signal(pid, "TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(code(status), 0);
+}
+
+#[test]
+fn a_service_with_user_gets_home_user_and_logname() {
+    let tree = Tree::new("userenv");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tree.out(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let got = tree.out().join("env");
+    tree.longrun(
+        "svc",
+        &format!(
+            "echo \"$HOME $USER $LOGNAME\" > {}; exec sleep 100",
+            got.display()
+        ),
+    )
+    .file("svc", "user", "nobody\n", false);
+    let (mut child, pid) = {
+        let mut cmd = tree.init(&[]);
+        cmd.env("HOME", "/root")
+            .env("USER", "root")
+            .env("LOGNAME", "root");
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let child = cmd.spawn().unwrap();
+        let pid = tend_pid_under(&child);
+        (child, pid)
+    };
+    let seen = wait_for(Duration::from_secs(10), || read(&got).ends_with('\n'));
+    signal(pid, "TERM");
+    let _ = child.wait();
+    assert!(seen, "service did not start");
+    let home = read_passwd_home("nobody");
+    assert_eq!(read(&got).trim(), format!("{home} nobody nobody"));
+}
+
+fn read_passwd_home(user: &str) -> String {
+    let pw = std::fs::read_to_string("/etc/passwd").unwrap();
+    pw.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&user)).then(|| f[5].to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {user} in /etc/passwd"))
+}
