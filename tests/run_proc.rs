@@ -202,3 +202,107 @@ fn read_passwd_home(user: &str) -> String {
         })
         .unwrap_or_else(|| panic!("no {user} in /etc/passwd"))
 }
+
+/// A mask field (`SigIgn:`, `SigBlk:`) of /proc/self/status as printed by the command.
+fn mask_field(status: &str, field: &str) -> u64 {
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    u64::from_str_radix(line[field.len()..].trim(), 16).unwrap()
+}
+
+fn bit(sig: u32) -> u64 {
+    1 << (sig - 1)
+}
+
+#[test]
+fn the_command_starts_with_the_callers_mask_and_ignored_signals() {
+    // The caller (a python3 wrapper) ignores USR1 and TTOU and blocks USR2 before exec'ing
+    // tend; the command reports its own /proc/self/status.
+    for (job, pid1) in [("run", true), ("run", false), ("init", true)] {
+        let dir = TempDir::new("sigmask");
+        let wrapper = "import os, signal, sys\n\
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n\
+            signal.signal(signal.SIGTTOU, signal.SIG_IGN)\n\
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})\n\
+            os.execvp(sys.argv[1], sys.argv[1:])\n";
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", wrapper]);
+        if pid1 {
+            cmd.args(["unshare", "--pid", "--fork", "--mount-proc"]);
+        }
+        cmd.arg(tend()).arg(job);
+        if job == "run" {
+            cmd.arg("--no-capture");
+        }
+        cmd.args(["--", "cat", "/proc/self/status"])
+            .env("TEND_RUN_DIR", dir.path())
+            .env("TEND_SERVICES", dir.join("none"))
+            .stdin(Stdio::null());
+        if job == "init" {
+            std::fs::create_dir_all(dir.join("none")).unwrap();
+            cmd.env("TEND_LOG_ROOT", dir.join("logs"))
+                .env("TEND_FORMAT", "plain")
+                .env("TEND_NAMESPACE", "ns")
+                .env("TEND_APP", "app")
+                .env("TEND_POD", "pod");
+        }
+        let out = output_within(cmd, LIMIT);
+        assert_eq!(code(out.status), 0, "{job}: {}", stderr(&out));
+        let status = if job == "init" {
+            read(&dir.join("logs/ns/app/pod/main/current"))
+        } else {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let ign = mask_field(&status, "SigIgn:");
+        let blk = mask_field(&status, "SigBlk:");
+        let what = format!("{job} (pid1 {pid1}): SigIgn {ign:x} SigBlk {blk:x}");
+        assert_eq!(ign & bit(10), bit(10), "USR1 not ignored: {what}");
+        assert_eq!(ign & bit(22), bit(22), "TTOU not ignored: {what}");
+        assert_eq!(ign & bit(21), 0, "TTIN ignored: {what}");
+        assert_eq!(blk, bit(12), "mask is not just USR2: {what}");
+    }
+}
+
+#[test]
+fn realtime_signals_are_forwarded() {
+    let dir = TempDir::new("rt");
+    let got = dir.join("got");
+    let ready = dir.join("ready");
+    let child = format!(
+        "import signal, time\n\
+         seen = []\n\
+         def h(n, f):\n\
+         \x20   seen.append(n)\n\
+         \x20   open('{got}', 'a').write('%d\\n' % n)\n\
+         for n in (signal.SIGRTMIN, signal.SIGRTMIN + 3, signal.SIGRTMAX, signal.SIGUSR1):\n\
+         \x20   signal.signal(n, h)\n\
+         open('{ready}', 'w').write('x')\n\
+         while len(seen) < 4:\n\
+         \x20   time.sleep(0.02)\n",
+        got = got.display(),
+        ready = ready.display()
+    );
+    let mut cmd = pid1(&["run", "--no-capture", "--", "python3", "-c", &child]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut tend_proc = cmd.spawn().unwrap();
+    let pid = tend_pid_under(&tend_proc);
+    assert!(wait_for(Duration::from_secs(10), || ready.exists()));
+    // By number: kill(1) names for realtime signals vary between implementations.
+    let sent = ["34", "37", "64", "10"];
+    for (i, s) in sent.iter().enumerate() {
+        signal(pid, s);
+        let ok = wait_for(Duration::from_secs(5), || read(&got).lines().count() > i);
+        if !ok {
+            signal(pid, "KILL");
+            let _ = tend_proc.wait();
+            panic!("SIG{s} did not reach the child; got {:?}", read(&got));
+        }
+    }
+    assert_eq!(
+        read(&got).lines().collect::<Vec<_>>(),
+        ["34", "37", "64", "10"]
+    );
+    assert_eq!(code(tend_proc.wait().unwrap()), 0);
+}

@@ -6,7 +6,9 @@
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::OnceLock;
 
 /// Signals tend never blocks: faults must kill tend as usual rather than queue forever, and
 /// SIGTTIN/SIGTTOU are ignored instead so that handing the terminal to a child cannot stop tend
@@ -30,6 +32,49 @@ pub struct SignalIntake {
     fd: SignalFd,
 }
 
+/// One signal read from the signalfd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// A standard signal.
+    Named(Signal),
+    /// A realtime signal (SIGRTMIN..SIGRTMAX), by number: nix has no name for these.
+    Realtime(i32),
+}
+
+/// What tend was started with, restored in every child before exec (as tini does): a signal
+/// the caller blocked stays blocked, one it ignored stays ignored.
+#[derive(Clone, Copy)]
+pub struct Inherited {
+    /// The signal mask tend was started with.
+    pub mask: libc::sigset_t,
+    /// Whether SIGTTIN was ignored (tend ignores it itself, so exec would not restore it).
+    pub ttin_ignored: bool,
+    /// Whether SIGTTOU was ignored.
+    pub ttou_ignored: bool,
+}
+
+static INHERITED: OnceLock<Inherited> = OnceLock::new();
+
+/// The mask and dispositions tend was started with, once `SignalIntake::install` ran.
+pub fn inherited() -> Option<Inherited> {
+    INHERITED.get().copied()
+}
+
+/// Whether `sig`'s current disposition is SIG_IGN.
+fn is_ignored(sig: libc::c_int) -> Result<bool, String> {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+            return Err(format!(
+                "cannot read the disposition of signal {sig}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(old.sa_sigaction == libc::SIG_IGN)
+    }
+}
+
 /// The set of signals tend takes in through the signalfd.
 fn taken() -> SigSet {
     let mut set = SigSet::all();
@@ -44,11 +89,20 @@ impl SignalIntake {
     /// mask, so only the event loop sees them) and opens a non-blocking signalfd.
     pub fn install() -> Result<SignalIntake, String> {
         let set = taken();
-        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        let ttin_ignored = is_ignored(libc::SIGTTIN)?;
+        let ttou_ignored = is_ignored(libc::SIGTTOU)?;
+        let mut old = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
             .map_err(|e| format!("cannot block signals: {e}"))?;
+        // Installed once per process; a second install keeps the first (the original) state.
+        let _ = INHERITED.set(Inherited {
+            mask: *old.as_ref(),
+            ttin_ignored,
+            ttou_ignored,
+        });
         for s in [Signal::SIGTTIN, Signal::SIGTTOU] {
-            // SAFETY: installing SIG_IGN runs no handler code; children get SIG_DFL back
-            // before exec (see supervise::spawn).
+            // SAFETY: installing SIG_IGN runs no handler code; children get the disposition
+            // tend was started with back before exec (see supervise::spawn).
             unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigIgn) }
                 .map_err(|e| format!("cannot ignore {s}: {e}"))?;
         }
@@ -63,14 +117,26 @@ impl SignalIntake {
     }
 
     /// Every signal pending now, in arrival order (empty when none).
-    pub fn drain(&mut self) -> Vec<Signal> {
+    pub fn drain(&mut self) -> Vec<Taken> {
         let mut out = Vec::new();
         while let Ok(Some(info)) = self.fd.read_signal() {
-            if let Ok(s) = Signal::try_from(info.ssi_signo as i32) {
-                out.push(s);
-            }
+            let n = info.ssi_signo as i32;
+            // Only blocked signals arrive here, so a number without a name is a realtime one
+            // (the libc's SIGRTMIN differs: 34 with glibc, 35 with musl).
+            out.push(match Signal::try_from(n) {
+                Ok(s) => Taken::Named(s),
+                Err(_) => Taken::Realtime(n),
+            });
         }
         out
+    }
+}
+
+/// Sends signal number `signo` (a realtime one, say) to `target`; errors (gone) are moot.
+pub fn send_number(target: Pid, signo: i32) {
+    // SAFETY: kill takes two integers and touches no memory.
+    unsafe {
+        libc::kill(target.as_raw(), signo);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Starting a process the way a supervisor must: own process group or session, terminal
 //! hand-over, readiness fd, credentials, captured stdout/stderr, default signal dispositions.
 
+use crate::init::signals::Inherited;
 use nix::unistd::{Gid, Pid, Uid};
 use std::ffi::OsStr;
 use std::io;
@@ -94,6 +95,7 @@ pub fn spawn<A: AsRef<OsStr>>(s: &Spawn<'_, A>) -> io::Result<Pid> {
         cmd.current_dir(dir);
     }
     let isolation = s.isolation;
+    let inherited = crate::init::signals::inherited();
     let extra: Option<(RawFd, RawFd)> = s.extra_fd.map(|(n, fd)| (n, fd.as_raw_fd()));
     let ids = s.ids.cloned();
     let groups: Vec<libc::gid_t> = ids
@@ -104,7 +106,7 @@ pub fn spawn<A: AsRef<OsStr>>(s: &Spawn<'_, A>) -> io::Result<Pid> {
     // async-signal-safe system calls on values captured by copy (no allocation, no locks).
     unsafe {
         cmd.pre_exec(move || {
-            child_setup(isolation, extra)?;
+            child_setup(isolation, extra, inherited.as_ref())?;
             if let Some(ids) = &ids {
                 switch_ids(ids, &groups)?;
             }
@@ -116,8 +118,13 @@ pub fn spawn<A: AsRef<OsStr>>(s: &Spawn<'_, A>) -> io::Result<Pid> {
     Ok(Pid::from_raw(child.id() as i32))
 }
 
-/// Session or group, terminal, readiness fd, default TTIN/TTOU. Runs in the child.
-fn child_setup(isolation: Isolation, extra: Option<(RawFd, RawFd)>) -> io::Result<()> {
+/// Session or group, terminal, readiness fd, and the signal mask and TTIN/TTOU dispositions
+/// tend was started with. Runs in the child.
+fn child_setup(
+    isolation: Isolation,
+    extra: Option<(RawFd, RawFd)>,
+    inherited: Option<&Inherited>,
+) -> io::Result<()> {
     // SAFETY (whole function): plain system calls on integers, allowed between fork and exec.
     unsafe {
         match isolation {
@@ -144,12 +151,25 @@ fn child_setup(isolation: Isolation, extra: Option<(RawFd, RawFd)>) -> io::Resul
                 return Err(io::Error::last_os_error());
             }
         }
-        libc::signal(libc::SIGTTIN, libc::SIG_DFL);
-        libc::signal(libc::SIGTTOU, libc::SIG_DFL);
-        // tend blocks every signal for its signalfd; a child must not inherit that mask.
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // tend ignores TTIN/TTOU and blocks every signal for its signalfd; the command gets
+        // what tend itself was started with instead (tini does the same), so a signal the
+        // caller ignored or blocked stays so. Without a record: defaults, empty mask.
+        let disposition = |ignored: bool| {
+            if ignored {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            }
+        };
+        let (ttin, ttou) = inherited.map_or((false, false), |i| (i.ttin_ignored, i.ttou_ignored));
+        libc::signal(libc::SIGTTIN, disposition(ttin));
+        libc::signal(libc::SIGTTOU, disposition(ttou));
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        if let Some(i) = inherited {
+            mask = i.mask;
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
     }
     Ok(())
 }

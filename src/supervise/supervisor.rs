@@ -6,7 +6,7 @@
 
 use super::spawn::{Isolation, Spawn, exec_failure_code, spawn};
 use super::svc::{State, Svc};
-use crate::init::signals::{SignalIntake, forwardable};
+use crate::init::signals::{SignalIntake, Taken, forwardable, send_number};
 use crate::init::{Exit, reap::reap_all};
 use crate::log::pump::Pump;
 use nix::sys::signal::{Signal, kill};
@@ -226,7 +226,10 @@ impl Supervisor {
     fn on_readable(&mut self, ready: &[RawFd]) {
         if ready.contains(&self.intake.fd().as_raw_fd()) {
             for sig in self.intake.drain() {
-                self.on_signal(sig);
+                match sig {
+                    Taken::Named(sig) => self.on_signal(sig),
+                    Taken::Realtime(n) => self.forward_realtime(n),
+                }
             }
         }
         for i in 0..self.svcs.len() {
@@ -283,6 +286,21 @@ impl Supervisor {
                 s if forwardable(s) => self.signal_main(s, false),
                 _ => {}
             },
+        }
+    }
+
+    /// Realtime signals are forwarded to CMD in both modes (to its group with `run --group`).
+    fn forward_realtime(&self, signo: i32) {
+        if let Some(pid) = self.main.as_ref().and_then(|m| m.pid) {
+            let group = matches!(self.mode, Mode::Run { group: true });
+            send_number(
+                if group {
+                    Pid::from_raw(-pid.as_raw())
+                } else {
+                    pid
+                },
+                signo,
+            );
         }
     }
 
