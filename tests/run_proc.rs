@@ -306,3 +306,65 @@ fn realtime_signals_are_forwarded() {
     );
     assert_eq!(code(tend_proc.wait().unwrap()), 0);
 }
+
+/// Drives `tend init -- bash -i` as PID 1 in a pseudo-terminal, like `docker run -it`: the
+/// prompt shows, a command's output comes back, ^C interrupts a foreground job without
+/// killing the shell, a window-size change reaches it, and `exit 3` is the container's code.
+const PTY_DRIVER: &str = r#"
+import os, pty, sys, time, select, fcntl, termios, struct
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+buf = b""
+def expect(what, secs=15):
+    global buf
+    end = time.time() + secs
+    while what not in buf:
+        left = end - time.time()
+        if left <= 0:
+            print("TIMEOUT waiting for %r; got %r" % (what, buf)); os.kill(pid, 9); sys.exit(90)
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                print("EOF waiting for %r; got %r" % (what, buf)); sys.exit(91)
+            buf += chunk
+    buf = buf[buf.index(what) + len(what):]
+expect(b"bash")
+os.write(fd, b"PS1='tendprompt$ '\n")
+expect(b"tendprompt$ ")
+os.write(fd, b"echo sum=$((40+2))\n")
+expect(b"sum=42")
+expect(b"tendprompt$ ")
+os.write(fd, b"sleep 60\n")
+time.sleep(0.5)
+os.write(fd, b"\x03")
+expect(b"tendprompt$ ", 10)
+os.write(fd, b"echo after=$?\n")
+expect(b"after=130")
+expect(b"tendprompt$ ")
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+os.write(fd, b"echo size=$(stty size)\n")
+expect(b"size=33 101")
+os.write(fd, b"exit 3\n")
+_, status = os.waitpid(pid, 0)
+print("code=%d" % os.waitstatus_to_exitcode(status))
+"#;
+
+#[test]
+fn init_cmd_on_a_terminal_keeps_it() {
+    let dir = TempDir::new("tty");
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", PTY_DRIVER, "unshare", "--pid", "--fork", "--mount-proc"])
+        .args([tend(), "init", "--", "bash", "--norc", "--noprofile", "-i"])
+        .env("TEND_RUN_DIR", dir.path())
+        .env("TEND_SERVICES", dir.join("services"))
+        .env("TEND_LOG_ROOT", dir.join("logs"));
+    std::fs::create_dir_all(dir.join("services")).unwrap();
+    let out = output_within(cmd, Duration::from_secs(60));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("code=3"), "{text}\n{}", stderr(&out));
+}

@@ -11,6 +11,7 @@ use crate::log::pump::{Pump, SinkStats};
 use crate::log::sink::Sink;
 use crate::log::{LogOptions, Stream};
 use crate::service::{Readiness, ServiceDef};
+use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -133,14 +134,22 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
     let main = if args.cmd.is_empty() {
         None
     } else {
-        let (o, e, stats) = open_capture(&pump, &root, &ident, &name, base)?;
-        let stats = Some(stats);
+        // An interactive CMD (`docker run -it IMAGE bash`) keeps the terminal: its output goes
+        // straight to it, uncaptured, and spawn makes it the terminal's foreground group so
+        // ^C and window-size changes reach it.
+        let interactive = std::io::stdin().is_terminal();
+        let (out, stats) = if interactive {
+            (None, None)
+        } else {
+            let (o, e, stats) = open_capture(&pump, &root, &ident, &name, base)?;
+            (Some((o, e)), Some(stats))
+        };
         Some(MainCmd {
             argv: args.cmd,
             name,
             stats,
             started: None,
-            out: Some((o, e)),
+            out,
             pid: None,
             exit: None,
             expect_exit,
