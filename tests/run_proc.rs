@@ -358,11 +358,18 @@ print("code=%d" % os.waitstatus_to_exitcode(status))
 fn init_cmd_on_a_terminal_keeps_it() {
     let dir = TempDir::new("tty");
     let mut cmd = Command::new("python3");
-    cmd.args(["-c", PTY_DRIVER, "unshare", "--pid", "--fork", "--mount-proc"])
-        .args([tend(), "init", "--", "bash", "--norc", "--noprofile", "-i"])
-        .env("TEND_RUN_DIR", dir.path())
-        .env("TEND_SERVICES", dir.join("services"))
-        .env("TEND_LOG_ROOT", dir.join("logs"));
+    cmd.args([
+        "-c",
+        PTY_DRIVER,
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+    ])
+    .args([tend(), "init", "--", "bash", "--norc", "--noprofile", "-i"])
+    .env("TEND_RUN_DIR", dir.path())
+    .env("TEND_SERVICES", dir.join("services"))
+    .env("TEND_LOG_ROOT", dir.join("logs"));
     std::fs::create_dir_all(dir.join("services")).unwrap();
     let out = output_within(cmd, Duration::from_secs(60));
     let text = String::from_utf8_lossy(&out.stdout);

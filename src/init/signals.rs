@@ -7,8 +7,9 @@
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Signals tend never blocks: faults must kill tend as usual rather than queue forever, and
 /// SIGTTIN/SIGTTOU are ignored instead so that handing the terminal to a child cannot stop tend
@@ -30,6 +31,13 @@ const NOT_TAKEN: &[Signal] = &[
 /// The blocked signal set and the signalfd that reads it.
 pub struct SignalIntake {
     fd: SignalFd,
+    /// The first stop signal (TERM, INT, QUIT) read.
+    stop: Option<Signal>,
+}
+
+/// The signals that ask tend to stop.
+fn is_stop(s: Signal) -> bool {
+    matches!(s, Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)
 }
 
 /// One signal read from the signalfd.
@@ -108,7 +116,7 @@ impl SignalIntake {
         }
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| format!("cannot open a signalfd: {e}"))?;
-        Ok(SignalIntake { fd })
+        Ok(SignalIntake { fd, stop: None })
     }
 
     /// The fd to poll for readability.
@@ -124,11 +132,47 @@ impl SignalIntake {
             // Only blocked signals arrive here, so a number without a name is a realtime one
             // (the libc's SIGRTMIN differs: 34 with glibc, 35 with musl).
             out.push(match Signal::try_from(n) {
-                Ok(s) => Taken::Named(s),
+                Ok(s) => {
+                    if is_stop(s) && self.stop.is_none() {
+                        self.stop = Some(s);
+                    }
+                    Taken::Named(s)
+                }
                 Err(_) => Taken::Realtime(n),
             });
         }
         out
+    }
+
+    /// Whether a stop signal (TERM, INT, QUIT) has been read so far.
+    pub fn stop_seen(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// The first stop signal read, if any.
+    pub fn stop_signal(&self) -> Option<Signal> {
+        self.stop
+    }
+
+    /// Outside the event loop (start-up, final log flush): waits up to `d` for a signal and
+    /// says whether a stop signal has come. Children are reaped here; there is no command to
+    /// forward other signals to, so they are dropped.
+    pub fn wait_for_stop(&mut self, d: Duration) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.fd.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = d.as_millis().min(60_000) as libc::c_int;
+        // SAFETY: one valid, exclusively borrowed pollfd.
+        if unsafe { libc::poll(&mut p, 1, ms) } > 0 {
+            for sig in self.drain() {
+                if sig == Taken::Named(Signal::SIGCHLD) {
+                    let _ = super::reap::reap_all();
+                }
+            }
+        }
+        self.stop.is_some()
     }
 }
 

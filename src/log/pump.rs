@@ -78,8 +78,31 @@ impl GiveUp {
     }
 }
 
+std::thread_local! {
+    /// The pump's give-up deadline, on the log thread only: a sink opened there (and so
+    /// repairing its `current` on a full disk) sees a shutdown at once.
+    static ENGINE_GIVE_UP: std::cell::RefCell<Option<Arc<GiveUp>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The give-up deadline of the pump whose thread calls this (None off the log thread).
+pub fn engine_give_up() -> Option<Arc<GiveUp>> {
+    ENGINE_GIVE_UP.with(|g| g.borrow().clone())
+}
+
+/// Opens a sink; run on the log thread, so the PID-1 thread never does log-file I/O.
+pub type Opener = Box<dyn FnOnce() -> Result<Sink, String> + Send>;
+
+/// The answer to [`Pump::open`]: the sink's counters, or why it could not be opened.
+pub type Opened = mpsc::Receiver<Result<Arc<SinkStats>, String>>;
+
 enum Msg {
     Add(Box<Sink>, Vec<(Stream, OwnedFd)>),
+    Open(
+        Opener,
+        Vec<(Stream, OwnedFd)>,
+        mpsc::Sender<Result<Arc<SinkStats>, String>>,
+    ),
     Finish(Option<Instant>),
 }
 
@@ -118,7 +141,10 @@ impl Pump {
         };
         let handle = std::thread::Builder::new()
             .name("tend-log".into())
-            .spawn(move || engine.run())?;
+            .spawn(move || {
+                ENGINE_GIVE_UP.with(|g| *g.borrow_mut() = Some(engine.give_up.clone()));
+                engine.run()
+            })?;
         Ok(Pump {
             tx,
             wake,
@@ -140,6 +166,61 @@ impl Pump {
         let stats = sink.stats();
         self.send(Msg::Add(Box::new(sink), streams));
         stats
+    }
+
+    /// Has the log thread open a sink (it may write to repair `current`) and then read these
+    /// pipes into it; the answer comes back on the returned channel.
+    pub fn open(&self, open: Opener, streams: Vec<(Stream, OwnedFd)>) -> Opened {
+        let (tx, rx) = mpsc::channel();
+        self.send(Msg::Open(open, streams, tx));
+        rx
+    }
+
+    /// Waits for the answer of [`Pump::open`] while `stop(d)` waits up to `d` for a stop
+    /// signal; `Ok(None)` when one came first.
+    pub fn await_open(
+        opened: &Opened,
+        stop: &mut dyn FnMut(Duration) -> bool,
+    ) -> Result<Option<Arc<SinkStats>>, String> {
+        loop {
+            match opened.try_recv() {
+                Ok(r) => return r.map(Some),
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return Err("the log thread stopped".into());
+                }
+                Err(mpsc::TryRecvError::Empty) => {
+                    if stop(Duration::from_millis(20)) {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the log thread when tend exits. Pipes are drained to EOF (writers that linger
+    /// get until `eof_deadline`). On a full disk under `--on-full block` it keeps waiting for
+    /// space until a stop signal comes (`stopped`: one already has; `stop(d)` waits up to `d`
+    /// for one), then gives up: the bytes lost are counted in `dropped` and said on stderr.
+    pub fn finish_at_exit(
+        self,
+        eof_deadline: Instant,
+        stopped: bool,
+        stop: &mut dyn FnMut(Duration) -> bool,
+    ) {
+        if stopped {
+            self.give_up.set(eof_deadline);
+        }
+        self.send(Msg::Finish(Some(eof_deadline)));
+        let mut given_up = stopped;
+        while !self.handle.is_finished() {
+            if stop(Duration::from_millis(50)) && !given_up {
+                given_up = true;
+                self.give_up.set(Instant::now());
+            }
+        }
+        if self.handle.join().is_err() {
+            eprintln!("tend: the log thread panicked");
+        }
     }
 
     /// Readable (counter > 0) whenever every pipe handed over so far has reached EOF.
@@ -283,6 +364,16 @@ impl Engine {
         while let Ok(m) = self.rx.try_recv() {
             match m {
                 Msg::Add(sink, streams) => self.add(*sink, streams),
+                Msg::Open(open, streams, reply) => match open() {
+                    Ok(sink) => {
+                        let stats = sink.stats();
+                        self.add(sink, streams);
+                        let _ = reply.send(Ok(stats));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                },
                 Msg::Finish(deadline) => self.finishing = Some(deadline),
             }
         }
@@ -476,7 +567,17 @@ impl Engine {
                 let (stamp, out) = (&self.stamp, &mut self.out);
                 src.framer.finish(&mut |r| sink.push(out, stamp, stream, r));
             }
+            let stats = e.sink.stats();
+            let path = e.sink.path().to_path_buf();
             e.sink.close(&mut self.out, deadline);
+            // After giving up on a full disk, what is lost must not go unsaid.
+            let lost = stats.dropped.load(Ordering::SeqCst);
+            if lost > 0 && self.give_up.passed() {
+                eprintln!(
+                    "tend: {}: {lost} bytes of output lost (disk full; gave up at shutdown)",
+                    path.display()
+                );
+            }
         }
     }
 }

@@ -124,7 +124,8 @@ impl Sink {
             disk_full_reported: false,
             stats: Arc::new(SinkStats::default()),
             compressor: None,
-            give_up: None,
+            // On the log thread, a shutdown must end a repair blocked on a full disk too.
+            give_up: super::pump::engine_give_up(),
             dir,
             path,
             _lock: lock,

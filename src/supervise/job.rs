@@ -7,7 +7,7 @@ use super::svc::{State, Svc};
 use crate::cli::{self, EXIT_CONFIG, InitArgs, RunArgs, flag_or_env, path_or_env, switch_or_env};
 use crate::init::signals::SignalIntake;
 use crate::log::layout::{Identity, validate_component};
-use crate::log::pump::{Pump, SinkStats};
+use crate::log::pump::{Opened, Pump, SinkStats};
 use crate::log::sink::Sink;
 use crate::log::{LogOptions, Stream};
 use crate::service::{Readiness, ServiceDef};
@@ -15,7 +15,7 @@ use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `tend run -- CMD …`.
 pub fn run(args: RunArgs) -> i32 {
@@ -54,19 +54,23 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
             opts,
         ))
     };
-    let intake = SignalIntake::install()?;
+    let mut intake = SignalIntake::install()?;
     become_reaper()?;
-    let (pump, out) = match capture {
-        None => (None, None),
+    let (pump, out, stats) = match capture {
+        None => (None, None, None),
         Some((ident, root, opts)) => {
             let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
-            let (o, e, stats) = open_capture(&pump, &root, &ident, &name, opts)?;
-            (Some(pump), Some((o, e, stats)))
+            let pending = vec![request_capture(&pump, &root, &ident, &name, opts)];
+            let (o, e, stats) = match await_captures(pending, &mut intake) {
+                Ok(Some(mut v)) => v.remove(0),
+                Ok(None) => return Ok(abort_start(pump, &mut intake, true)),
+                Err(e) => {
+                    abort_start(pump, &mut intake, true);
+                    return Err(e);
+                }
+            };
+            (Some(pump), Some((o, e)), Some(stats))
         }
-    };
-    let (out, stats) = match out {
-        Some((o, e, stats)) => (Some((o, e)), Some(stats)),
-        None => (None, None),
     };
     let main = MainCmd {
         argv: args.cmd,
@@ -123,26 +127,42 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
     let ident = Identity::from_env()?;
     let root = cli::log_root(args.log_root.as_deref());
     let metrics_file = path_or_env(args.metrics_file.as_deref(), "TEND_METRICS_FILE");
-    let intake = SignalIntake::install()?;
+    let mut intake = SignalIntake::install()?;
     become_reaper()?;
     let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
+    let has_cmd = !args.cmd.is_empty();
+    // An interactive CMD (`docker run -it IMAGE bash`) keeps the terminal: its output goes
+    // straight to it, uncaptured, and spawn makes it the terminal's foreground group so
+    // ^C and window-size changes reach it.
+    let capture_cmd = has_cmd && !std::io::stdin().is_terminal();
+    // The log thread opens every log directory; this thread only waits, watching signals.
+    let mut pending: Vec<Pending> = defs
+        .iter()
+        .map(|d| request_capture(&pump, &root, &ident, &d.name, d.log.clone()))
+        .collect();
+    if capture_cmd {
+        pending.push(request_capture(&pump, &root, &ident, &name, base));
+    }
+    let mut opened = match await_captures(pending, &mut intake) {
+        Ok(Some(v)) => v.into_iter(),
+        Ok(None) => return Ok(abort_start(pump, &mut intake, has_cmd)),
+        Err(e) => {
+            abort_start(pump, &mut intake, has_cmd);
+            return Err(e);
+        }
+    };
     let mut svcs = Vec::with_capacity(defs.len());
     for def in defs {
-        let (out, err, stats) = open_capture(&pump, &root, &ident, &def.name, def.log.clone())?;
+        // Invariant: await_captures answered every request, in order.
+        let (out, err, stats) = opened.next().expect("one capture per service");
         svcs.push(new_svc(def, out, err, stats)?);
     }
-    let main = if args.cmd.is_empty() {
+    let main = if !has_cmd {
         None
     } else {
-        // An interactive CMD (`docker run -it IMAGE bash`) keeps the terminal: its output goes
-        // straight to it, uncaptured, and spawn makes it the terminal's foreground group so
-        // ^C and window-size changes reach it.
-        let interactive = std::io::stdin().is_terminal();
-        let (out, stats) = if interactive {
-            (None, None)
-        } else {
-            let (o, e, stats) = open_capture(&pump, &root, &ident, &name, base)?;
-            (Some((o, e)), Some(stats))
+        let (out, stats) = match opened.next() {
+            Some((o, e, stats)) => (Some((o, e)), Some(stats)),
+            None => (None, None),
         };
         Some(MainCmd {
             argv: args.cmd,
@@ -186,23 +206,81 @@ fn become_reaper() -> Result<(), String> {
     }
 }
 
-/// Opens a service's log directory and its two capture pipes; returns the write ends.
-fn open_capture(
+/// A log directory being opened by the log thread: the capture pipes' write ends (or why
+/// they could not be made) and the answer to wait for.
+struct Pending {
+    pipes: Result<(OwnedFd, OwnedFd), String>,
+    opened: Option<Opened>,
+}
+
+/// Creates a service's two capture pipes and asks the log thread to open its directory.
+fn request_capture(
     pump: &Pump,
     root: &Path,
     ident: &Identity,
     name: &str,
     opts: LogOptions,
-) -> Result<(OwnedFd, OwnedFd, Arc<SinkStats>), String> {
-    let sink = Sink::open_service(root, ident, name, opts)?;
+) -> Pending {
     let pipe = |what: &str| {
         crate::sys::capture_pipe()
             .map_err(|e| format!("{name}: cannot create the {what} pipe: {e}"))
     };
-    let (out_r, out_w) = pipe("stdout")?;
-    let (err_r, err_w) = pipe("stderr")?;
-    let stats = pump.add(sink, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)]);
-    Ok((out_w, err_w, stats))
+    let (out_r, out_w) = match pipe("stdout") {
+        Ok(p) => p,
+        Err(e) => {
+            return Pending {
+                pipes: Err(e),
+                opened: None,
+            };
+        }
+    };
+    let (err_r, err_w) = match pipe("stderr") {
+        Ok(p) => p,
+        Err(e) => {
+            return Pending {
+                pipes: Err(e),
+                opened: None,
+            };
+        }
+    };
+    let (root, ident, service) = (root.to_path_buf(), ident.clone(), name.to_owned());
+    let open = Box::new(move || Sink::open_service(&root, &ident, &service, opts));
+    let opened = pump.open(open, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)]);
+    Pending {
+        pipes: Ok((out_w, err_w)),
+        opened: Some(opened),
+    }
+}
+
+/// Waits for every requested log directory, in order, while watching for a stop signal:
+/// `Ok(None)` when one came first (a full disk must not make PID 1 deaf to SIGTERM).
+#[allow(clippy::type_complexity)]
+fn await_captures(
+    pending: Vec<Pending>,
+    intake: &mut SignalIntake,
+) -> Result<Option<Vec<(OwnedFd, OwnedFd, Arc<SinkStats>)>>, String> {
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        let (o, e) = p.pipes?;
+        let Some(opened) = p.opened else {
+            return Err("the log thread was not asked".into());
+        };
+        match Pump::await_open(&opened, &mut |d| intake.wait_for_stop(d))? {
+            Some(stats) => out.push((o, e, stats)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Ends a start-up cut short (a stop signal, or a log directory that cannot be opened): the
+/// log thread gives up at once. The exit code is that of a signal-initiated stop.
+fn abort_start(pump: Pump, intake: &mut SignalIntake, has_cmd: bool) -> i32 {
+    pump.finish_at_exit(Instant::now(), true, &mut |d| intake.wait_for_stop(d));
+    match intake.stop_signal() {
+        Some(sig) if has_cmd => 128 + sig as i32,
+        _ => 0,
+    }
 }
 
 fn new_svc(

@@ -159,7 +159,12 @@ impl Supervisor {
         self.main = None;
         self.svcs.clear();
         if let Some(pump) = self.pump.take() {
-            pump.finish(Some(Instant::now() + Duration::from_secs(5)));
+            // A full disk under `block` waits for space until a stop signal (issue 13).
+            let (eof, stopped) = (
+                Instant::now() + Duration::from_secs(5),
+                self.intake.stop_seen(),
+            );
+            pump.finish_at_exit(eof, stopped, &mut |d| self.intake.wait_for_stop(d));
         }
     }
 
