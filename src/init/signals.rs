@@ -154,18 +154,19 @@ impl SignalIntake {
         self.stop
     }
 
-    /// Outside the event loop (start-up, final log flush): waits up to `d` for a signal and
-    /// says whether a stop signal has come. Children are reaped here; there is no command to
+    /// Outside the event loop (start-up, final log flush): waits up to `d` for a signal or
+    /// for `also` to become readable, and says whether a stop signal has come. Children are reaped here; there is no command to
     /// forward other signals to, so they are dropped.
-    pub fn wait_for_stop(&mut self, d: Duration) -> bool {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_fd().as_raw_fd(),
+    pub fn wait_for_stop(&mut self, d: Duration, also: BorrowedFd<'_>) -> bool {
+        let pollfd = |fd: BorrowedFd<'_>| libc::pollfd {
+            fd: fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
+        let mut p = [pollfd(self.fd.as_fd()), pollfd(also)];
         let ms = d.as_millis().min(60_000) as libc::c_int;
-        // SAFETY: one valid, exclusively borrowed pollfd.
-        if unsafe { libc::poll(&mut p, 1, ms) } > 0 {
+        // SAFETY: a valid, exclusively borrowed array of two pollfds.
+        if unsafe { libc::poll(p.as_mut_ptr(), 2, ms) } > 0 && p[0].revents != 0 {
             for sig in self.drain() {
                 if sig == Taken::Named(Signal::SIGCHLD) {
                     let _ = super::reap::reap_all();

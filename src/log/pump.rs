@@ -110,6 +110,9 @@ enum Msg {
 pub struct Pump {
     tx: mpsc::Sender<Msg>,
     wake: Arc<EventFd>,
+    /// Written by the log thread after each answer to `open` and when it ends, so the
+    /// PID-1 thread waiting for either wakes at once.
+    note: Arc<EventFd>,
     idle: Arc<EventFd>,
     give_up: Arc<GiveUp>,
     handle: JoinHandle<()>,
@@ -121,6 +124,7 @@ impl Pump {
         let flags = EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK;
         let wake = Arc::new(EventFd::from_flags(flags)?);
         let idle = Arc::new(EventFd::from_flags(flags)?);
+        let note = Arc::new(EventFd::from_flags(flags)?);
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         epoll.add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, WAKE))?;
         let (tx, rx) = mpsc::channel();
@@ -132,6 +136,7 @@ impl Pump {
             rx,
             wake: wake.clone(),
             idle: idle.clone(),
+            note: note.clone(),
             sinks: Vec::new(),
             buf: vec![0; READ_BUF],
             out: Batch::with_capacity(OUT_CAP + OUT_SLACK),
@@ -143,11 +148,13 @@ impl Pump {
             .name("tend-log".into())
             .spawn(move || {
                 ENGINE_GIVE_UP.with(|g| *g.borrow_mut() = Some(engine.give_up.clone()));
-                engine.run()
+                engine.run();
+                let _ = engine.note.write(1);
             })?;
         Ok(Pump {
             tx,
             wake,
+            note,
             idle,
             give_up,
             handle,
@@ -176,20 +183,23 @@ impl Pump {
         rx
     }
 
-    /// Waits for the answer of [`Pump::open`] while `stop(d)` waits up to `d` for a stop
-    /// signal; `Ok(None)` when one came first.
+    /// Waits for the answer of [`Pump::open`] while `stop(d, fd)` waits up to `d` for a stop
+    /// signal or for `fd` to become readable; `Ok(None)` when a stop signal came first.
     pub fn await_open(
+        &self,
         opened: &Opened,
-        stop: &mut dyn FnMut(Duration) -> bool,
+        stop: &mut dyn FnMut(Duration, BorrowedFd<'_>) -> bool,
     ) -> Result<Option<Arc<SinkStats>>, String> {
         loop {
+            // Cleared before looking, so an answer sent after the look still wakes the wait.
+            let _ = self.note.read();
             match opened.try_recv() {
                 Ok(r) => return r.map(Some),
                 Err(mpsc::TryRecvError::Disconnected) => {
                     return Err("the log thread stopped".into());
                 }
                 Err(mpsc::TryRecvError::Empty) => {
-                    if stop(Duration::from_millis(20)) {
+                    if stop(Duration::from_secs(1), self.note.as_fd()) {
                         return Ok(None);
                     }
                 }
@@ -205,15 +215,20 @@ impl Pump {
         self,
         eof_deadline: Instant,
         stopped: bool,
-        stop: &mut dyn FnMut(Duration) -> bool,
+        stop: &mut dyn FnMut(Duration, BorrowedFd<'_>) -> bool,
     ) {
         if stopped {
             self.give_up.set(eof_deadline);
         }
         self.send(Msg::Finish(Some(eof_deadline)));
         let mut given_up = stopped;
-        while !self.handle.is_finished() {
-            if stop(Duration::from_millis(50)) && !given_up {
+        loop {
+            // Cleared before looking, so the thread's last note still wakes the wait below.
+            let _ = self.note.read();
+            if self.handle.is_finished() {
+                break;
+            }
+            if stop(Duration::from_secs(1), self.note.as_fd()) && !given_up {
                 given_up = true;
                 self.give_up.set(Instant::now());
             }
@@ -281,6 +296,7 @@ struct Engine {
     rx: mpsc::Receiver<Msg>,
     wake: Arc<EventFd>,
     idle: Arc<EventFd>,
+    note: Arc<EventFd>,
     sinks: Vec<Option<Entry>>,
     buf: Vec<u8>,
     /// The formatted records of one read, lent to its sink and flushed before the next.
@@ -369,9 +385,11 @@ impl Engine {
                         let stats = sink.stats();
                         self.add(sink, streams);
                         let _ = reply.send(Ok(stats));
+                        let _ = self.note.write(1);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
+                        let _ = self.note.write(1);
                     }
                 },
                 Msg::Finish(deadline) => self.finishing = Some(deadline),

@@ -61,7 +61,7 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
         Some((ident, root, opts)) => {
             let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
             let pending = vec![request_capture(&pump, &root, &ident, &name, opts)];
-            let (o, e, stats) = match await_captures(pending, &mut intake) {
+            let (o, e, stats) = match await_captures(&pump, pending, &mut intake) {
                 Ok(Some(mut v)) => v.remove(0),
                 Ok(None) => return Ok(abort_start(pump, &mut intake, true)),
                 Err(e) => {
@@ -143,7 +143,7 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
     if capture_cmd {
         pending.push(request_capture(&pump, &root, &ident, &name, base));
     }
-    let mut opened = match await_captures(pending, &mut intake) {
+    let mut opened = match await_captures(&pump, pending, &mut intake) {
         Ok(Some(v)) => v.into_iter(),
         Ok(None) => return Ok(abort_start(pump, &mut intake, has_cmd)),
         Err(e) => {
@@ -256,6 +256,7 @@ fn request_capture(
 /// `Ok(None)` when one came first (a full disk must not make PID 1 deaf to SIGTERM).
 #[allow(clippy::type_complexity)]
 fn await_captures(
+    pump: &Pump,
     pending: Vec<Pending>,
     intake: &mut SignalIntake,
 ) -> Result<Option<Vec<(OwnedFd, OwnedFd, Arc<SinkStats>)>>, String> {
@@ -265,7 +266,7 @@ fn await_captures(
         let Some(opened) = p.opened else {
             return Err("the log thread was not asked".into());
         };
-        match Pump::await_open(&opened, &mut |d| intake.wait_for_stop(d))? {
+        match pump.await_open(&opened, &mut |d, fd| intake.wait_for_stop(d, fd))? {
             Some(stats) => out.push((o, e, stats)),
             None => return Ok(None),
         }
@@ -276,7 +277,9 @@ fn await_captures(
 /// Ends a start-up cut short (a stop signal, or a log directory that cannot be opened): the
 /// log thread gives up at once. The exit code is that of a signal-initiated stop.
 fn abort_start(pump: Pump, intake: &mut SignalIntake, has_cmd: bool) -> i32 {
-    pump.finish_at_exit(Instant::now(), true, &mut |d| intake.wait_for_stop(d));
+    pump.finish_at_exit(Instant::now(), true, &mut |d, fd| {
+        intake.wait_for_stop(d, fd)
+    });
     match intake.stop_signal() {
         Some(sig) if has_cmd => 128 + sig as i32,
         _ => 0,

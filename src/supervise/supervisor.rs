@@ -164,7 +164,7 @@ impl Supervisor {
                 Instant::now() + Duration::from_secs(5),
                 self.intake.stop_seen(),
             );
-            pump.finish_at_exit(eof, stopped, &mut |d| self.intake.wait_for_stop(d));
+            pump.finish_at_exit(eof, stopped, &mut |d, fd| self.intake.wait_for_stop(d, fd));
         }
     }
 
