@@ -206,12 +206,9 @@ fn become_reaper() -> Result<(), String> {
     }
 }
 
-/// A log directory being opened by the log thread: the capture pipes' write ends (or why
-/// they could not be made) and the answer to wait for.
-struct Pending {
-    pipes: Result<(OwnedFd, OwnedFd), String>,
-    opened: Option<Opened>,
-}
+/// A log directory being opened by the log thread: the capture pipes' write ends and the
+/// answer to wait for, or why the pipes could not be made.
+type Pending = Result<(OwnedFd, OwnedFd, Opened), String>;
 
 /// Creates a service's two capture pipes and asks the log thread to open its directory.
 fn request_capture(
@@ -225,31 +222,12 @@ fn request_capture(
         crate::sys::capture_pipe()
             .map_err(|e| format!("{name}: cannot create the {what} pipe: {e}"))
     };
-    let (out_r, out_w) = match pipe("stdout") {
-        Ok(p) => p,
-        Err(e) => {
-            return Pending {
-                pipes: Err(e),
-                opened: None,
-            };
-        }
-    };
-    let (err_r, err_w) = match pipe("stderr") {
-        Ok(p) => p,
-        Err(e) => {
-            return Pending {
-                pipes: Err(e),
-                opened: None,
-            };
-        }
-    };
+    let (out_r, out_w) = pipe("stdout")?;
+    let (err_r, err_w) = pipe("stderr")?;
     let (root, ident, service) = (root.to_path_buf(), ident.clone(), name.to_owned());
     let open = Box::new(move || Sink::open_service(&root, &ident, &service, opts));
     let opened = pump.open(open, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)]);
-    Pending {
-        pipes: Ok((out_w, err_w)),
-        opened: Some(opened),
-    }
+    Ok((out_w, err_w, opened))
 }
 
 /// Waits for every requested log directory, in order, while watching for a stop signal:
@@ -262,10 +240,7 @@ fn await_captures(
 ) -> Result<Option<Vec<(OwnedFd, OwnedFd, Arc<SinkStats>)>>, String> {
     let mut out = Vec::with_capacity(pending.len());
     for p in pending {
-        let (o, e) = p.pipes?;
-        let Some(opened) = p.opened else {
-            return Err("the log thread was not asked".into());
-        };
+        let (o, e, opened) = p?;
         match pump.await_open(&opened, &mut |d, fd| intake.wait_for_stop(d, fd))? {
             Some(stats) => out.push((o, e, stats)),
             None => return Ok(None),
