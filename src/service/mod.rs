@@ -124,10 +124,12 @@ const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_millis(5000);
 const LONGRUN_ONLY: &[&str] = &[
     "run",
     "finish",
+    "timeout-finish",
     "notification-fd",
     "notify",
     "check",
     "restart",
+    "restart-limit",
 ];
 
 /// Reads and validates the tree in `dir`; returns every error found, sorted by service name.
@@ -212,6 +214,7 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
             }
         }
         let def = load_service(&mut sd, known.clone(), base_log);
+        sd.unknown_files();
         errors.extend(sd.errors.into_iter().map(|e| (name.clone(), e)));
         graph.insert(name.clone(), known);
         if let Some(def) = def {
