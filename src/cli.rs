@@ -89,6 +89,7 @@ pub enum Job {
     Ctl(CtlArgs),
     Logs(LogsArgs),
     Check(CheckArgs),
+    Import(ImportArgs),
 }
 
 with_log_flags! {
@@ -202,6 +203,21 @@ pub struct CheckArgs {
     pub dir: Option<String>,
 }
 
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "import")]
+/// Convert an s6-rc, s6-overlay v2 or supervisord configuration into a service tree.
+pub struct ImportArgs {
+    /// s6-rc (an s6-rc.d directory), s6-overlay-v2 (an /etc with services.d) or supervisord (a file)
+    #[argh(positional)]
+    pub format: String,
+    /// the configuration to convert
+    #[argh(positional)]
+    pub src: String,
+    /// the new service tree (must not exist or be empty)
+    #[argh(positional)]
+    pub out: String,
+}
+
 /// A flag's value, else its `TEND_*` variable, else nothing (the caller's default applies).
 pub fn flag_or_env(flag: Option<&str>, var: &str) -> Option<String> {
     match flag {
@@ -300,6 +316,7 @@ pub fn dispatch() -> i32 {
         Job::Check(a) => crate::service::check_job(a),
         Job::Ctl(a) => crate::ctl::ctl_job(a),
         Job::Logs(a) => crate::ctl::logs_job(a),
+        Job::Import(a) => crate::import::import_job(a),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod ctl;
+mod import;
 mod init;
 mod log;
 mod service;

@@ -11,10 +11,10 @@ mod graph;
 mod user;
 
 pub use check::check_job;
-pub use files::parse_signal;
+pub use files::{one_line, parse_signal, read_bounded, valid_name};
 
 use crate::log::options::LogOptions;
-use files::{ServiceDir, describe_io, envdir_value, one_line, parse_notification_fd, valid_name};
+use files::{ServiceDir, describe_io, envdir_value, parse_notification_fd};
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 use std::collections::BTreeMap;
