@@ -163,3 +163,22 @@ fn service_name(name: &str, source: &str, imp: &mut Import) -> String {
     );
     n
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hand parsers never panic on any text (slicing is on char boundaries).
+        #[test]
+        fn parsers_never_panic(text in "(\\PC|[ \\t\\n%()\"'\\\\=,;-]|s6-notifyoncheck |s6-setuidgid |-c |%\\(ENV_|with-contenv ){0,40}") {
+            let mut imp = Import::default();
+            let _ = s6::script(&text, "s", "run", &mut imp);
+            let _ = s6::command_line(&text, "s", "up", &mut imp);
+            let _ = s6::unwrap_for_tests(&text);
+            let _ = supervisord::parse_for_tests(&text, &mut imp);
+            let _ = service_name(&text, "s", &mut imp);
+        }
+    }
+}

@@ -83,12 +83,25 @@ pub fn env(s: &mut Service, d: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Both run-script rewrites on `text` (for the fuzz test).
+#[cfg(test)]
+pub fn unwrap_for_tests(text: &str) -> (Option<(String, String)>, Option<(String, String)>) {
+    (notifyoncheck(text, Some("x")), setuidgid(text))
+}
+
+/// Where the word that holds byte `at` of `s` starts (after the whitespace before it).
+fn word_start(s: &str, at: usize) -> usize {
+    s[..at]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(0, |(i, c)| i + c.len_utf8())
+}
+
 /// A run script's `s6-setuidgid USER PROG…` made `PROG…`, with USER for a `user` file.
 fn setuidgid(run: &str) -> Option<(String, String)> {
     let at = run.find("s6-setuidgid ")?;
-    let start = run[..at]
-        .rfind(|c: char| c.is_whitespace())
-        .map_or(0, |i| i + 1);
+    let start = word_start(run, at);
     let rest = run[at + "s6-setuidgid ".len()..].trim_start_matches([' ', '\t']);
     let end = rest.find(char::is_whitespace)?;
     let user = &rest[..end];
@@ -104,9 +117,7 @@ fn setuidgid(run: &str) -> Option<(String, String)> {
 /// itself. `None` when the script has no such wrapper or no check can be found.
 fn notifyoncheck(run: &str, data_check: Option<&str>) -> Option<(String, String)> {
     let at = run.find("s6-notifyoncheck ")?;
-    let start = run[..at]
-        .rfind(|c: char| c.is_whitespace())
-        .map_or(0, |i| i + 1);
+    let start = word_start(run, at);
     let mut rest = &run[at + "s6-notifyoncheck".len()..];
     let mut check = None;
     loop {
@@ -114,7 +125,7 @@ fn notifyoncheck(run: &str, data_check: Option<&str>) -> Option<(String, String)
         let Some(opt) = t.strip_prefix('-').and_then(|o| o.chars().next()) else {
             break;
         };
-        let after = t[2..].trim_start_matches([' ', '\t']);
+        let after = t[1 + opt.len_utf8()..].trim_start_matches([' ', '\t']);
         let (arg, next) = match opt {
             'd' => ("", after),
             '3' | 's' | 'T' | 't' | 'w' | 'n' | 'c' => {

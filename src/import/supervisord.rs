@@ -220,6 +220,19 @@ fn backoff_sum(restarts: u64) -> u64 {
         .sum()
 }
 
+/// Every word-level parser on `text` (for the fuzz test).
+#[cfg(test)]
+pub fn parse_for_tests(text: &str, imp: &mut Import) -> usize {
+    let words = split_words(text);
+    let pairs = env_pairs(text);
+    let expanded: usize = words
+        .iter()
+        .map(|w| expand(w, "p", "s", "k", imp).len())
+        .sum();
+    let _ = wildcard(text.as_bytes(), b"some-file.conf");
+    words.len() + pairs.len() + expanded + strip_comment(text).len()
+}
+
 /// `environment=A="1",B='x,y',C=3`: the pairs, quotes removed.
 fn env_pairs(v: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -445,17 +458,27 @@ fn glob(pattern: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Whether `text` matches `pat` with `*` (any run) and `?` (one byte).
+/// Whether `text` matches `pat` with `*` (any run) and `?` (one byte): on a mismatch, the
+/// last `*` takes one more byte, so the time stays linear in practice (no recursion).
 fn wildcard(pat: &[u8], text: &[u8]) -> bool {
-    match (pat.first(), text.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            wildcard(&pat[1..], text) || (!text.is_empty() && wildcard(pat, &text[1..]))
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pat.len() && (pat[p] == b'?' || pat[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pat.len() && pat[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
         }
-        (Some(b'?'), Some(_)) => wildcard(&pat[1..], &text[1..]),
-        (Some(p), Some(t)) if p == t => wildcard(&pat[1..], &text[1..]),
-        _ => false,
     }
+    pat[p..].iter().all(|c| *c == b'*')
 }
 
 #[cfg(test)]
@@ -515,6 +538,10 @@ mod tests {
         assert!(wildcard(b"*.conf", b"app.conf"));
         assert!(!wildcard(b"*.conf", b"app.ini"));
         assert!(wildcard(b"a?c*", b"abcdef"));
+        assert!(wildcard(b"*", b""));
+        assert!(!wildcard(b"?", b""));
+        assert!(wildcard(b"*a*b", b"xxaxxab"));
+        assert!(!wildcard(b"*a*a*a*a*a*a*b", &[b'a'; 200]));
     }
 
     #[test]
