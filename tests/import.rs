@@ -224,3 +224,44 @@ fn a_fifo_as_source_is_an_error_not_a_hang() {
     );
     assert_eq!(o.status.code(), Some(111));
 }
+
+#[test]
+fn bundle_cycles_end_and_services_outside_user_are_disabled() {
+    let t = TempDir::new("import-cycle");
+    let src = t.join("s6-rc.d");
+    let put = |rel: &str, text: &str| {
+        let p = src.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+    };
+    put("user/type", "bundle\n");
+    put("user/contents.d/all", "");
+    put("all/type", "bundle\n");
+    put("all/contents", "user\nweb\n");
+    put("web/type", "longrun\n");
+    put("web/run", "#!/bin/sh\nexec sleep 1000\n");
+    put("web/dependencies.d/all", "");
+    put("extra/type", "longrun\n");
+    put("extra/run", "#!/bin/sh\nexec sleep 1000\n");
+    let out = t.join("out");
+    let o = support::output_within(
+        {
+            let mut c = plain(&["import", "s6-rc"]);
+            c.arg(&src).arg(&out);
+            c
+        },
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got: Vec<String> = tree(&out).into_keys().collect();
+    assert_eq!(got, ["extra/disabled", "extra/run", "web/run"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().next().unwrap(),
+        "all: type: bundle: not a service in tend; its members are dependencies of whatever named it"
+    );
+}

@@ -4,7 +4,6 @@
 
 use super::s6::{command_line, env, longrun, script};
 use super::{Import, Service, list, read_text, service_name};
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Files converted below; any other file of a source service is noted.
@@ -52,7 +51,8 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
             dir.display()
         ));
     }
-    let mut all: BTreeMap<String, Src> = BTreeMap::new();
+    // Vectors, not maps: a few dozen entries, and no new map types in the binary.
+    let mut all: Vec<(String, Src)> = Vec::new();
     for name in list(dir)? {
         let d = dir.join(&name);
         if !d.is_dir() {
@@ -73,43 +73,49 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
         deps.extend(lines_of(&d, "dependencies"));
         let mut contents = names_in(&d, "contents.d")?;
         contents.extend(lines_of(&d, "contents"));
-        all.insert(
+        all.push((
             name,
             Src {
                 kind,
                 deps,
                 contents,
             },
-        );
+        ));
     }
 
     // Services the `user` bundles start, with everything they depend on.
     let has_user = ["user", "user2"]
         .iter()
-        .any(|b| all.get(*b).is_some_and(|s| s.kind == "bundle"));
-    let mut enabled = BTreeSet::new();
-    let mut todo: Vec<String> = vec!["user".into(), "user2".into()];
+        .any(|b| get(&all, b).is_some_and(|s| s.kind == "bundle"));
+    // Every name reached (bundles too, so a bundle cycle ends); atomic ones are enabled.
+    let mut reached: Vec<&str> = Vec::new();
+    let mut todo: Vec<&str> = vec!["user", "user2"];
     while let Some(n) = todo.pop() {
-        let Some(s) = all.get(&n) else { continue };
-        if s.kind == "bundle" {
-            todo.extend(s.contents.iter().cloned());
-        } else if enabled.insert(n.clone()) {
-            todo.extend(s.deps.iter().cloned());
-        }
+        let Some(s) = get(&all, n).filter(|_| !reached.contains(&n)) else {
+            continue;
+        };
+        reached.push(n);
+        let next = if s.kind == "bundle" {
+            &s.contents
+        } else {
+            &s.deps
+        };
+        todo.extend(next.iter().map(String::as_str));
     }
 
-    let loggers: BTreeSet<String> = all
-        .keys()
+    let loggers: Vec<&str> = all
+        .iter()
+        .map(|(n, _)| n.as_str())
         .filter(|n| dir.join(n).join("consumer-for").exists())
-        .cloned()
         .collect();
-    let mut renamed = BTreeMap::new();
+    // (source name, service name) of every service written.
+    let mut renamed: Vec<(&str, String)> = Vec::new();
     for (name, src) in &all {
-        if src.kind == "bundle" || loggers.contains(name) {
-            continue;
+        if src.kind != "bundle" && !loggers.contains(&name.as_str()) {
+            renamed.push((name, service_name(name, name, imp)));
         }
-        renamed.insert(name.clone(), service_name(name, name, imp));
     }
+    let new_name = |n: &str| renamed.iter().find(|r| r.0 == n).map(|r| r.1.as_str());
     for (name, src) in &all {
         let d = dir.join(name);
         match src.kind.as_str() {
@@ -119,7 +125,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
                 }
                 continue;
             }
-            _ if loggers.contains(name) => {
+            _ if loggers.contains(&name.as_str()) => {
                 imp.note(name, "consumer-for", "logger service dropped (tend logs every service's output itself; per-service log flags go in log-options)");
                 continue;
             }
@@ -133,7 +139,8 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
                 continue;
             }
         }
-        let mut s = Service::new(&renamed[name]);
+        let Some(new) = new_name(name) else { continue };
+        let mut s = Service::new(new);
         let mut moved: Vec<String> = Vec::new();
         if src.kind == "oneshot" {
             s.value("type", "oneshot");
@@ -164,13 +171,15 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
                 None => continue,
             }
         }
-        let mut seen = BTreeSet::new();
+        let mut seen = Vec::new();
         for dep in &src.deps {
             for member in expand(dep, &all, &mut seen) {
-                match renamed.get(&member) {
+                match new_name(&member) {
+                    // A bundle that holds the service itself.
+                    Some(n) if n == new => {}
                     Some(n) => s.dep(n),
                     None if OVERLAY.contains(&member.as_str()) => {}
-                    None if loggers.contains(&member) => {}
+                    None if loggers.contains(&member.as_str()) => {}
                     None => imp.note(
                         name,
                         &format!("dependencies.d/{member}"),
@@ -179,7 +188,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
                 }
             }
         }
-        if has_user && !enabled.contains(name) {
+        if has_user && !reached.contains(&name.as_str()) {
             s.value("disabled", "");
         }
         for f in list(&d)? {
@@ -226,12 +235,13 @@ fn own_script(line: &str, name: &str, d: &Path) -> Option<String> {
 }
 
 /// The atomic services `name` stands for: itself, or a bundle's members, recursively.
-fn expand(name: &str, all: &BTreeMap<String, Src>, seen: &mut BTreeSet<String>) -> Vec<String> {
-    match all.get(name) {
+fn expand(name: &str, all: &[(String, Src)], seen: &mut Vec<String>) -> Vec<String> {
+    match get(all, name) {
         Some(s) if s.kind == "bundle" => {
-            if !seen.insert(name.to_owned()) {
+            if seen.iter().any(|n| n == name) {
                 return Vec::new(); // a bundle cycle: s6-rc-compile refuses it too
             }
+            seen.push(name.to_owned());
             s.contents
                 .iter()
                 .flat_map(|m| expand(m, all, seen))
@@ -239,6 +249,10 @@ fn expand(name: &str, all: &BTreeMap<String, Src>, seen: &mut BTreeSet<String>) 
         }
         _ => vec![name.to_owned()],
     }
+}
+
+fn get<'a>(all: &'a [(String, Src)], name: &str) -> Option<&'a Src> {
+    all.iter().find(|(n, _)| n == name).map(|(_, s)| s)
 }
 
 fn names_in(d: &Path, sub: &str) -> Result<Vec<String>, String> {
