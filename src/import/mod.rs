@@ -25,6 +25,8 @@ pub struct Service {
 
 impl Service {
     /// A service with no files yet.
+    // Cold code called from many places: one copy, not one per call (binary size).
+    #[inline(never)]
     pub fn new(name: &str) -> Self {
         Service {
             name: name.to_owned(),
@@ -33,6 +35,8 @@ impl Service {
     }
 
     /// Adds a plain file holding `value` and a newline (an empty value: an empty flag file).
+    // Cold code called from many places: one copy, not one per call (binary size).
+    #[inline(never)]
     pub fn value(&mut self, file: &str, value: &str) {
         let text = if value.is_empty() {
             String::new()
@@ -43,16 +47,22 @@ impl Service {
     }
 
     /// Adds an executable script.
+    // Cold code called from many places: one copy, not one per call (binary size).
+    #[inline(never)]
     pub fn script(&mut self, file: &str, text: String) {
         self.files.push((file.to_owned(), text, true));
     }
 
     /// Whether a file named `file` was added.
+    // Cold code called from many places: one copy, not one per call (binary size).
+    #[inline(never)]
     pub fn has(&self, file: &str) -> bool {
         self.files.iter().any(|f| f.0 == file)
     }
 
     /// Adds a dependency once.
+    // Cold code called from many places: one copy, not one per call (binary size).
+    #[inline(never)]
     pub fn dep(&mut self, name: &str) {
         if !self.deps.iter().any(|d| d == name) {
             self.deps.push(name.to_owned());
@@ -71,6 +81,8 @@ pub struct Import {
 
 impl Import {
     /// Records that `key` of `source` was not converted, and why.
+    // Cold code called from many places: one copy, not one per call (binary size).
+    #[inline(never)]
     pub fn note(&mut self, source: &str, key: &str, why: &str) {
         self.notes
             .push(crate::service::one_line(&format!("{source}: {key}: {why}")));
@@ -117,6 +129,8 @@ fn read_text(path: &Path) -> Result<String, String> {
 }
 
 /// Names in `dir` (hidden ones skipped), sorted; empty when `dir` is absent.
+// Cold code called from many places: one copy, not one per call (binary size).
+#[inline(never)]
 fn list(dir: &Path) -> Result<Vec<String>, String> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,

@@ -251,6 +251,8 @@ fn expand(name: &str, all: &[(String, Src)], seen: &mut Vec<String>) -> Vec<Stri
     }
 }
 
+// Cold code called from many places: one copy, not one per call (binary size).
+#[inline(never)]
 fn get<'a>(all: &'a [(String, Src)], name: &str) -> Option<&'a Src> {
     all.iter().find(|(n, _)| n == name).map(|(_, s)| s)
 }

@@ -64,9 +64,13 @@ pub fn read(file: &Path, imp: &mut Import) -> Result<(), String> {
     }
     // Priority: lower starts first and stops last; each program depends on those of the
     // next lower priority present.
-    let mut levels: Vec<u32> = programs.iter().map(|p| p.0).collect();
-    levels.sort();
-    levels.dedup();
+    // Sorted by insertion: a sort of u32 would add its own copy of the sort code.
+    let mut levels: Vec<u32> = Vec::new();
+    for (p, _) in &programs {
+        if let Err(i) = levels.binary_search(p) {
+            levels.insert(i, *p);
+        }
+    }
     let by_level: Vec<(u32, String)> = programs.iter().map(|p| (p.0, p.1.name.clone())).collect();
     for (prio, s) in &mut programs {
         if let Some(i) = levels.iter().position(|l| l == prio).filter(|i| *i > 0) {
@@ -81,6 +85,8 @@ pub fn read(file: &Path, imp: &mut Import) -> Result<(), String> {
     Ok(())
 }
 
+// Cold code called from many places: one copy, not one per call (binary size).
+#[inline(never)]
 fn get<'a>(sec: &'a Section, key: &str) -> Option<&'a str> {
     sec.keys
         .iter()
