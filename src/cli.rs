@@ -89,6 +89,7 @@ pub enum Job {
     Ctl(CtlArgs),
     Logs(LogsArgs),
     Check(CheckArgs),
+    #[cfg(feature = "import")]
     Import(ImportArgs),
 }
 
@@ -203,6 +204,7 @@ pub struct CheckArgs {
     pub dir: Option<String>,
 }
 
+#[cfg(feature = "import")]
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "import")]
 /// Convert an s6-rc, s6-overlay v2 or supervisord configuration into a service tree.
@@ -316,6 +318,7 @@ pub fn dispatch() -> i32 {
         Job::Check(a) => crate::service::check_job(a),
         Job::Ctl(a) => crate::ctl::ctl_job(a),
         Job::Logs(a) => crate::ctl::logs_job(a),
+        #[cfg(feature = "import")]
         Job::Import(a) => crate::import::import_job(a),
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod ctl;
+#[cfg(feature = "import")]
 mod import;
 mod init;
 mod log;

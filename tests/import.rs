@@ -3,6 +3,8 @@
 //! exact list of what was not converted (notes.txt), and `tend check` on every result.
 //! `TEND_BLESS=1 cargo test --test import` rewrites the expected files; review the diff.
 
+#![cfg(feature = "import")]
+
 #[path = "support/mod.rs"]
 mod support;
 

@@ -11,7 +11,9 @@ mod graph;
 mod user;
 
 pub use check::check_job;
-pub use files::{one_line, parse_signal, read_bounded, valid_name};
+#[cfg(feature = "import")]
+pub use files::read_bounded;
+pub use files::{one_line, parse_signal, valid_name};
 
 use crate::log::options::LogOptions;
 use files::{ServiceDir, describe_io, envdir_value, parse_notification_fd};
