@@ -267,3 +267,33 @@ fn bundle_cycles_end_and_services_outside_user_are_disabled() {
         "all: type: bundle: not a service in tend; its members are dependencies of whatever named it"
     );
 }
+
+#[test]
+fn an_unreadable_script_writes_nothing() {
+    let t = TempDir::new("import-unreadable");
+    let init = t.join("etc/cont-init.d");
+    fs::create_dir_all(&init).unwrap();
+    fs::write(init.join("10-ok"), "#!/bin/sh\n").unwrap();
+    let fifo = init.join("20-fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let out = t.join("out");
+    let o = support::output_within(
+        {
+            let mut c = plain(&["import", "s6-overlay-v2"]);
+            c.arg(t.join("etc")).arg(&out);
+            c
+        },
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "tend import: {}: is a FIFO (expected a regular file)\n",
+            fifo.display()
+        )
+    );
+    assert_eq!(o.status.code(), Some(111));
+    assert!(!out.exists());
+}

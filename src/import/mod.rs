@@ -77,6 +77,9 @@ pub struct Import {
     pub services: Vec<Service>,
     /// `SOURCE: KEY: why`, one per item not (or only partly) converted.
     pub notes: Vec<String>,
+    /// The first source file or directory that could not be read: then nothing is written.
+    /// (Recorded rather than returned with `?` at every read: less code, same outcome.)
+    pub fatal: Option<String>,
 }
 
 impl Import {
@@ -102,6 +105,7 @@ pub fn import_job(args: ImportArgs) -> i32 {
             "'{other}' is not a format tend imports (expected s6-rc, s6-overlay-v2 or supervisord)"
         )),
     };
+    let read = read.and_then(|()| imp.fatal.take().map_or(Ok(()), Err));
     let written = read.and_then(|()| writer::write(Path::new(&args.out), &imp));
     if let Err(e) = written {
         eprintln!("tend import: {e}");
@@ -128,14 +132,27 @@ fn read_text(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
 }
 
-/// Names in `dir` (hidden ones skipped), sorted; empty when `dir` is absent.
+/// The text of a source file that must be converted, else "" with the error in `imp.fatal`.
+fn text_or_fatal(path: &Path, imp: &mut Import) -> String {
+    read_text(path).unwrap_or_else(|e| {
+        imp.fatal.get_or_insert(e);
+        String::new()
+    })
+}
+
+/// Names in `dir` (hidden ones skipped), sorted; empty when `dir` is absent. Any other
+/// error is recorded in `imp.fatal`.
 // Cold code called from many places: one copy, not one per call (binary size).
 #[inline(never)]
-fn list(dir: &Path) -> Result<Vec<String>, String> {
+fn list(dir: &Path, imp: &mut Import) -> Vec<String> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: cannot read: {e}", dir.display())),
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound && imp.fatal.is_none() {
+                imp.fatal = Some(format!("{}: cannot read: {e}", dir.display()));
+            }
+            return Vec::new();
+        }
     };
     let mut names: Vec<String> = rd
         .filter_map(|e| e.ok())
@@ -143,7 +160,7 @@ fn list(dir: &Path) -> Result<Vec<String>, String> {
         .filter(|n| !n.starts_with('.'))
         .collect();
     names.sort();
-    Ok(names)
+    names
 }
 
 /// `name` made a valid service name: every other character becomes `-` (and a leading

@@ -18,12 +18,7 @@ pub const SAME: &[&str] = &[
 /// `s6-notifyoncheck` wrapper turned into a `check` file), `finish` (one that halts the
 /// container becomes `critical`), the [`SAME`] files and `env/`. Returns the names of the
 /// source files it used, or `None` (noted) when there is no readable `run`.
-pub fn longrun(
-    s: &mut Service,
-    d: &Path,
-    source: &str,
-    imp: &mut Import,
-) -> Result<Option<Vec<String>>, String> {
+pub fn longrun(s: &mut Service, d: &Path, source: &str, imp: &mut Import) -> Option<Vec<String>> {
     let mut used: Vec<String> = vec!["run".into(), "finish".into(), "env".into()];
     let run = match read_text(&d.join("run")) {
         Ok(t) => t,
@@ -33,7 +28,7 @@ pub fn longrun(
                 "run",
                 &format!("missing or unreadable ({e}): skipped"),
             );
-            return Ok(None);
+            return None;
         }
     };
     let data_check = read_text(&d.join("data/check")).ok();
@@ -69,18 +64,17 @@ pub fn longrun(
             s.value(key, t.trim());
         }
     }
-    env(s, d)?;
-    Ok(Some(used))
+    env(s, d, imp);
+    Some(used)
 }
 
 /// Copies `env/` as it is (tend reads it as s6-envdir does).
-pub fn env(s: &mut Service, d: &Path) -> Result<(), String> {
-    for var in list(&d.join("env"))? {
+pub fn env(s: &mut Service, d: &Path, imp: &mut Import) {
+    for var in list(&d.join("env"), imp) {
         if let Ok(t) = read_text(&d.join("env").join(&var)) {
             s.files.push((format!("env/{var}"), t, false));
         }
     }
-    Ok(())
 }
 
 /// Both run-script rewrites on `text` (for the fuzz test).

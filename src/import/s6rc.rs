@@ -53,7 +53,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
     }
     // Vectors, not maps: a few dozen entries, and no new map types in the binary.
     let mut all: Vec<(String, Src)> = Vec::new();
-    for name in list(dir)? {
+    for name in list(dir, imp) {
         let d = dir.join(&name);
         if !d.is_dir() {
             continue;
@@ -69,9 +69,9 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
                 continue;
             }
         };
-        let mut deps = names_in(&d, "dependencies.d")?;
+        let mut deps = list(&d.join("dependencies.d"), imp);
         deps.extend(lines_of(&d, "dependencies"));
-        let mut contents = names_in(&d, "contents.d")?;
+        let mut contents = list(&d.join("contents.d"), imp);
         contents.extend(lines_of(&d, "contents"));
         all.push((
             name,
@@ -151,7 +151,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
                 // The common `up` naming a script beside it: that script becomes `up`.
                 match own_script(&t, name, &d) {
                     Some(f) => {
-                        let text = read_text(&d.join(&f))?;
+                        let text = super::text_or_fatal(&d.join(&f), imp);
                         s.script(key, script(&text, name, &f, imp));
                         moved.push(f);
                     }
@@ -164,9 +164,9 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
             if let Ok(t) = read_text(&d.join("timeout-up")) {
                 s.value("timeout-up", t.trim());
             }
-            env(&mut s, &d)?;
+            env(&mut s, &d, imp);
         } else {
-            match longrun(&mut s, &d, name, imp)? {
+            match longrun(&mut s, &d, name, imp) {
                 Some(used) => moved.extend(used),
                 None => continue,
             }
@@ -191,7 +191,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
         if has_user && !reached.contains(&name.as_str()) {
             s.value("disabled", "");
         }
-        for f in list(&d)? {
+        for f in list(&d, imp) {
             if HANDLED.contains(&f.as_str()) || moved.contains(&f) {
                 continue;
             }
@@ -255,10 +255,6 @@ fn expand(name: &str, all: &[(String, Src)], seen: &mut Vec<String>) -> Vec<Stri
 #[inline(never)]
 fn get<'a>(all: &'a [(String, Src)], name: &str) -> Option<&'a Src> {
     all.iter().find(|(n, _)| n == name).map(|(_, s)| s)
-}
-
-fn names_in(d: &Path, sub: &str) -> Result<Vec<String>, String> {
-    list(&d.join(sub))
 }
 
 /// The names in an older s6-rc list file (`dependencies`, `contents`): one per line.

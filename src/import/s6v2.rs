@@ -4,7 +4,7 @@
 //! after the longruns stop; each `services.d/NAME` a longrun started after the last init.
 
 use super::s6::{longrun, script};
-use super::{Import, Service, list, read_text, service_name};
+use super::{Import, Service, list, service_name, text_or_fatal};
 use std::path::Path;
 
 /// Reads the v2 layout under `dir` (the image's `/etc`, or a copy of it) into `imp`.
@@ -16,7 +16,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
             dir.display()
         ));
     }
-    for f in list(&dir.join("fix-attrs.d"))? {
+    for f in list(&dir.join("fix-attrs.d"), imp) {
         imp.note(
             &format!("fix-attrs.d/{f}"),
             "fix-attrs",
@@ -25,9 +25,9 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
     }
 
     let mut last_init: Option<String> = None;
-    for f in list(&dir.join("cont-init.d"))? {
+    for f in list(&dir.join("cont-init.d"), imp) {
         let source = format!("cont-init.d/{f}");
-        let text = read_text(&dir.join("cont-init.d").join(&f))?;
+        let text = text_or_fatal(&dir.join("cont-init.d").join(&f), imp);
         let mut s = Service::new(&service_name(&format!("cont-init-{f}"), &source, imp));
         s.value("type", "oneshot");
         s.script("up", script(&text, &source, "up", imp));
@@ -40,7 +40,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
 
     // Finish scripts run in name order at shutdown: each one stops (runs its down) before
     // the next, so each depends on the next.
-    let finishes = list(&dir.join("cont-finish.d"))?;
+    let finishes = list(&dir.join("cont-finish.d"), imp);
     let mut finish_names: Vec<String> = Vec::new();
     for f in &finishes {
         let source = format!("cont-finish.d/{f}");
@@ -48,7 +48,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
     }
     for (i, f) in finishes.iter().enumerate() {
         let source = format!("cont-finish.d/{f}");
-        let text = read_text(&dir.join("cont-finish.d").join(f))?;
+        let text = text_or_fatal(&dir.join("cont-finish.d").join(f), imp);
         let mut s = Service::new(&finish_names[i]);
         s.value("type", "oneshot");
         s.script(
@@ -63,14 +63,14 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
     }
 
     let sdir = dir.join("services.d");
-    for name in list(&sdir)? {
+    for name in list(&sdir, imp) {
         let d = sdir.join(&name);
         if !d.is_dir() {
             continue;
         }
         let source = format!("services.d/{name}");
         let mut s = Service::new(&service_name(&name, &source, imp));
-        let Some(used) = longrun(&mut s, &d, &source, imp)? else {
+        let Some(used) = longrun(&mut s, &d, &source, imp) else {
             continue;
         };
         if d.join("down").exists() {
@@ -82,7 +82,7 @@ pub fn read(dir: &Path, imp: &mut Import) -> Result<(), String> {
         if let Some(first) = finish_names.first() {
             s.dep(first);
         }
-        for f in list(&d)? {
+        for f in list(&d, imp) {
             if f == "down" || used.contains(&f) {
                 continue;
             }

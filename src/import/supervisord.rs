@@ -455,8 +455,7 @@ fn glob(pattern: &Path) -> Vec<PathBuf> {
         return Vec::new();
     };
     let name = name.to_string_lossy();
-    super::list(dir)
-        .unwrap_or_default()
+    super::list(dir, &mut Import::default())
         .into_iter()
         .filter(|n| wildcard(name.as_bytes(), n.as_bytes()))
         .map(|n| dir.join(n))
