@@ -99,6 +99,8 @@ pub enum Job {
     Ctl(CtlArgs),
     Logs(LogsArgs),
     Check(CheckArgs),
+    #[cfg(feature = "import")]
+    Import(ImportArgs),
 }
 
 with_log_flags! {
@@ -216,6 +218,22 @@ pub struct CheckArgs {
     /// the service tree (default /etc/tend/services)
     #[argh(positional)]
     pub dir: Option<String>,
+}
+
+#[cfg(feature = "import")]
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "import")]
+/// Convert an s6-rc, s6-overlay v2 or supervisord configuration into a service tree.
+pub struct ImportArgs {
+    /// s6-rc (an s6-rc.d directory), s6-overlay-v2 (an /etc with services.d) or supervisord (a file)
+    #[argh(positional)]
+    pub format: String,
+    /// the configuration to convert
+    #[argh(positional)]
+    pub src: String,
+    /// the new service tree (must not exist or be empty)
+    #[argh(positional)]
+    pub out: String,
 }
 
 /// A flag's value, else its `TEND_*` variable, else nothing (the caller's default applies).
@@ -409,6 +427,8 @@ pub fn dispatch() -> i32 {
         Job::Check(a) => crate::service::check_job(a),
         Job::Ctl(a) => crate::ctl::ctl_job(a),
         Job::Logs(a) => crate::ctl::logs_job(a),
+        #[cfg(feature = "import")]
+        Job::Import(a) => crate::import::import_job(a),
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod cli;
 mod ctl;
+#[cfg(feature = "import")]
+mod import;
 mod init;
 mod log;
 mod service;

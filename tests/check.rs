@@ -439,3 +439,104 @@ fn example_tree_is_valid() {
     );
     assert_eq!(code, 0);
 }
+
+#[test]
+fn misspelled_files_get_a_suggestion() {
+    let t = TempTree::new();
+    t.longrun("web")
+        .file("web/timeout_kill", "2000\n")
+        .file("web/stopsignal", "QUIT\n")
+        .file("web/notes.txt", "mine\n")
+        .file("web/.gitkeep", "");
+    t.longrun("db").file("db/consumer-for", "web\n");
+    assert_errors(
+        &t,
+        &[
+            "db: consumer-for: an s6 file tend has no use for (tend logs every service itself; \
+             `tend import s6-rc` converts an s6-rc tree and lists what it drops)",
+            "web: notes.txt: not a service file (expected one of run, finish, type, up, down, \
+             dependencies.d, dependencies, notification-fd, notify, check, restart, restart-limit, \
+             critical, down-signal, timeout-kill, timeout-up, timeout-finish, user, env, log-options, disabled)",
+            "web: stopsignal: not a service file (did you mean down-signal?)",
+            "web: timeout_kill: not a service file (did you mean timeout-kill?)",
+        ],
+    );
+}
+
+#[test]
+fn longrun_files_in_a_oneshot() {
+    let t = TempTree::new();
+    t.file("setup/type", "oneshot\n")
+        .exe("setup/up")
+        .file("setup/timeout-finish", "100\n")
+        .file("setup/restart-limit", "3\n");
+    t.longrun("web").exe("web/up");
+    assert_errors(
+        &t,
+        &[
+            "setup: timeout-finish: only a longrun uses this file (this service's type is oneshot)",
+            "setup: restart-limit: only a longrun uses this file (this service's type is oneshot)",
+            "web: up: a longrun has no up script (write type with oneshot, or rename up to run)",
+        ],
+    );
+}
+
+/// `tend check` on `t`, killed and failed after 30 s (a hang is the defect tested for).
+fn check_within(t: &TempTree) -> (i32, String) {
+    let mut child = command()
+        .arg("check")
+        .arg(&t.root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return (status.code().unwrap_or(-1), err);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tend check did not finish within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn fifo_and_device_files_are_errors_not_hangs() {
+    let t = TempTree::new();
+    t.longrun("web")
+        .longrun("db")
+        .longrun("big")
+        .longrun("linked");
+    nix_mkfifo(&t.root.join("web/down-signal"));
+    symlink("/dev/zero", t.root.join("db/user")).unwrap();
+    t.file("big/log-options", &"#".repeat(70 * 1024));
+    // A symlinked value file is followed when its target is a regular file.
+    t.file("shared-signal", "HUP\n");
+    symlink(
+        t.root.join("shared-signal"),
+        t.root.join("linked/down-signal"),
+    )
+    .unwrap();
+    let (code, stderr) = check_within(&t);
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "tend check: big: log-options: larger than 64 KiB (a service file holds a short value)",
+            "tend check: db: user: is a device (expected a regular file)",
+            "tend check: web: down-signal: is a FIFO (expected a regular file)",
+        ]
+    );
+    assert_eq!(code, 111);
+}
+
+fn nix_mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+}

@@ -214,6 +214,35 @@ fn a_bad_tree_exits_111_naming_the_problem() {
 }
 
 #[test]
+fn init_refuses_a_misspelled_file_and_a_fifo_at_start_up() {
+    let t = Tree::new("strict");
+    t.longrun("web", "exec sleep 1000");
+    t.file("web", "stopsignal", "QUIT\n", false);
+    t.longrun("db", "exec sleep 1000");
+    let fifo = std::ffi::CString::new(
+        t.tmp
+            .join("services/db/down-signal")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    // Before, init blocked forever opening the FIFO: output_within fails the test then.
+    let out = output_within(t.init(&["true"]), LIMIT);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(out.status), 111, "{err}");
+    assert!(
+        err.contains("db: down-signal: is a FIFO (expected a regular file)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("web: stopsignal: not a service file (did you mean down-signal?)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn restarts_back_off_one_then_two_seconds() {
     let t = Tree::new("backoff");
     t.longrun("crash", "date +%s%3N >> $OUT/crash.starts; exit 1");

@@ -39,11 +39,12 @@ impl<'a> ServiceDir<'a> {
     }
 
     /// The whole text of `file`, or `None` when absent or unreadable (then an error is recorded).
+    /// Read with [`read_bounded`]: a FIFO, a device or a huge file is an error, never a hang.
     pub fn text(&mut self, file: &str) -> Option<String> {
         if !self.exists(file) {
             return None;
         }
-        match fs::read(self.path.join(file)) {
+        match read_bounded(&self.path.join(file)) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(s) => Some(s),
                 Err(_) => {
@@ -52,7 +53,7 @@ impl<'a> ServiceDir<'a> {
                 }
             },
             Err(e) => {
-                self.err(file, format!("cannot read: {}", describe_io(&e)));
+                self.err(file, e);
                 None
             }
         }
@@ -144,6 +145,189 @@ impl<'a> ServiceDir<'a> {
         names.sort();
         Some(names)
     }
+}
+
+/// The most a service file may hold: every one is a short value or a few lines.
+pub const MAX_FILE: usize = 64 * 1024;
+
+/// Reads a whole regular file of at most [`MAX_FILE`] bytes without ever blocking: opened with
+/// `O_NONBLOCK` (a FIFO does not wait for a writer), then `fstat` on the open descriptor must
+/// say regular file (a FIFO, socket or device such as `/dev/zero` is refused), then at most
+/// one byte past the bound is read. A symlink is followed (s6 users link `run` scripts), but
+/// the check applies to its target. The error is a short reason to follow `<service>: <file>:`.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Checked before opening too: opening some devices has effects (a watchdog starts).
+    let pre = fs::metadata(path).map_err(|e| format!("cannot read: {}", describe_io(&e)))?;
+    not_regular(&pre)?;
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read: {}", describe_io(&e)))?;
+    let m = f
+        .metadata()
+        .map_err(|e| format!("cannot read: {}", describe_io(&e)))?;
+    not_regular(&m)?;
+    let mut buf = Vec::new();
+    (&mut f)
+        .take(MAX_FILE as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read: {}", describe_io(&e)))?;
+    if buf.len() > MAX_FILE {
+        return Err(format!(
+            "larger than {} KiB (a service file holds a short value)",
+            MAX_FILE / 1024
+        ));
+    }
+    Ok(buf)
+}
+
+/// `Err` naming what the file is when it is not a regular file.
+fn not_regular(m: &fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let ft = m.file_type();
+    let what = if ft.is_file() {
+        return Ok(());
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    Err(format!("is {what} (expected a regular file)"))
+}
+
+/// Every name tend reads in a service directory (SPEC §5, plus s6-rc's older `dependencies`
+/// file and `timeout-finish`).
+pub const KNOWN: &[&str] = &[
+    "run",
+    "finish",
+    "type",
+    "up",
+    "down",
+    "dependencies.d",
+    "dependencies",
+    "notification-fd",
+    "notify",
+    "check",
+    "restart",
+    "restart-limit",
+    "critical",
+    "down-signal",
+    "timeout-kill",
+    "timeout-up",
+    "timeout-finish",
+    "user",
+    "env",
+    "log-options",
+    "disabled",
+];
+
+/// s6 and s6-rc files that tend has no use for: named as such rather than as typos.
+const S6_ONLY: &[&str] = &[
+    "log",
+    "producer-for",
+    "consumer-for",
+    "pipeline-name",
+    "timeout-down",
+    "max-death-tally",
+    "lock-fd",
+    "nosetsid",
+    "flag-essential",
+    "contents",
+    "contents.d",
+    "data",
+    "template",
+    "instance",
+    "instances",
+];
+
+/// Names other supervisors use for what a tend file does (compared lowercase, without `-`/`_`).
+const ALIASES: &[(&str, &str)] = &[
+    ("stopsignal", "down-signal"),
+    ("killsignal", "down-signal"),
+    ("stopwaitsecs", "timeout-kill"),
+    ("killtimeout", "timeout-kill"),
+    ("autorestart", "restart"),
+    ("command", "run"),
+    ("exec", "run"),
+    ("start", "up"),
+    ("stop", "down"),
+    ("environment", "env"),
+    ("requires", "dependencies.d"),
+    ("after", "dependencies.d"),
+    ("readyfd", "notification-fd"),
+];
+
+impl ServiceDir<'_> {
+    /// Records an error for each entry of the service directory that tend does not read
+    /// (hidden names such as `.gitkeep` are skipped), with a "did you mean" when one is close.
+    pub fn unknown_files(&mut self) {
+        let Ok(rd) = fs::read_dir(self.path) else {
+            return; // unreadable: the missing run/up already says so
+        };
+        let mut unknown: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.') && !KNOWN.contains(&n.as_str()))
+            .collect();
+        unknown.sort();
+        for name in unknown {
+            let msg = if S6_ONLY.contains(&name.as_str()) {
+                "an s6 file tend has no use for (tend logs every service itself; \
+                 `tend import s6-rc` converts an s6-rc tree and lists what it drops)"
+                    .to_owned()
+            } else if let Some(s) = suggest(&name) {
+                format!("not a service file (did you mean {s}?)")
+            } else {
+                format!("not a service file (expected one of {})", KNOWN.join(", "))
+            };
+            self.err(&name, msg);
+        }
+    }
+}
+
+/// The known file `name` most likely stands for: a name other supervisors use, or a known
+/// name within a small edit distance (case and `_` for `-` ignored).
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    let bare: String = lower.chars().filter(|c| *c != '-' && *c != '_').collect();
+    if let Some((_, to)) = ALIASES.iter().find(|(from, _)| *from == bare) {
+        return Some(to);
+    }
+    let norm = lower.replace('_', "-");
+    let limit = (norm.chars().count() / 3).clamp(1, 3);
+    KNOWN
+        .iter()
+        .map(|k| (edit_distance(&norm, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance between `a` and `b`, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// `s` with control characters escaped (`\n`, `\0`, `\u{1b}`): messages quote values read
@@ -299,5 +483,53 @@ mod tests {
         );
         assert_eq!(envdir_value("a\0b"), Some("a\nb".into()));
         assert_eq!(envdir_value("no newline"), Some("no newline".into()));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("timeout_kill"), Some("timeout-kill"));
+        assert_eq!(suggest("Timeout-Kill"), Some("timeout-kill"));
+        assert_eq!(suggest("stopsignal"), Some("down-signal"));
+        assert_eq!(suggest("stop_signal"), Some("down-signal"));
+        assert_eq!(suggest("notifcation-fd"), Some("notification-fd"));
+        assert_eq!(suggest("dependency.d"), Some("dependencies.d"));
+        assert_eq!(suggest("rum"), Some("run"));
+        assert_eq!(suggest("README.md"), None);
+        assert_eq!(suggest("x"), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn bounded_reads_refuse_what_could_block_or_grow() {
+        let dir = std::env::temp_dir().join(format!("tend-files-unit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        assert_eq!(
+            read_bounded(&fifo),
+            Err("is a FIFO (expected a regular file)".into())
+        );
+        assert_eq!(
+            read_bounded(Path::new("/dev/zero")),
+            Err("is a device (expected a regular file)".into())
+        );
+        assert_eq!(
+            read_bounded(&dir),
+            Err("is a directory (expected a regular file)".into())
+        );
+        let big = dir.join("big");
+        fs::write(&big, vec![b'x'; MAX_FILE + 1]).unwrap();
+        assert_eq!(
+            read_bounded(&big),
+            Err("larger than 64 KiB (a service file holds a short value)".into())
+        );
+        fs::write(&big, vec![b'x'; MAX_FILE]).unwrap();
+        assert_eq!(read_bounded(&big).map(|b| b.len()), Ok(MAX_FILE));
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&big, &link).unwrap();
+        assert_eq!(read_bounded(&link).map(|b| b.len()), Ok(MAX_FILE));
+        let _ = fs::remove_dir_all(&dir);
     }
 }

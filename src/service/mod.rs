@@ -11,10 +11,12 @@ mod graph;
 mod user;
 
 pub use check::check_job;
-pub use files::parse_signal;
+#[cfg(feature = "import")]
+pub use files::read_bounded;
+pub use files::{one_line, parse_signal, valid_name};
 
 use crate::log::options::LogOptions;
-use files::{ServiceDir, describe_io, envdir_value, one_line, parse_notification_fd, valid_name};
+use files::{ServiceDir, describe_io, envdir_value, parse_notification_fd};
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 use std::collections::BTreeMap;
@@ -124,10 +126,12 @@ const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_millis(5000);
 const LONGRUN_ONLY: &[&str] = &[
     "run",
     "finish",
+    "timeout-finish",
     "notification-fd",
     "notify",
     "check",
     "restart",
+    "restart-limit",
 ];
 
 /// Reads and validates the tree in `dir`; returns every error found, sorted by service name.
@@ -212,6 +216,7 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
             }
         }
         let def = load_service(&mut sd, known.clone(), base_log);
+        sd.unknown_files();
         errors.extend(sd.errors.into_iter().map(|e| (name.clone(), e)));
         graph.insert(name.clone(), known);
         if let Some(def) = def {
