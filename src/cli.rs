@@ -108,6 +108,9 @@ with_log_flags! {
         /// log root directory (default /data/logs)
         #[argh(option)]
         pub log_root: Option<String>,
+        /// serve HTTP GET /metrics, /readyz, /livez on HOST:PORT (off by default)
+        #[argh(option)]
+        pub metrics_addr: Option<String>,
         /// the command and its arguments
         #[argh(positional, greedy)]
         pub cmd: Vec<String>,
@@ -134,6 +137,9 @@ with_log_flags! {
         /// rewrite Prometheus metrics to PATH every 10 s
         #[argh(option)]
         pub metrics_file: Option<String>,
+        /// serve HTTP GET /metrics, /readyz, /livez on HOST:PORT (off by default)
+        #[argh(option)]
+        pub metrics_addr: Option<String>,
         /// CMD and its arguments (optional)
         #[argh(positional, greedy)]
         pub cmd: Vec<String>,
@@ -164,7 +170,7 @@ pub struct CtlArgs {
     /// print JSON (status)
     #[argh(switch)]
     pub json: bool,
-    /// status | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics
+    /// status [NAME] | ready [NAME…] | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics
     #[argh(positional, greedy)]
     pub words: Vec<String>,
 }
