@@ -62,6 +62,7 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
     let c = Conn {
         addrs: Addr::candidates(&run_dir),
         timeout,
+        used: Default::default(),
     };
     match words.as_slice() {
         ["status"] if json => {
@@ -129,8 +130,8 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
             Ok(())
         }
         ["shutdown"] => {
-            let addr = c.connect().map(|(_, a)| a.clone()).ok();
             c.ask(&Request::Shutdown)?;
+            let addr = c.used.borrow().clone();
             let end = Instant::now() + timeout;
             // tend removes its socket as it exits; a refused connection means it is gone too.
             while addr.as_ref().is_some_and(|a| a.connect().is_ok()) {
@@ -169,6 +170,8 @@ fn secs(d: Duration) -> String {
 struct Conn {
     addrs: [Addr; 2],
     timeout: Duration,
+    /// The address the last exchange used (shutdown watches that one go away).
+    used: std::cell::RefCell<Option<Addr>>,
 }
 
 impl Conn {
@@ -178,18 +181,21 @@ impl Conn {
         let mut why = Vec::new();
         for a in &self.addrs {
             match a.connect() {
-                Ok(s) => return Ok((s, a)),
-                Err(e) => why.push(format!("{a}: {}", io_msg(&e))),
+                Ok(s) => {
+                    *self.used.borrow_mut() = Some(a.clone());
+                    return Ok((s, a));
+                }
+                Err(e) => why.push(format!("at {a}: {}", io_msg(&e))),
             }
         }
-        Err(why.join("; "))
+        Err(why.join(", nor "))
     }
 
     /// Sends one request; the reply lines before the final `ok`.
     fn ask(&self, req: &Request) -> Result<Vec<String>, Fail> {
         let (mut s, addr) = self
             .connect()
-            .map_err(|e| Fail::one(format!("cannot reach tend ({e})")))?;
+            .map_err(|e| Fail::one(format!("cannot reach tend {e}")))?;
         let unreachable =
             |e: io::Error| Fail::one(format!("cannot reach tend at {addr}: {}", io_msg(&e)));
         let t = Some(self.timeout.max(Duration::from_millis(1)));

@@ -174,6 +174,24 @@ fn slowloris_and_floods_do_not_stop_livez() {
 }
 
 #[test]
+fn a_slow_request_is_cut_off_at_its_deadline() {
+    let h = Harness::new(Duration::from_millis(500));
+    let mut s = TcpStream::connect(h.addr).unwrap();
+    let t0 = Instant::now();
+    s.write_all(b"GET /livez HTTP/1.1\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    // No response: just the close, once the deadline has passed.
+    let _ = s.read_to_end(&mut out);
+    assert!(out.is_empty(), "{out:?}");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+#[test]
 fn addresses() {
     assert_eq!(parse_addr(":9090").unwrap().to_string(), "0.0.0.0:9090");
     assert_eq!(
