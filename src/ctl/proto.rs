@@ -1,4 +1,5 @@
-//! The control protocol spoken on `<run_dir>/control.sock`.
+//! The control protocol spoken on `<run_dir>/control.sock` (or the abstract socket
+//! `@tend/control` when the run directory is not writable; see [`super::addr`]).
 //!
 //! A unix stream socket, mode 0600; the server also checks the peer with `SO_PEERCRED` and
 //! serves only root and tend's own uid (anyone else gets `error permission denied`).
@@ -6,7 +7,8 @@
 //! One request per connection: the client writes one line (UTF-8, at most 4096 bytes,
 //! ending in `\n`; a missing final `\n` is accepted when the client half-closes). The server
 //! answers with zero or more lines and a final line that is either `ok` or
-//! `error <message>`, then closes the connection. A request must arrive within 5 s.
+//! `error <message>`, then closes the connection. A request must arrive within 2 s; at
+//! most 32 connections are held, and a new one beyond that closes the oldest.
 //!
 //! | request | reply lines before `ok` |
 //! |---|---|
