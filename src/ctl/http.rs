@@ -77,11 +77,10 @@ impl Http {
 
     /// Binds `addr` (see [`parse_addr`]); Err names the address and the reason.
     pub fn bind(addr: &str) -> Result<Http, String> {
-        let sa = parse_addr(addr)?;
-        let listener = TcpListener::bind(sa).map_err(|e| format!("cannot listen on {sa}: {e}"))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| format!("cannot listen on {sa}: {e}"))?;
+        // Errors quote the address as given: formatting a SocketAddr costs binary size.
+        let fail = |e: io::Error| format!("cannot listen on {addr}: {e}");
+        let listener = TcpListener::bind(parse_addr(addr)?).map_err(fail)?;
+        listener.set_nonblocking(true).map_err(fail)?;
         Ok(Http {
             listener,
             // Reserved once: connections never reallocate the table.

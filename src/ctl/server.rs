@@ -66,29 +66,24 @@ impl Server {
                 eprintln!("tend: control socket disabled: {e}");
                 None
             }
-            Err((e, true)) => match bind_abstract(ABSTRACT_NAME) {
-                Ok(l) => match bound_abstract(l) {
-                    Ok(b) => {
-                        eprintln!(
-                            "tend: control socket: {e}; listening on @{ABSTRACT_NAME} instead"
-                        );
-                        Some(b)
-                    }
-                    Err(e2) => {
-                        eprintln!("tend: control socket disabled: {e}; {e2}");
-                        None
-                    }
-                },
-                Err(e2) => {
-                    let hint = if e2.kind() == io::ErrorKind::AddrInUse {
-                        " (another tend in this network namespace)"
-                    } else {
-                        ""
-                    };
-                    eprintln!("tend: control socket disabled: {e}; @{ABSTRACT_NAME}: {e2}{hint}");
-                    None
-                }
-            },
+            Err((e, true)) => {
+                let b = bind_abstract(ABSTRACT_NAME)
+                    .map_err(|e2| {
+                        let hint = if e2.kind() == io::ErrorKind::AddrInUse {
+                            " (another tend in this network namespace?)"
+                        } else {
+                            ""
+                        };
+                        format!("@{ABSTRACT_NAME}: {e2}{hint}")
+                    })
+                    .and_then(|l| bound_abstract(l, ABSTRACT_NAME));
+                let (what, b) = match b {
+                    Ok(b) => (format!("listening on @{ABSTRACT_NAME} instead"), Some(b)),
+                    Err(e2) => (format!("disabled; {e2}"), None),
+                };
+                eprintln!("tend: control socket: {e}; {what}");
+                b
+            }
         };
         if unix.is_none() && http.is_none() {
             return None;
@@ -113,7 +108,7 @@ impl Server {
     #[cfg(test)]
     pub fn bind_abstract(name: &str) -> Result<Server, String> {
         let l = bind_abstract(name).map_err(|e| format!("cannot bind @{name}: {e}"))?;
-        Ok(Server::new(Some(bound_abstract(l)?), None))
+        Ok(Server::new(Some(bound_abstract(l, name)?), None))
     }
 
     fn new(unix: Option<Bound>, http: Option<Http>) -> Server {
@@ -332,21 +327,13 @@ fn bind_path(run_dir: &Path) -> Result<Bound, (String, bool)> {
     })
 }
 
-fn bound_abstract(listener: UnixListener) -> Result<Bound, String> {
+fn bound_abstract(listener: UnixListener, name: &str) -> Result<Bound, String> {
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("cannot set up @{ABSTRACT_NAME}: {e}"))?;
-    let name = listener
-        .local_addr()
-        .ok()
-        .and_then(|a| {
-            std::os::linux::net::SocketAddrExt::as_abstract_name(&a)
-                .map(|n| String::from_utf8_lossy(n).into_owned())
-        })
-        .unwrap_or_else(|| ABSTRACT_NAME.to_owned());
+        .map_err(|e| format!("cannot set up @{name}: {e}"))?;
     Ok(Bound {
         listener,
-        addr: Addr::Abstract(name),
+        addr: Addr::Abstract(name.to_owned()),
         id: None,
     })
 }

@@ -205,3 +205,14 @@ fn addresses() {
         "{e}"
     );
 }
+
+proptest::proptest! {
+    /// Whatever head arrives, the answer is one well-formed response, never a panic.
+    #[test]
+    fn any_request_head_gets_one_response(head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..MAX_REQUEST)) {
+        let fake = Fake(Arc::new(Mutex::new(crate::ctl::proto::tests::sample())));
+        let out = answer(&head, &fake);
+        proptest::prop_assert!(out.starts_with(b"HTTP/1.1 "));
+        proptest::prop_assert!(memchr::memmem::find(&out, b"\r\n\r\n").is_some());
+    }
+}
