@@ -26,7 +26,7 @@
 #      only the log volume (owned by 1000) writable, TEND_METRICS_ADDR=:9090, TEND_TEE=1:
 #      - the control socket falls back to @tend/control (tend says so on stderr)
 #      - `podman exec` (same uid) `tend ctl status` / `status NAME` / `ready` work
-#      - `tend ctl ready` and GET /readyz say "not ready: gate" (503) until gate's
+#      - `tend ctl ready` and GET /readyz say "not ready: gate, main" (503) until gate's
 #        `check` passes, then 0 / 200; GET /livez 200; GET /metrics is Prometheus text
 #        (busybox wget inside the container's own network namespace)
 #      - tee: `podman logs` shows the services' records
@@ -333,11 +333,12 @@ if wait_for 15 "run 5: tend ctl status talker as uid 1000 on a read-only root (e
         local out
         out=$(ex /usr/bin/tend ctl ready 2>&1 || true)
         say "    tend ctl ready: $out"
-        test "$out" = 'tend ctl: not ready: gate (starting)'
+        # CMD (main) waits for every service to be ready, so it is not ready either.
+        test "$out" = 'tend ctl: not ready: gate (starting), main (starting)'
     }
     check "run 5: the read-only root really is read-only for tend's uid" not_ok ex sh -c 'echo x > /probe'
     check "run 5: tend ctl ready exits 1 while gate's check fails" not_ok ex /usr/bin/tend ctl ready
-    check "run 5: ... with one line naming gate" ready_names_gate
+    check "run 5: ... with one line naming gate and CMD" ready_names_gate
     check "run 5: GET /livez -> 200 ok" test "$(http /livez)" = ok
     check "run 5: GET /readyz -> 503 while gate is not ready" not_ok http /readyz
     touch "$LOGS_RO/gate.ok"
