@@ -17,13 +17,27 @@ struct Init {
     child: Child,
     pid: i32,
     net: bool,
+    /// `tend ctl` enters tend's PID namespace too.
+    ctl_pidns: bool,
     run_dir: PathBuf,
 }
 
 impl Init {
     fn start(t: Tree, net: bool, run_dir: PathBuf, extra: &[&str]) -> Init {
-        let mut c = Command::new("unshare");
-        if net {
+        Init::start_in(t, None, net, run_dir, extra)
+    }
+
+    /// With `join`, tend enters the network namespace of that pid instead of a new one.
+    fn start_in(t: Tree, join: Option<i32>, net: bool, run_dir: PathBuf, extra: &[&str]) -> Init {
+        let mut c = match join {
+            Some(pid) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/proc/{pid}/ns/net")).arg("unshare");
+                c
+            }
+            None => Command::new("unshare"),
+        };
+        if net && join.is_none() {
             c.arg("--net");
         }
         let services = t.tmp.join("services");
@@ -55,6 +69,7 @@ impl Init {
             child,
             pid,
             net,
+            ctl_pidns: false,
             run_dir,
         }
     }
@@ -63,9 +78,11 @@ impl Init {
     fn ctl(&self, args: &[&str]) -> Output {
         let mut c = if self.net {
             let mut c = Command::new("nsenter");
-            c.arg(format!("--net=/proc/{}/ns/net", self.pid))
-                .arg(tend())
-                .arg("ctl");
+            c.arg(format!("--net=/proc/{}/ns/net", self.pid));
+            if self.ctl_pidns {
+                c.arg(format!("--pid=/proc/{}/ns/pid", self.pid));
+            }
+            c.arg(tend()).arg("ctl");
             c
         } else {
             plain(&["ctl"])
@@ -315,4 +332,50 @@ fn run_serves_metrics_addr_and_bad_addresses_exit_111() {
         err.contains("--metrics-addr") && err.contains("'nowhere'"),
         "{err}"
     );
+}
+
+#[test]
+fn two_tends_in_one_network_namespace_each_answer_their_own_ctl() {
+    // Like two containers of a pod: one network namespace, two PID namespaces, both roots
+    // read-only. The first takes @tend/control, the second its PID namespace's name, and
+    // `tend ctl` in each PID namespace reaches its own tend.
+    let ta = tree("pod-a");
+    std::fs::write(ta.tmp.join("file"), "").unwrap();
+    let run_a = ta.tmp.join("file/run");
+    let a = Init::start(ta, true, run_a, &[]);
+    assert!(
+        wait_for(Duration::from_secs(20), || code(
+            a.ctl(&["status", "alpha"]).status
+        ) == 0),
+        "{}",
+        a.stderr()
+    );
+    let tb = Tree::new("pod-b");
+    tb.longrun("bravo", "trap 'exit 0' TERM; while :; do sleep 0.05; done");
+    std::fs::write(tb.tmp.join("file"), "").unwrap();
+    let run_b = tb.tmp.join("file/run");
+    let mut b = Init::start_in(tb, Some(a.pid), true, run_b, &[]);
+    b.ctl_pidns = true;
+    assert!(
+        wait_for(Duration::from_secs(20), || code(
+            b.ctl(&["status", "bravo"]).status
+        ) == 0),
+        "ctl in b: {}\ntend b: {}",
+        text(&b.ctl(&["status", "bravo"]).stderr),
+        b.stderr()
+    );
+    assert!(
+        b.stderr().contains("listening on @tend/control/"),
+        "{}",
+        b.stderr()
+    );
+    let only = |r: &Init| -> Vec<String> {
+        text(&r.ctl(&["status"]).stdout)
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(only(&b), ["bravo"]);
+    assert_eq!(only(&a), ["alpha", "beta", "gamma"]);
 }

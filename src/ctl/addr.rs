@@ -6,6 +6,8 @@
 //! therefore check the other with `SO_PEERCRED`: the server serves only root and its own uid;
 //! the client talks only to a server run by root or its own uid whose pid it can see (so a
 //! tend in another container of the pod, another PID namespace, is never mistaken for ours).
+//! That second tend finds `@tend/control` taken and listens on `@tend/control/<PID namespace
+//! inode>`, which `tend ctl` in its container tries last.
 
 use nix::sys::socket::{getsockopt, sockopt};
 use std::io;
@@ -15,6 +17,15 @@ use std::path::{Path, PathBuf};
 
 /// The abstract socket name (shown as `@tend/control`).
 pub const ABSTRACT_NAME: &str = "tend/control";
+
+/// The name a second tend in the same network namespace (another container of the pod)
+/// takes: `tend/control/<PID namespace inode>`, which `tend ctl` in that container computes
+/// the same way. None without /proc.
+pub fn pidns_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata("/proc/self/ns/pid").ok()?.ino();
+    Some(format!("{ABSTRACT_NAME}/{ino}"))
+}
 
 /// Listens on `@tend/control` (close-on-exec, like every std socket).
 pub fn bind_abstract(name: &str) -> io::Result<UnixListener> {
@@ -31,12 +42,15 @@ pub enum Addr {
 }
 
 impl Addr {
-    /// The addresses to try, in order: the path, then the abstract name.
-    pub fn candidates(run_dir: &Path) -> [Addr; 2] {
-        [
+    /// The addresses to try, in order: the path, the abstract name, then the one of this
+    /// PID namespace.
+    pub fn candidates(run_dir: &Path) -> Vec<Addr> {
+        let mut v = vec![
             Addr::Path(run_dir.join("control.sock")),
             Addr::Abstract(ABSTRACT_NAME.to_owned()),
-        ]
+        ];
+        v.extend(pidns_name().map(Addr::Abstract));
+        v
     }
 
     /// Connects; an abstract peer must pass [`check_server`].

@@ -168,7 +168,7 @@ fn secs(d: Duration) -> String {
 
 /// The control-socket addresses to try and the time allowed for each exchange.
 struct Conn {
-    addrs: [Addr; 2],
+    addrs: Vec<Addr>,
     timeout: Duration,
     /// The address the last exchange used (shutdown watches that one go away).
     used: std::cell::RefCell<Option<Addr>>,

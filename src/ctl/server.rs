@@ -2,7 +2,7 @@
 //! non-blocking, memory is bounded (few clients, short requests, one reply each). It also
 //! carries the `--metrics-addr` HTTP listener ([`super::http`]), so the loop polls one thing.
 
-use super::addr::{ABSTRACT_NAME, Addr, bind_abstract};
+use super::addr::{ABSTRACT_NAME, Addr, bind_abstract, pidns_name};
 use super::http::Http;
 use super::metrics::render_metrics;
 use super::proto::{Control, MAX_REQUEST, Request, status_json, status_line};
@@ -67,18 +67,8 @@ impl Server {
                 None
             }
             Err((e, true)) => {
-                let b = bind_abstract(ABSTRACT_NAME)
-                    .map_err(|e2| {
-                        let hint = if e2.kind() == io::ErrorKind::AddrInUse {
-                            " (another tend in this network namespace?)"
-                        } else {
-                            ""
-                        };
-                        format!("@{ABSTRACT_NAME}: {e2}{hint}")
-                    })
-                    .and_then(|l| bound_abstract(l, ABSTRACT_NAME));
-                let (what, b) = match b {
-                    Ok(b) => (format!("listening on @{ABSTRACT_NAME} instead"), Some(b)),
+                let (what, b) = match bind_fallback() {
+                    Ok(b) => (format!("listening on {} instead", b.addr), Some(b)),
                     Err(e2) => (format!("disabled; {e2}"), None),
                 };
                 eprintln!("tend: control socket: {e}; {what}");
@@ -275,6 +265,27 @@ impl Server {
             }
         }
     }
+}
+
+/// Binds `@tend/control`, or, when another tend in this network namespace has it (another
+/// container of the pod), the name of this PID namespace.
+fn bind_fallback() -> Result<Bound, String> {
+    let taken = |e: &io::Error| e.kind() == io::ErrorKind::AddrInUse;
+    let name = match bind_abstract(ABSTRACT_NAME) {
+        Ok(l) => return bound_abstract(l, ABSTRACT_NAME),
+        Err(e) if taken(&e) => pidns_name()
+            .ok_or_else(|| format!("@{ABSTRACT_NAME} is taken and /proc is not mounted"))?,
+        Err(e) => return Err(format!("@{ABSTRACT_NAME}: {e}")),
+    };
+    let l = bind_abstract(&name).map_err(|e| {
+        let hint = if taken(&e) {
+            " (another tend in this PID namespace?)"
+        } else {
+            ""
+        };
+        format!("@{ABSTRACT_NAME} is taken; @{name}: {e}{hint}")
+    })?;
+    bound_abstract(l, &name)
 }
 
 /// Binds `<run_dir>/control.sock`; Err((message, whether falling back makes sense)).
