@@ -312,6 +312,9 @@ check "error names the variable and the value" grep -q 'POD_NAMESPACE.*\.\./etc\
 
 # ---------------------------------------------------------------- run 5: read-only, non-root, probes
 say "== run 5: --read-only --user 1000:1000, abstract control socket, HTTP probes"
+if [ "${E2E_STANDIN:-0}" = 1 ]; then
+    say "(run 5 skipped: the stand-in has no control socket or HTTP listener)"
+else
 LOGS_RO=$WORK/logs-ro
 mkdir -p "$LOGS_RO"
 chown 1000:1000 "$LOGS_RO"
@@ -362,6 +365,7 @@ code=$(pm inspect -f '{{.State.ExitCode}}' "$cid")
 check "run 5: podman stop -> 143 in < 5 s (got $code in ${took} s)" \
     test "$code" = 143 -a "$(echo "$took < 5" | bc)" = 1
 pm rm "$cid" >/dev/null
+fi
 
 # ---------------------------------------------------------------- nothing left
 left=$(pm ps -aq | wc -l)
