@@ -315,56 +315,56 @@ say "== run 5: --read-only --user 1000:1000, abstract control socket, HTTP probe
 if [ "${E2E_STANDIN:-0}" = 1 ]; then
     say "(run 5 skipped: the stand-in has no control socket or HTTP listener)"
 else
-LOGS_RO=$WORK/logs-ro
-mkdir -p "$LOGS_RO"
-chown 1000:1000 "$LOGS_RO"
-RO_POD=e2e-pod-ro
-cid=$(pm run -d --network=none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
-    --read-only --read-only-tmpfs=false --user 1000:1000 -v "$LOGS_RO:/data/logs" \
-    -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" -e "POD_NAME=$RO_POD" \
-    -e TEND_SERVICES=/etc/tend/services-ro -e TEND_METRICS_ADDR=:9090 -e TEND_TEE=1 \
-    --name "tend-e2e-5-$TAG" "$IMG" sleep 600) || { fail "podman run -d (run 5)"; exit 1; }
-ex() { pm exec "$cid" "$@"; } # as the container's user, 1000:1000
-http() { ex wget -q -O - "http://127.0.0.1:9090$1"; }
-ctl_up() { ex /usr/bin/tend ctl status talker >/dev/null; }
-if wait_for 15 "run 5: tend ctl status talker as uid 1000 on a read-only root (exit 0)" ctl_up; then
-    pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
-    check "run 5: tend moved the control socket to @tend/control (stderr says so)" \
-        grep -q 'listening on @tend/control instead' "$WORK/run5.out"
-    not_ok() { ! "$@"; }
-    ready_names_gate() {
-        local out
-        out=$(ex /usr/bin/tend ctl ready 2>&1 || true)
-        say "    tend ctl ready: $out"
-        # CMD (main) waits for every service to be ready, so it is not ready either.
-        test "$out" = 'tend ctl: not ready: gate (starting), main (starting)'
-    }
-    check "run 5: the read-only root really is read-only for tend's uid" not_ok ex sh -c 'echo x > /probe'
-    check "run 5: tend ctl ready exits 1 while gate's check fails" not_ok ex /usr/bin/tend ctl ready
-    check "run 5: ... with one line naming gate and CMD" ready_names_gate
-    check "run 5: GET /livez -> 200 ok" test "$(http /livez)" = ok
-    check "run 5: GET /readyz -> 503 while gate is not ready" not_ok http /readyz
-    touch "$LOGS_RO/gate.ok"
-    gate_ready() { ex /usr/bin/tend ctl ready >/dev/null; }
-    wait_for 15 "run 5: tend ctl ready exits 0 once gate's check passes" gate_ready || true
-    check "run 5: tend ctl status gate exits 0 (ready)" ex /usr/bin/tend ctl status gate
-    check "run 5: GET /readyz -> 200 ready" test "$(http /readyz)" = ready
-    http /metrics >"$WORK/run5.metrics" 2>&1 || true
-    check "run 5: GET /metrics is Prometheus text with talker up" \
-        grep -q '^tend_service_up{service="talker"} 1$' "$WORK/run5.metrics"
-    check "run 5: logs written as uid 1000 on the volume" count_ge "$LOGS_RO/$NS/$APP/$RO_POD/talker/current" 'talker tick' 1
-    pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
-    check "run 5: tee shows the services' records in podman logs" grep -q 'talker tick' "$WORK/run5.out"
-else
-    pm logs "$cid" 2>&1 | tail -n 20 | sed 's/^/    /'
-fi
-t0=$(date +%s.%N)
-pm stop -t 10 "$cid" >/dev/null || true
-took=$(echo "$(date +%s.%N) - $t0" | bc)
-code=$(pm inspect -f '{{.State.ExitCode}}' "$cid")
-check "run 5: podman stop -> 143 in < 5 s (got $code in ${took} s)" \
-    test "$code" = 143 -a "$(echo "$took < 5" | bc)" = 1
-pm rm "$cid" >/dev/null
+    LOGS_RO=$WORK/logs-ro
+    mkdir -p "$LOGS_RO"
+    chown 1000:1000 "$LOGS_RO"
+    RO_POD=e2e-pod-ro
+    cid=$(pm run -d --network=none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
+        --read-only --read-only-tmpfs=false --user 1000:1000 -v "$LOGS_RO:/data/logs" \
+        -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" -e "POD_NAME=$RO_POD" \
+        -e TEND_SERVICES=/etc/tend/services-ro -e TEND_METRICS_ADDR=:9090 -e TEND_TEE=1 \
+        --name "tend-e2e-5-$TAG" "$IMG" sleep 600) || { fail "podman run -d (run 5)"; exit 1; }
+    ex() { pm exec "$cid" "$@"; } # as the container's user, 1000:1000
+    http() { ex wget -q -O - "http://127.0.0.1:9090$1"; }
+    ctl_up() { ex /usr/bin/tend ctl status talker >/dev/null; }
+    if wait_for 15 "run 5: tend ctl status talker as uid 1000 on a read-only root (exit 0)" ctl_up; then
+        pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
+        check "run 5: tend moved the control socket to @tend/control (stderr says so)" \
+            grep -q 'listening on @tend/control instead' "$WORK/run5.out"
+        not_ok() { ! "$@"; }
+        ready_names_gate() {
+            local out
+            out=$(ex /usr/bin/tend ctl ready 2>&1 || true)
+            say "    tend ctl ready: $out"
+            # CMD (main) waits for every service to be ready, so it is not ready either.
+            test "$out" = 'tend ctl: not ready: gate (starting), main (starting)'
+        }
+        check "run 5: the read-only root really is read-only for tend's uid" not_ok ex sh -c 'echo x > /probe'
+        check "run 5: tend ctl ready exits 1 while gate's check fails" not_ok ex /usr/bin/tend ctl ready
+        check "run 5: ... with one line naming gate and CMD" ready_names_gate
+        check "run 5: GET /livez -> 200 ok" test "$(http /livez)" = ok
+        check "run 5: GET /readyz -> 503 while gate is not ready" not_ok http /readyz
+        touch "$LOGS_RO/gate.ok"
+        gate_ready() { ex /usr/bin/tend ctl ready >/dev/null; }
+        wait_for 15 "run 5: tend ctl ready exits 0 once gate's check passes" gate_ready || true
+        check "run 5: tend ctl status gate exits 0 (ready)" ex /usr/bin/tend ctl status gate
+        check "run 5: GET /readyz -> 200 ready" test "$(http /readyz)" = ready
+        http /metrics >"$WORK/run5.metrics" 2>&1 || true
+        check "run 5: GET /metrics is Prometheus text with talker up" \
+            grep -q '^tend_service_up{service="talker"} 1$' "$WORK/run5.metrics"
+        check "run 5: logs written as uid 1000 on the volume" count_ge "$LOGS_RO/$NS/$APP/$RO_POD/talker/current" 'talker tick' 1
+        pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
+        check "run 5: tee shows the services' records in podman logs" grep -q 'talker tick' "$WORK/run5.out"
+    else
+        pm logs "$cid" 2>&1 | tail -n 20 | sed 's/^/    /'
+    fi
+    t0=$(date +%s.%N)
+    pm stop -t 10 "$cid" >/dev/null || true
+    took=$(echo "$(date +%s.%N) - $t0" | bc)
+    code=$(pm inspect -f '{{.State.ExitCode}}' "$cid")
+    check "run 5: podman stop -> 143 in < 5 s (got $code in ${took} s)" \
+        test "$code" = 143 -a "$(echo "$took < 5" | bc)" = 1
+    pm rm "$cid" >/dev/null
 fi
 
 # ---------------------------------------------------------------- nothing left
