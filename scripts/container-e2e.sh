@@ -30,6 +30,8 @@
 #        `check` passes, then 0 / 200; GET /livez 200; GET /metrics is Prometheus text
 #        (busybox wget inside the container's own network namespace)
 #      - tee: `podman logs` shows the services' records
+#      - a second container in the same network namespace (--network container:,
+#        like a pod) gets @tend/control/<pidns>; its `tend ctl` reaches its own tend
 #      - `podman stop` -> 143 (CMD sleep), in < 5 s
 #   8. after `podman rm`, `podman ps -a` is empty.
 # Everything runs with --network=none in a private podman root under a temp dir,
@@ -355,6 +357,26 @@ else
         check "run 5: logs written as uid 1000 on the volume" count_ge "$LOGS_RO/$NS/$APP/$RO_POD/talker/current" 'talker tick' 1
         pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
         check "run 5: tee shows the services' records in podman logs" grep -q 'talker tick' "$WORK/run5.out"
+        # A second container joining the first one's network namespace, like a pod: the
+        # abstract @tend/control is taken, so its tend takes its PID namespace's name.
+        cid2=$(pm run -d --network "container:$cid" --ulimit nofile=1024:1024 \
+            --ulimit nproc=4096:4096 --read-only --read-only-tmpfs=false --user 1000:1000 \
+            -v "$LOGS_RO:/data/logs" -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" \
+            -e "POD_NAME=$RO_POD-b" -e TEND_SERVICES=/etc/tend/services-cmd \
+            --name "tend-e2e-5b-$TAG" "$IMG" sleep 600) || fail "podman run -d (run 5b)"
+        if [ -n "${cid2:-}" ]; then
+            ctl2_up() { pm exec "$cid2" /usr/bin/tend ctl status talker >/dev/null; }
+            own_tend() { # the second container's tend ctl lists its own services only
+                local out
+                out=$(pm exec "$cid2" /usr/bin/tend ctl status 2>&1 || true)
+                ! echo "$out" | grep -q '^gate ' && echo "$out" | grep -q '^talker '
+            }
+            moved() { pm logs "$cid2" 2>&1 | grep -q 'listening on @tend/control/[0-9]* instead'; }
+            wait_for 15 "run 5b: tend ctl in a second container of the same network namespace works" ctl2_up || true
+            check "run 5b: ... its tend listens on @tend/control/<pidns> (the first has @tend/control)" moved
+            check "run 5b: ... and tend ctl there reaches its own tend, not the first one" own_tend
+            pm rm -f -t 0 "$cid2" >/dev/null 2>&1 || true
+        fi
     else
         pm logs "$cid" 2>&1 | tail -n 20 | sed 's/^/    /'
     fi
