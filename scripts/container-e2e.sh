@@ -22,7 +22,18 @@
 #      (not truncated) across the restart (§2).
 #   5. CMD `sleep 600` + `podman stop` -> 143 (128+SIGTERM, §6).
 #   6. POD_NAMESPACE=../etc -> exit 111, error names the variable (§2, §6).
-#   7. after `podman rm`, `podman ps -a` is empty.
+#   7. read-only root, non-root: `--read-only --read-only-tmpfs=false --user 1000:1000`,
+#      only the log volume (owned by 1000) writable, TEND_METRICS_ADDR=:9090, TEND_TEE=1:
+#      - the control socket falls back to @tend/control (tend says so on stderr)
+#      - `podman exec` (same uid) `tend ctl status` / `status NAME` / `ready` work
+#      - `tend ctl ready` and GET /readyz say "not ready: gate, main" (503) until gate's
+#        `check` passes, then 0 / 200; GET /livez 200; GET /metrics is Prometheus text
+#        (busybox wget inside the container's own network namespace)
+#      - tee: `podman logs` shows the services' records
+#      - a second container in the same network namespace (--network container:,
+#        like a pod) gets @tend/control/<pidns>; its `tend ctl` reaches its own tend
+#      - `podman stop` -> 143 (CMD sleep), in < 5 s
+#   8. after `podman rm`, `podman ps -a` is empty.
 # Everything runs with --network=none in a private podman root under a temp dir,
 # removed on exit (trap), whatever happened.
 #
@@ -164,9 +175,10 @@ check "base ENTRYPOINT is tend init -- ($ep)" test "$ep" = '["/usr/bin/tend","in
 
 # Test layer: busybox applets, the service trees.
 T=$WORK/test
-mkdir -p "$T/bin" "$T/services/talker" "$T/services/crasher" "$T/services-cmd/talker"
+mkdir -p "$T/bin" "$T/services/talker" "$T/services/crasher" "$T/services-cmd/talker" \
+    "$T/services-ro/talker" "$T/services-ro/gate"
 cp "$BUSYBOX" "$T/bin/busybox"
-for a in sh cat echo sleep tr date ls kill env true false; do ln -s busybox "$T/bin/$a"; done
+for a in sh cat echo sleep tr date ls kill env true false test wget; do ln -s busybox "$T/bin/$a"; done
 cat >"$T/services/talker/run" <<'EOF'
 #!/bin/sh
 echo "talker start pid=$$ pid1=$(tr '\0' ' ' </proc/1/cmdline)"
@@ -181,12 +193,17 @@ echo "crasher start"
 exit 3
 EOF
 cp "$T/services/talker/run" "$T/services-cmd/talker/run"
-chmod 0755 "$T"/services*/*/run
+cp "$T/services/talker/run" "$T/services-ro/talker/run"
+# gate: up at once, ready only once its check finds a file on the log volume.
+printf '#!/bin/sh\nexec sleep 600\n' >"$T/services-ro/gate/run"
+printf '#!/bin/sh\ntest -e /data/logs/gate.ok\n' >"$T/services-ro/gate/check"
+chmod 0755 "$T"/services*/*/run "$T/services-ro/gate/check"
 cat >"$T/Containerfile" <<EOF
 FROM localhost/tend-base:$TAG
 COPY bin/ /bin/
 COPY services/ /etc/tend/services/
 COPY services-cmd/ /etc/tend/services-cmd/
+COPY services-ro/ /etc/tend/services-ro/
 EOF
 pm build --network=none -q -t "localhost/tend-test:$TAG" "$T" >"$WORK/build.log" 2>&1 ||
     { cat "$WORK/build.log"; fail "build test image"; exit 1; }
@@ -295,6 +312,83 @@ set -e
 check "invalid POD_NAMESPACE refused with exit 111 (got $code)" test "$code" = 111
 check "error names the variable and the value" grep -q 'POD_NAMESPACE.*\.\./etc\|\.\./etc.*POD_NAMESPACE' "$WORK/run4.out"
 
+# ---------------------------------------------------------------- run 5: read-only, non-root, probes
+say "== run 5: --read-only --user 1000:1000, abstract control socket, HTTP probes"
+if [ "${E2E_STANDIN:-0}" = 1 ]; then
+    say "(run 5 skipped: the stand-in has no control socket or HTTP listener)"
+else
+    LOGS_RO=$WORK/logs-ro
+    mkdir -p "$LOGS_RO"
+    chown 1000:1000 "$LOGS_RO"
+    RO_POD=e2e-pod-ro
+    cid=$(pm run -d --network=none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
+        --read-only --read-only-tmpfs=false --user 1000:1000 -v "$LOGS_RO:/data/logs" \
+        -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" -e "POD_NAME=$RO_POD" \
+        -e TEND_SERVICES=/etc/tend/services-ro -e TEND_METRICS_ADDR=:9090 -e TEND_TEE=1 \
+        --name "tend-e2e-5-$TAG" "$IMG" sleep 600) || { fail "podman run -d (run 5)"; exit 1; }
+    ex() { pm exec "$cid" "$@"; } # as the container's user, 1000:1000
+    http() { ex wget -q -O - "http://127.0.0.1:9090$1"; }
+    ctl_up() { ex /usr/bin/tend ctl status talker >/dev/null; }
+    if wait_for 15 "run 5: tend ctl status talker as uid 1000 on a read-only root (exit 0)" ctl_up; then
+        pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
+        check "run 5: tend moved the control socket to @tend/control (stderr says so)" \
+            grep -q 'listening on @tend/control instead' "$WORK/run5.out"
+        not_ok() { ! "$@"; }
+        ready_names_gate() {
+            local out
+            out=$(ex /usr/bin/tend ctl ready 2>&1 || true)
+            say "    tend ctl ready: $out"
+            # CMD (main) waits for every service to be ready, so it is not ready either.
+            test "$out" = 'tend ctl: not ready: gate (starting), main (starting)'
+        }
+        check "run 5: the read-only root really is read-only for tend's uid" not_ok ex sh -c 'echo x > /probe'
+        check "run 5: tend ctl ready exits 1 while gate's check fails" not_ok ex /usr/bin/tend ctl ready
+        check "run 5: ... with one line naming gate and CMD" ready_names_gate
+        check "run 5: GET /livez -> 200 ok" test "$(http /livez)" = ok
+        check "run 5: GET /readyz -> 503 while gate is not ready" not_ok http /readyz
+        touch "$LOGS_RO/gate.ok"
+        gate_ready() { ex /usr/bin/tend ctl ready >/dev/null; }
+        wait_for 15 "run 5: tend ctl ready exits 0 once gate's check passes" gate_ready || true
+        check "run 5: tend ctl status gate exits 0 (ready)" ex /usr/bin/tend ctl status gate
+        check "run 5: GET /readyz -> 200 ready" test "$(http /readyz)" = ready
+        http /metrics >"$WORK/run5.metrics" 2>&1 || true
+        check "run 5: GET /metrics is Prometheus text with talker up" \
+            grep -q '^tend_service_up{service="talker"} 1$' "$WORK/run5.metrics"
+        check "run 5: logs written as uid 1000 on the volume" count_ge "$LOGS_RO/$NS/$APP/$RO_POD/talker/current" 'talker tick' 1
+        pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
+        check "run 5: tee shows the services' records in podman logs" grep -q 'talker tick' "$WORK/run5.out"
+        # A second container joining the first one's network namespace, like a pod: the
+        # abstract @tend/control is taken, so its tend takes its PID namespace's name.
+        cid2=$(pm run -d --network "container:$cid" --ulimit nofile=1024:1024 \
+            --ulimit nproc=4096:4096 --read-only --read-only-tmpfs=false --user 1000:1000 \
+            -v "$LOGS_RO:/data/logs" -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" \
+            -e "POD_NAME=$RO_POD-b" -e TEND_SERVICES=/etc/tend/services-cmd \
+            --name "tend-e2e-5b-$TAG" "$IMG" sleep 600) || fail "podman run -d (run 5b)"
+        if [ -n "${cid2:-}" ]; then
+            ctl2_up() { pm exec "$cid2" /usr/bin/tend ctl status talker >/dev/null; }
+            own_tend() { # the second container's tend ctl lists its own services only
+                local out
+                out=$(pm exec "$cid2" /usr/bin/tend ctl status 2>&1 || true)
+                ! echo "$out" | grep -q '^gate ' && echo "$out" | grep -q '^talker '
+            }
+            moved() { pm logs "$cid2" 2>&1 | grep -q 'listening on @tend/control/[0-9]* instead'; }
+            wait_for 15 "run 5b: tend ctl in a second container of the same network namespace works" ctl2_up || true
+            check "run 5b: ... its tend listens on @tend/control/<pidns> (the first has @tend/control)" moved
+            check "run 5b: ... and tend ctl there reaches its own tend, not the first one" own_tend
+            pm rm -f -t 0 "$cid2" >/dev/null 2>&1 || true
+        fi
+    else
+        pm logs "$cid" 2>&1 | tail -n 20 | sed 's/^/    /'
+    fi
+    t0=$(date +%s.%N)
+    pm stop -t 10 "$cid" >/dev/null || true
+    took=$(echo "$(date +%s.%N) - $t0" | bc)
+    code=$(pm inspect -f '{{.State.ExitCode}}' "$cid")
+    check "run 5: podman stop -> 143 in < 5 s (got $code in ${took} s)" \
+        test "$code" = 143 -a "$(echo "$took < 5" | bc)" = 1
+    pm rm "$cid" >/dev/null
+fi
+
 # ---------------------------------------------------------------- nothing left
 left=$(pm ps -aq | wc -l)
 check "podman ps -a is empty after rm ($left left)" test "$left" = 0
@@ -303,5 +397,6 @@ if [ "$FAILS" -gt 0 ]; then
     dump_logs
     say "---- run 2 output:"; cat "$WORK/run2.out"
     say "---- run 4 output:"; cat "$WORK/run4.out"
+    say "---- run 5 output:"; cat "$WORK/run5.out" 2>/dev/null || true
     exit 1
 fi

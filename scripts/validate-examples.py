@@ -127,10 +127,27 @@ def deployment():
         if name.startswith("TEND_"):
             check(f"deployment: {name} is a TEND_* variable SPEC.md names",
                   name in ("TEND_KILL_GRACE", "TEND_CMD_WAIT", "TEND_LOG_ROOT", "TEND_SERVICES",
-                           "TEND_NAMESPACE", "TEND_APP", "TEND_POD", "TEND_RUN_DIR", "TEND_TEE"))
+                           "TEND_NAMESPACE", "TEND_APP", "TEND_POD", "TEND_RUN_DIR", "TEND_TEE",
+                           "TEND_TEE_FORMAT", "TEND_METRICS_ADDR"))
     grace = spec.get("terminationGracePeriodSeconds", 30)
     kill = int(env.get("TEND_KILL_GRACE", {}).get("value", "5000"))
     check("deployment: terminationGracePeriodSeconds > TEND_KILL_GRACE", grace * 1000 > kill)
+    # Probes and scraping go to tend's --metrics-addr listener.
+    addr = env.get("TEND_METRICS_ADDR", {}).get("value", "")
+    port = addr.rsplit(":", 1)[-1] if ":" in addr else ""
+    check("deployment: TEND_METRICS_ADDR is HOST:PORT on every address", addr.startswith(":") and port.isdigit(), addr)
+    ports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+    for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
+        get = c.get(probe, {}).get("httpGet", {})
+        target = ports.get(get.get("port"), get.get("port"))
+        check(f"deployment: {probe} is httpGet {path} on the metrics port",
+              get.get("path") == path and str(target) == port, str(get))
+    ann = d["spec"]["template"]["metadata"].get("annotations", {})
+    check("deployment: Prometheus scrape annotations point at /metrics on that port",
+          ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/port") == port
+          and ann.get("prometheus.io/path", "/metrics") == "/metrics", str(ann))
+    tee = env.get("TEND_TEE", {}).get("value"), env.get("TEND_TEE_FORMAT", {}).get("value")
+    check("deployment: tee on, prefixed, for kubectl logs", tee == ("1", "prefixed"), str(tee))
 
 
 def fluent_bit():

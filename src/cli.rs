@@ -123,6 +123,9 @@ with_log_flags! {
         /// do not count CODE as a failure: CMD exiting with CODE makes tend exit 0 (repeatable)
         #[argh(option)]
         pub expect_exit: Vec<String>,
+        /// serve HTTP GET /metrics, /readyz, /livez on HOST:PORT (off by default)
+        #[argh(option)]
+        pub metrics_addr: Option<String>,
         /// the command and its arguments
         #[argh(positional, greedy)]
         pub cmd: Vec<OsString>,
@@ -152,6 +155,9 @@ with_log_flags! {
         /// do not count CODE as a failure: CMD exiting with CODE makes tend exit 0 (repeatable)
         #[argh(option)]
         pub expect_exit: Vec<String>,
+        /// serve HTTP GET /metrics, /readyz, /livez on HOST:PORT (off by default)
+        #[argh(option)]
+        pub metrics_addr: Option<String>,
         /// CMD and its arguments (optional)
         #[argh(positional, greedy)]
         pub cmd: Vec<OsString>,
@@ -182,7 +188,7 @@ pub struct CtlArgs {
     /// print JSON (status)
     #[argh(switch)]
     pub json: bool,
-    /// status | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics
+    /// status [NAME] | ready [NAME…] | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics
     #[argh(positional, greedy)]
     pub words: Vec<String>,
 }

@@ -874,6 +874,7 @@ mod control_protocol {
                     dropped_bytes: d,
                     rotations: o,
                     kind,
+                    wanted: r % 2 == 0,
                 }
             })
     }

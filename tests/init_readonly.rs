@@ -1,4 +1,5 @@
-//! `tend init` as a non-root user on a read-only root, with only the log root writable.
+//! `tend init` as a non-root user on a read-only root, with only the log root writable:
+//! `tend ctl` still works, over the abstract socket.
 
 mod support;
 use std::process::Command;
@@ -18,14 +19,17 @@ fn non_root_on_a_read_only_root_needs_only_the_log_root() {
          touch /ro-probe 2>/dev/null && {{ echo root is writable; exit 99; }}; \
          exec setpriv --reuid=65534 --regid=65534 --clear-groups {tend} init --tee --services {services} --log-root {logs} -- \
            sh -c 'i=0; until grep -q hello {logs}/ns/app/pod/svc/current 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done; \
-                  cat {logs}/ns/app/pod/svc/current; id -u'",
+                  cat {logs}/ns/app/pod/svc/current; id -u; \
+                  {tend} ctl ready svc main && echo ctl-ready-ok; {tend} ctl status svc | grep -q \"^svc  *up \" && echo ctl-status-ok'",
         logs = logs.display(),
         services = services.display(),
         tend = tend(),
     );
     let mut cmd = Command::new("unshare");
+    // Its own network namespace too: the abstract socket is per network namespace.
     cmd.args([
         "--mount",
+        "--net",
         "--pid",
         "--fork",
         "--mount-proc",
@@ -52,4 +56,15 @@ fn non_root_on_a_read_only_root_needs_only_the_log_root() {
         stdout.lines().any(|l| l.ends_with(" stdout F 65534")),
         "{stdout}"
     );
+    // The run directory is on the read-only root: control moved to @tend/control, and
+    // CMD (the same non-root uid) reached it.
+    assert!(stderr.contains("listening on @tend/control"), "{stderr}");
+    for m in ["ctl-ready-ok", "ctl-status-ok"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.ends_with(&format!(" stdout F {m}"))),
+            "{m}: {stdout}\n{stderr}"
+        );
+    }
 }

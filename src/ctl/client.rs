@@ -1,8 +1,12 @@
 //! `tend ctl`: sends one request to a running init and, for state changes, waits until
 //! `status` shows the change happened.
 
+use super::addr::Addr;
 use super::logs::io_msg;
-use super::proto::{ExitInfo, Request, ServiceStatus, parse_signal_name, parse_status_line};
+use super::proto::{
+    ExitInfo, Request, ServiceStatus, is_ready, not_ready, parse_signal_name, parse_status_line,
+    status_json,
+};
 use crate::cli::{CtlArgs, EXIT_USAGE, flag_or_env};
 use humansize::{BINARY, format_size};
 use std::io::{self, Read, Write};
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// How often `status` is polled while waiting for a state change.
 const POLL_EVERY: Duration = Duration::from_millis(50);
-const USAGE: &str = "expected status [--json], start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown or metrics";
+const USAGE: &str = "expected status [--json] [NAME], ready [NAME…], start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown or metrics";
 
 /// Why a `tend ctl` run failed: the message for stderr and the exit code.
 struct Fail(String, i32);
@@ -56,8 +60,9 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
         })
         .collect();
     let c = Conn {
-        sock: run_dir.join("control.sock"),
+        addrs: Addr::candidates(&run_dir),
         timeout,
+        used: Default::default(),
     };
     match words.as_slice() {
         ["status"] if json => {
@@ -68,6 +73,30 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
         ["status"] => {
             print!("{}", table(&c.status()?));
             Ok(())
+        }
+        // One service; the exit code says whether it is ready or up (for exec probes).
+        ["status", name] => {
+            let s = c.find(name)?;
+            if json {
+                println!("{}", status_json(std::slice::from_ref(&s)));
+            } else {
+                print!("{}", table(std::slice::from_ref(&s)));
+            }
+            if is_ready(&s) {
+                Ok(())
+            } else {
+                Err(Fail::one(format!("{name} is {}", s.state)))
+            }
+        }
+        ["ready", names @ ..] => {
+            let list = c.status()?;
+            let bad = not_ready(&list, names).map_err(Fail::one)?;
+            if bad.is_empty() {
+                println!("ready");
+                Ok(())
+            } else {
+                Err(Fail::one(format!("not ready: {}", bad.join(", "))))
+            }
         }
         ["metrics"] => {
             for l in c.ask(&Request::Metrics)? {
@@ -102,9 +131,10 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
         }
         ["shutdown"] => {
             c.ask(&Request::Shutdown)?;
+            let addr = c.used.borrow().clone();
             let end = Instant::now() + timeout;
             // tend removes its socket as it exits; a refused connection means it is gone too.
-            while UnixStream::connect(&c.sock).is_ok() {
+            while addr.as_ref().is_some_and(|a| a.connect().is_ok()) {
                 if Instant::now() >= end {
                     return Err(Fail::one(format!(
                         "tend is still running after {}",
@@ -136,23 +166,38 @@ fn secs(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 
-/// One control-socket address and the time allowed for each exchange.
+/// The control-socket addresses to try and the time allowed for each exchange.
 struct Conn {
-    sock: PathBuf,
+    addrs: Vec<Addr>,
     timeout: Duration,
+    /// The address the last exchange used (shutdown watches that one go away).
+    used: std::cell::RefCell<Option<Addr>>,
 }
 
 impl Conn {
+    /// The first address that answers: the socket file, then the abstract name. Err says
+    /// why each failed.
+    fn connect(&self) -> Result<(UnixStream, &Addr), String> {
+        let mut why = Vec::new();
+        for a in &self.addrs {
+            match a.connect() {
+                Ok(s) => {
+                    *self.used.borrow_mut() = Some(a.clone());
+                    return Ok((s, a));
+                }
+                Err(e) => why.push(format!("at {a}: {}", io_msg(&e))),
+            }
+        }
+        Err(why.join(", nor "))
+    }
+
     /// Sends one request; the reply lines before the final `ok`.
     fn ask(&self, req: &Request) -> Result<Vec<String>, Fail> {
-        let unreachable = |e: io::Error| {
-            Fail::one(format!(
-                "cannot reach tend at {}: {}",
-                self.sock.display(),
-                io_msg(&e)
-            ))
-        };
-        let mut s = UnixStream::connect(&self.sock).map_err(unreachable)?;
+        let (mut s, addr) = self
+            .connect()
+            .map_err(|e| Fail::one(format!("cannot reach tend {e}")))?;
+        let unreachable =
+            |e: io::Error| Fail::one(format!("cannot reach tend at {addr}: {}", io_msg(&e)));
         let t = Some(self.timeout.max(Duration::from_millis(1)));
         s.set_read_timeout(t).map_err(unreachable)?;
         s.set_write_timeout(t).map_err(unreachable)?;
@@ -165,10 +210,7 @@ impl Conn {
         if let Err(e) = s.read_to_end(&mut out) {
             // A reset after a complete reply still carries the whole answer.
             if !out.ends_with(b"\n") {
-                return Err(Fail::one(format!(
-                    "no reply from tend at {}: {e}",
-                    self.sock.display()
-                )));
+                return Err(Fail::one(format!("no reply from tend at {addr}: {e}")));
             }
         }
         if let Err(e) = wrote {
@@ -182,8 +224,7 @@ impl Conn {
             Some(l) if l == "ok" => Ok(lines),
             Some(l) if l.starts_with("error ") => Err(Fail::one(l["error ".len()..].to_owned())),
             _ => Err(Fail::one(format!(
-                "tend at {} closed the connection before replying",
-                self.sock.display()
+                "tend at {addr} closed the connection before replying"
             ))),
         }
     }

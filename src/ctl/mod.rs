@@ -3,8 +3,10 @@
 //! The supervisor's poll loop drives [`server::Server`] with a [`proto::Control`]
 //! implementation; `init --metrics-file` uses [`metrics`].
 
+pub mod addr;
 pub mod client;
 pub mod follow;
+pub mod http;
 pub mod json;
 pub mod logs;
 pub mod metrics;

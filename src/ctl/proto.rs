@@ -1,4 +1,5 @@
-//! The control protocol spoken on `<run_dir>/control.sock`.
+//! The control protocol spoken on `<run_dir>/control.sock` (or the abstract socket
+//! `@tend/control` when the run directory is not writable; see [`super::addr`]).
 //!
 //! A unix stream socket, mode 0600; the server also checks the peer with `SO_PEERCRED` and
 //! serves only root and tend's own uid (anyone else gets `error permission denied`).
@@ -6,11 +7,12 @@
 //! One request per connection: the client writes one line (UTF-8, at most 4096 bytes,
 //! ending in `\n`; a missing final `\n` is accepted when the client half-closes). The server
 //! answers with zero or more lines and a final line that is either `ok` or
-//! `error <message>`, then closes the connection. A request must arrive within 5 s.
+//! `error <message>`, then closes the connection. A request must arrive within 2 s; at
+//! most 32 connections are held, and a new one beyond that closes the oldest.
 //!
 //! | request | reply lines before `ok` |
 //! |---|---|
-//! | `status` | one line per service: `name=N state=S pid=P uptime_ms=U restarts=R last_exit=E log_bytes=B dropped_bytes=D rotations=O kind=K` (`pid`, `uptime_ms`, `last_exit` are `-` when unknown; `last_exit` is `code:N` or `signal:N`) |
+//! | `status` | one line per service: `name=N state=S pid=P uptime_ms=U restarts=R last_exit=E log_bytes=B dropped_bytes=D rotations=O kind=K wanted=W` (`W` is `1` or `0`; `pid`, `uptime_ms`, `last_exit` are `-` when unknown; `last_exit` is `code:N` or `signal:N`) |
 //! | `status json` | one line: `{"services":[{"name":…,"state":…,"kind":…,"pid":…,"uptime_seconds":…,"restarts":…,"last_exit":{"code":N}\|{"signal":N}\|null,"log_bytes":…,"dropped_bytes":…,"rotations":…}]}` |
 //! | `start NAME`, `stop NAME`, `restart NAME` | none; the change is requested, not awaited (`tend ctl` polls `status`) |
 //! | `kill SIGNAL NAME` | none; SIGNAL is `TERM`, `SIGTERM` or `15` |
@@ -61,6 +63,9 @@ pub struct ServiceStatus {
     pub rotations: u64,
     /// `longrun|oneshot|cmd`.
     pub kind: String,
+    /// Whether it should be running: false for a `disabled` service until `tend ctl start`,
+    /// and after `tend ctl stop`. Readiness (`tend ctl ready`, `/readyz`) counts only these.
+    pub wanted: bool,
 }
 
 /// What the server asks of the supervisor; implemented by the PID-1 loop.
@@ -172,7 +177,7 @@ pub fn status_line(s: &ServiceStatus) -> String {
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     let _ = write!(
         o,
-        "name={} state={} pid={} uptime_ms={} restarts={} last_exit={} log_bytes={} dropped_bytes={} rotations={} kind={}",
+        "name={} state={} pid={} uptime_ms={} restarts={} last_exit={} log_bytes={} dropped_bytes={} rotations={} kind={} wanted={}",
         word(&s.name),
         word(&s.state),
         dash(s.pid.map(|p| p.to_string())),
@@ -186,6 +191,7 @@ pub fn status_line(s: &ServiceStatus) -> String {
         s.dropped_bytes,
         s.rotations,
         word(&s.kind),
+        u8::from(s.wanted),
     );
     o
 }
@@ -218,6 +224,8 @@ pub fn parse_status_line(line: &str) -> Result<ServiceStatus, String> {
         dropped_bytes: 0,
         rotations: 0,
         kind: String::new(),
+        // An older server does not say: then every service counts.
+        wanted: true,
     };
     for kv in line.split(' ') {
         let (k, v) = kv.split_once('=').ok_or_else(bad)?;
@@ -245,6 +253,13 @@ pub fn parse_status_line(line: &str) -> Result<ServiceStatus, String> {
             "dropped_bytes" => s.dropped_bytes = v.parse().map_err(|_| bad())?,
             "rotations" => s.rotations = v.parse().map_err(|_| bad())?,
             "kind" => s.kind = v.into(),
+            "wanted" => {
+                s.wanted = match v {
+                    "1" => true,
+                    "0" => false,
+                    _ => return Err(bad()),
+                }
+            }
             // Unknown keys are skipped so a newer server can add fields.
             _ => {}
         }
@@ -253,6 +268,35 @@ pub fn parse_status_line(line: &str) -> Result<ServiceStatus, String> {
         return Err(bad());
     }
     Ok(s)
+}
+
+/// Whether a service counts as ready for `tend ctl ready` and `/readyz`.
+pub fn is_ready(s: &ServiceStatus) -> bool {
+    matches!(s.state.as_str(), "ready" | "up")
+}
+
+/// The services among `names` (every wanted one when empty) that are not ready, each as
+/// `NAME (STATE)`; Err names a service that does not exist.
+pub fn not_ready(list: &[ServiceStatus], names: &[&str]) -> Result<Vec<String>, String> {
+    let show = |s: &ServiceStatus| format!("{} ({})", word(&s.name), word(&s.state));
+    if names.is_empty() {
+        return Ok(list
+            .iter()
+            .filter(|s| s.wanted && !is_ready(s))
+            .map(show)
+            .collect());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let s = list
+            .iter()
+            .find(|s| s.name == *n)
+            .ok_or_else(|| format!("no service named '{}'", printable(n)))?;
+        if !is_ready(s) {
+            out.push(show(s));
+        }
+    }
+    Ok(out)
 }
 
 /// The `status json` document (one line).
@@ -279,7 +323,8 @@ pub fn status_json(list: &[ServiceStatus]) -> String {
             .raw("last_exit", &last_exit)
             .u64("log_bytes", s.log_bytes)
             .u64("dropped_bytes", s.dropped_bytes)
-            .u64("rotations", s.rotations);
+            .u64("rotations", s.rotations)
+            .raw("wanted", if s.wanted { "true" } else { "false" });
         o.end();
     }
     out.push_str("]}");
@@ -303,6 +348,7 @@ pub(crate) mod tests {
                 dropped_bytes: 0,
                 rotations: 3,
                 kind: "longrun".into(),
+                wanted: true,
             },
             ServiceStatus {
                 name: "migrate\"db".into(),
@@ -315,6 +361,7 @@ pub(crate) mod tests {
                 dropped_bytes: 17,
                 rotations: 0,
                 kind: "oneshot".into(),
+                wanted: false,
             },
         ]
     }
@@ -346,6 +393,22 @@ pub(crate) mod tests {
         ] {
             assert_eq!(Request::parse(&r.to_line()), Ok(r));
         }
+    }
+
+    #[test]
+    fn readiness_counts_wanted_services_unless_named() {
+        let mut list = sample();
+        // web is up; migrate"db is done (not ready) but not wanted.
+        assert_eq!(not_ready(&list, &[]), Ok(vec![]));
+        assert_eq!(
+            not_ready(&list, &["web", "migrate\"db"]),
+            Ok(vec!["migrate\"db (done)".to_owned()])
+        );
+        assert!(not_ready(&list, &["nope"]).unwrap_err().contains("'nope'"));
+        list[0].state = "starting".into();
+        assert_eq!(not_ready(&list, &[]), Ok(vec!["web (starting)".to_owned()]));
+        list[0].state = "ready".into();
+        assert_eq!(not_ready(&list, &["web"]), Ok(vec![]));
     }
 
     #[test]

@@ -56,6 +56,7 @@ impl Control for Supervisor {
                     dropped_bytes,
                     rotations,
                     kind: if s.is_oneshot() { "oneshot" } else { "longrun" }.to_owned(),
+                    wanted: s.want_up,
                 }
             })
             .collect();
@@ -77,6 +78,7 @@ impl Control for Supervisor {
                 dropped_bytes,
                 rotations,
                 kind: "cmd".to_owned(),
+                wanted: true,
             });
         }
         out

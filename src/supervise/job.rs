@@ -54,6 +54,10 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
             opts,
         ))
     };
+    let http = crate::ctl::http::Http::configured(
+        args.metrics_addr.as_deref(),
+        std::env::var("TEND_METRICS_ADDR").ok(),
+    )?;
     let mut intake = SignalIntake::install()?;
     become_reaper()?;
     let (pump, out, stats) = match capture {
@@ -91,7 +95,9 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
         grace,
         None,
     );
-    Ok(sup.run())
+    Ok(sup
+        .with_control(crate::ctl::server::Server::http_only(http))
+        .run())
 }
 
 fn init_inner(args: InitArgs) -> Result<i32, String> {
@@ -127,6 +133,10 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
     let ident = Identity::from_env()?;
     let root = cli::log_root(args.log_root.as_deref());
     let metrics_file = path_or_env(args.metrics_file.as_deref(), "TEND_METRICS_FILE");
+    let http = crate::ctl::http::Http::configured(
+        args.metrics_addr.as_deref(),
+        std::env::var("TEND_METRICS_ADDR").ok(),
+    )?;
     let mut intake = SignalIntake::install()?;
     become_reaper()?;
     let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
@@ -175,17 +185,11 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
             expect_exit,
         })
     };
-    // Without a writable run directory (read-only root, non-root user) tend still runs:
-    // only `tend ctl` is unavailable, which is worth one warning, not a failed start.
+    // Without a writable run directory (read-only root, non-root user) the control socket
+    // moves to @tend/control; failing that, tend still runs with one warning.
     let run_dir =
         path_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into());
-    let server = match crate::ctl::server::Server::bind(&run_dir) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("tend: control socket disabled: {e}");
-            None
-        }
-    };
+    let server = crate::ctl::server::Server::open(&run_dir, http);
     let metrics = match metrics_file {
         Some(p) => Some(
             crate::ctl::metrics::MetricsWriter::start(p)

@@ -1,10 +1,12 @@
 //! The server driven by a poll loop in a thread, with a fake supervisor behind it.
 
 use super::*;
+use crate::ctl::addr::Addr;
 use crate::ctl::proto::{ServiceStatus, parse_status_line};
 use nix::poll::{PollFd, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -60,7 +62,9 @@ impl Harness {
         let run = dir.join("run");
         let mut server = Server::bind(&run).unwrap();
         server.set_client_timeout(timeout);
-        let sock = server.path.clone();
+        let Some(Addr::Path(sock)) = server.addr().cloned() else {
+            panic!("bound a path")
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let mut fake = Fake {
@@ -249,18 +253,76 @@ fn silent_clients_are_dropped_and_do_not_block_others() {
 }
 
 #[test]
-fn too_many_clients_are_refused_then_served_again() {
-    let h = Harness::new("many", CLIENT_TIMEOUT);
-    let mut held: Vec<UnixStream> = (0..MAX_CLIENTS)
+fn idle_clients_beyond_the_cap_evict_the_oldest_and_others_are_served() {
+    // Regression: 40 idle connections used to get every later request refused with "too
+    // many connections" until they timed out.
+    let h = Harness::new("many", Duration::from_secs(30));
+    let mut held: Vec<UnixStream> = (0..MAX_CLIENTS + 8)
         .map(|_| UnixStream::connect(&h.sock).unwrap())
         .collect();
-    // Make sure the server has accepted them all before the extra one.
-    std::thread::sleep(Duration::from_millis(100));
-    let e = h.ask(b"status\n");
-    assert_eq!(e, ["error too many connections, try again"]);
-    held.truncate(0);
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(h.ask(b"status\n").last().unwrap(), "ok");
+    // Make sure the server has accepted them all before the requests.
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(h.ask(b"status\n").last().unwrap(), "ok");
+    }
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    // The oldest idle ones were told why they were closed; the newest are still held.
+    held[0]
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut out = String::new();
+    held[0].read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("error too many connections"), "{out}");
+    let last = held.last_mut().unwrap();
+    last.write_all(b"status\n").unwrap();
+    let mut out = String::new();
+    last.read_to_string(&mut out).unwrap();
+    assert!(out.ends_with("ok\n"), "{out}");
+}
+
+#[test]
+fn abstract_socket_serves_like_the_path() {
+    let name = format!("tend-test/{}/abstract", std::process::id());
+    let server = Server::bind_abstract(&name).unwrap();
+    assert_eq!(server.addr(), Some(&Addr::Abstract(name.clone())));
+    assert!(
+        Server::bind_abstract(&name)
+            .err()
+            .unwrap()
+            .contains("in use"),
+        "a second listener on the same name is refused"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        let mut server = server;
+        let mut fake = Fake {
+            services: crate::ctl::proto::tests::sample(),
+            calls: Arc::new(Mutex::new(Vec::new())),
+        };
+        while !stop2.load(Ordering::Relaxed) {
+            let fds: Vec<RawFd> = server
+                .poll_fds()
+                .iter()
+                .map(|(fd, _)| fd.as_raw_fd())
+                .collect();
+            std::thread::sleep(Duration::from_millis(10));
+            server.handle(&fds, &mut fake);
+        }
+    });
+    let mut s = Addr::Abstract(name.clone()).connect().unwrap();
+    s.write_all(b"status\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("name=web ") && out.ends_with("ok\n"),
+        "{out}"
+    );
+    stop.store(true, Ordering::Relaxed);
+    t.join().unwrap();
+    // The name is gone with the listener.
+    assert!(Addr::Abstract(name).connect().is_err());
 }
 
 #[test]
