@@ -11,7 +11,7 @@ mod graph;
 mod user;
 
 pub use check::check_job;
-pub use files::parse_signal;
+pub use files::{parse_restart_limit, parse_signal};
 
 use crate::log::options::LogOptions;
 use files::{ServiceDir, describe_io, envdir_value, one_line, parse_notification_fd, valid_name};
@@ -64,6 +64,17 @@ pub struct ServiceDef {
     pub log: LogOptions,
     /// Not started automatically (`tend ctl start` starts it).
     pub disabled: bool,
+    /// `restart-limit`: failed runs allowed (within a window) before it is failed for good.
+    pub restart_limit: Option<RestartLimit>,
+}
+
+/// `restart-limit`: after `count` failed runs within `within` (ever, if `None`), failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartLimit {
+    /// Failed runs allowed.
+    pub count: u32,
+    /// The window they are counted in.
+    pub within: Option<Duration>,
 }
 
 /// What a service runs.
@@ -128,6 +139,7 @@ const LONGRUN_ONLY: &[&str] = &[
     "notify",
     "check",
     "restart",
+    "restart-limit",
 ];
 
 /// Reads and validates the tree in `dir`; returns every error found, sorted by service name.
@@ -342,6 +354,7 @@ fn load_service(
         }
     };
     let critical = sd.flag("critical", "marks the service critical");
+    let restart_limit = sd.parsed("restart-limit", parse_restart_limit);
     let disabled = sd.flag("disabled", "keeps the service from starting automatically");
     let down_signal = sd
         .parsed("down-signal", parse_signal)
@@ -394,6 +407,7 @@ fn load_service(
         env,
         log,
         disabled,
+        restart_limit,
     })
 }
 
