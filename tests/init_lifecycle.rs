@@ -244,3 +244,18 @@ fn a_hung_finish_is_killed_with_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn critical_alone_takes_the_container_down_with_the_service() {
+    let t = Tree::new("critical-alone");
+    t.longrun("app", "echo run >> $OUT/app.runs; sleep 0.3; exit 4");
+    t.file("app", "critical", "", false);
+    let (rc, err, took) = run_env(&t, "sleep 30", &[]);
+    assert_eq!(rc, 4, "{err}");
+    assert!(
+        err.contains("critical service app stopped for good (exit code 4)"),
+        "{err}"
+    );
+    assert_eq!(read(&t.out().join("app.runs")).lines().count(), 1);
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}

@@ -341,7 +341,10 @@ fn load_service(
         }
     };
 
+    let critical = sd.flag("critical", "marks the service critical");
     let restart = match sd.value("restart").as_deref() {
+        // `critical` alone means "the container dies when this dies": no restart then.
+        None if critical => Restart::Never,
         None | Some("always") => Restart::Always,
         Some("on-failure") => Restart::OnFailure,
         Some("never") => Restart::Never,
@@ -353,7 +356,6 @@ fn load_service(
             Restart::Always
         }
     };
-    let critical = sd.flag("critical", "marks the service critical");
     let restart_limit = sd.parsed("restart-limit", parse_restart_limit);
     let disabled = sd.flag("disabled", "keeps the service from starting automatically");
     let down_signal = sd
