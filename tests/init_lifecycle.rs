@@ -143,6 +143,7 @@ fn a_permanent_start_error_later_fails_the_service_for_good() {
         "echo run >> $OUT/flaky.runs; chmod -x \"$0\"; sleep 0.3; exit 1",
     );
     t.file("flaky", "critical", "", false);
+    t.file("flaky", "restart", "always\n", false);
     let (rc, err, took) = run_env(&t, "sleep 30", &[]);
     assert_eq!(rc, 126, "{err}");
     assert!(
@@ -159,6 +160,7 @@ fn restart_limit_fails_a_crash_looping_service_for_good() {
     t.longrun("loop", "echo run >> $OUT/loop.runs; exit 3");
     t.file("loop", "restart-limit", "3/60s\n", false);
     t.file("loop", "critical", "", false);
+    t.file("loop", "restart", "always\n", false);
     let (rc, err, took) = run_env(&t, "sleep 30", &[]);
     assert_eq!(rc, 3, "{err}");
     assert!(
@@ -258,4 +260,26 @@ fn critical_alone_takes_the_container_down_with_the_service() {
     );
     assert_eq!(read(&t.out().join("app.runs")).lines().count(), 1);
     assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn a_service_never_ready_is_reported_every_30_s() {
+    let t = Tree::new("never-ready");
+    // Declares notification-fd 3 but never writes to it, and has no timeout-up.
+    t.longrun("mute", "trap 'exit 0' TERM\nwhile :; do sleep 0.05; done");
+    t.file("mute", "notification-fd", "3\n", false);
+    let errfile = t.tmp.join("stderr");
+    let mut cmd = t.init(&["sh", "-c", "echo cmd > $OUT/cmd"]);
+    cmd.stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errfile).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let pid = tend_pid_under(&child);
+    let line = "tend: mute: still not ready after 30 s, waiting for a newline on its notification-fd 3; CMD waits for it";
+    let seen = wait_for(Duration::from_secs(45), || read(&errfile).contains(line));
+    signal(pid, "TERM");
+    let _ = child.wait();
+    let err = read(&errfile);
+    assert!(seen, "{err}");
+    assert_eq!(err.matches("still not ready").count(), 1, "{err}");
+    assert!(!t.out().join("cmd").exists());
 }

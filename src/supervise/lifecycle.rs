@@ -65,6 +65,7 @@ impl Supervisor {
         Ctx {
             now,
             kill_at: self.kill_at(now, self.grace_of(i)),
+            cut: self.stop_cut(now),
             shutting_down: self.shutting_down(),
             startup: !self.startup_over,
             want_up: self.svcs[i].want_up,

@@ -39,12 +39,13 @@
 //! Downing      Spawned / SpawnFailed    → Downing{pid} / Down       - / Log
 //! Downing      Exited(down pid)         → Down                      Log if it failed
 //! Downing      Timer (kill_at)          → Downing{kill_at: None}    Log; Signal(KILL)
-//! Done,Failed  Enable (longrun)         → Down, fresh backoff       -
+//! Done,Failed  Enable, Restart (longrun)→ Down, fresh backoff       -
 //! any other pair                        → unchanged                 -
 //!
 //! after an exit:  oneshot `up`: 0 → Done; else → Failed + Log + ExitContainer(code)
-//!                 (not while shutting down). longrun: → Finishing + Spawn(finish) when
-//!                 there is a `finish`, else settle.
+//!                 (not while shutting down). longrun: → Finishing{kill_at: timeout-finish,
+//!                 cut to the stop deadline} + Spawn(finish) when there is a `finish`,
+//!                 else settle.
 //! settle:         shutting down or stopped by `tend ctl stop` → Down; `ctl restart` → Down
 //!                 (started again at once); a failed run counts against `restart-limit`:
 //!                 over it → Failed for good; else per `restart` → Backoff{until}; else
@@ -278,6 +279,8 @@ pub struct Ctx {
     pub now: Instant,
     /// When a stop begun now must end in SIGKILL (its grace, cut to the stop deadline).
     pub kill_at: Instant,
+    /// During shutdown: no process of the service may outlive this (`TEND_STOP_DEADLINE`).
+    pub cut: Option<Instant>,
     /// tend is shutting down.
     pub shutting_down: bool,
     /// Start-up is not over (CMD not started, not every service settled).
@@ -766,7 +769,7 @@ impl Machine {
         if !conf.oneshot && conf.ready_by == ReadyBy::Start {
             return State::Up { pid };
         }
-        let give_up_at = conf.timeout_up.map(|t| cx.now + t);
+        let give_up_at = conf.timeout_up.map(|t| after(cx.now, t));
         let probe = if !conf.oneshot && conf.ready_by == ReadyBy::Check {
             Probe::CheckAt {
                 at: cx.now,
@@ -802,9 +805,10 @@ impl Machine {
                 Exit::Signal(n) => (256, n),
             };
             out.push(Action::Spawn(Prog::Finish { code, sig }));
+            let limit = after(cx.now, conf.timeout_finish);
             return State::Finishing {
                 pid: None,
-                kill_at: Some(cx.now + conf.timeout_finish),
+                kill_at: Some(cx.cut.map_or(limit, |c| c.min(limit))),
                 exit,
                 then,
             };
@@ -928,6 +932,12 @@ impl Machine {
         }
         end
     }
+}
+
+/// `now + d`, or about a year from now when `d` is too large to add (a huge timeout file).
+pub fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or(now + Duration::from_secs(365 * 86_400))
 }
 
 /// The program that starts a service.

@@ -36,6 +36,7 @@ fn cx(t: &T) -> Ctx {
     Ctx {
         now: t.now,
         kill_at: t.kill,
+        cut: None,
         shutting_down: false,
         startup: false,
         want_up: true,
@@ -942,4 +943,29 @@ fn timers_live_in_their_states() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_finish_during_shutdown_is_cut_to_the_stop_deadline() {
+    let t = t();
+    let cut = t.now + Duration::from_millis(300);
+    let c = Ctx {
+        shutting_down: true,
+        cut: Some(cut),
+        ..cx(&t)
+    };
+    let mut m = Machine::new();
+    m.state = State::Stopping {
+        pid: RUN,
+        kill_at: Some(t.later),
+        then: Then::Settle,
+    };
+    m.on(&longrun(), Event::Exited(RUN, Exit::Signal(15)), &c);
+    assert!(matches!(m.state, State::Finishing { kill_at: Some(k), .. } if k == cut));
+    // Outside shutdown, `timeout-finish` alone counts.
+    let mut m = Machine::new();
+    m.state = State::Up { pid: RUN };
+    m.on(&longrun(), Event::Exited(RUN, Exit::Code(1)), &cx(&t));
+    let limit = t.now + Duration::from_secs(2);
+    assert!(matches!(m.state, State::Finishing { kill_at: Some(k), .. } if k == limit));
 }

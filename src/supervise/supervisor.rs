@@ -357,18 +357,21 @@ impl Supervisor {
     /// Starts the `TEND_STOP_DEADLINE` clock, once.
     pub(super) fn arm_stop_deadline(&mut self, now: Instant) {
         if self.stop_by.is_none() {
-            self.stop_by = Some(now + self.stop_deadline);
+            self.stop_by = Some(super::state::after(now, self.stop_deadline));
         }
     }
 
     /// When a stop begun `now` with this grace must end in SIGKILL: the grace, cut so that
     /// the last [`FLUSH_RESERVE`] of the stop deadline is left for the logs.
     pub(super) fn kill_at(&self, now: Instant, grace: Duration) -> Instant {
-        let by = now + grace;
-        match self.stop_by {
-            Some(d) => by.min(d.checked_sub(FLUSH_RESERVE).unwrap_or(d)).max(now),
-            None => by,
-        }
+        let by = super::state::after(now, grace);
+        self.stop_cut(now).map_or(by, |c| by.min(c))
+    }
+
+    /// During shutdown: when every process must be gone, [`FLUSH_RESERVE`] before the end.
+    pub(super) fn stop_cut(&self, now: Instant) -> Option<Instant> {
+        self.stop_by
+            .map(|d| d.checked_sub(FLUSH_RESERVE).unwrap_or(d).max(now))
     }
 
     /// A child exited: CMD, a service's run, or an auxiliary process; orphans are just reaped.
