@@ -146,3 +146,19 @@ impl Supervisor {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_permanent;
+    use std::io::Error;
+
+    #[test]
+    fn permanent_start_errors() {
+        for e in [libc::EACCES, libc::ENOEXEC, libc::EPERM] {
+            assert!(is_permanent(&Error::from_raw_os_error(e)), "{e}");
+        }
+        for e in [libc::ENOENT, libc::EAGAIN, libc::ENOMEM, libc::EMFILE] {
+            assert!(!is_permanent(&Error::from_raw_os_error(e)), "{e}");
+        }
+    }
+}
