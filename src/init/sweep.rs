@@ -6,13 +6,15 @@ use std::collections::HashMap;
 
 /// Sends `sig` to every remaining process: all of them at once when tend is PID 1 (the
 /// namespace is ours), else to each descendant found in `/proc`, since `kill(-1)` outside a
-/// namespace would hit the whole host.
+/// namespace would hit the whole host. SIGTERM goes with SIGCONT, so a stopped process acts
+/// on it now instead of waiting for the SIGKILL after the grace.
 pub fn signal_remaining(sig: Signal) {
-    if super::is_pid1() {
-        let _ = kill(Pid::from_raw(-1), sig);
-        return;
-    }
-    for pid in descendants(nix::unistd::getpid()) {
+    let targets = if super::is_pid1() {
+        vec![Pid::from_raw(-1)]
+    } else {
+        descendants(nix::unistd::getpid())
+    };
+    for pid in targets {
         let _ = kill(pid, sig);
         if sig == Signal::SIGTERM {
             let _ = kill(pid, Signal::SIGCONT);

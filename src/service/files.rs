@@ -397,6 +397,32 @@ pub fn parse_notification_fd(s: &str) -> Result<i32, String> {
     }
 }
 
+/// Parses `restart-limit`: `N` or `N/DURATION` (`5/60s`), N at least 1.
+pub fn parse_restart_limit(s: &str) -> Result<super::RestartLimit, String> {
+    const EXPECTED: &str = "expected N or N/DURATION, such as 5 or 5/60s";
+    let (n, window) = match s.split_once('/') {
+        Some((n, w)) => (n, Some(w)),
+        None => (s, None),
+    };
+    let count = match n.trim().parse::<u32>() {
+        Ok(c) if c >= 1 => c,
+        _ => {
+            return Err(format!(
+                "'{s}' is not a restart limit ({EXPECTED}, N at least 1)"
+            ));
+        }
+    };
+    let within = match window {
+        None => None,
+        Some(w) => match crate::units::parse_duration(w) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => return Err(format!("'{s}': the window must be above zero ({EXPECTED})")),
+            Err(e) => return Err(format!("{e} ({EXPECTED})")),
+        },
+    };
+    Ok(super::RestartLimit { count, within })
+}
+
 /// An `env/NAME` file's value as s6-envdir reads it: `None` (unset) for an empty file, else
 /// the first line with trailing spaces and tabs removed and NUL bytes turned into newlines.
 pub fn envdir_value(content: &str) -> Option<String> {
@@ -410,6 +436,19 @@ pub fn envdir_value(content: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_limits() {
+        use std::time::Duration;
+        let l = parse_restart_limit("5/60s").unwrap();
+        assert_eq!((l.count, l.within), (5, Some(Duration::from_secs(60))));
+        let l = parse_restart_limit("3").unwrap();
+        assert_eq!((l.count, l.within), (3, None));
+        for bad in ["0", "", "x", "5/", "5/60", "5/0s", "-1/5s", "5/60s/1"] {
+            let e = parse_restart_limit(bad).unwrap_err();
+            assert!(e.contains("expected N or N/DURATION"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn names() {

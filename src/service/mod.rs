@@ -13,7 +13,7 @@ mod user;
 pub use check::check_job;
 #[cfg(feature = "import")]
 pub use files::read_bounded;
-pub use files::{one_line, parse_signal, valid_name};
+pub use files::{one_line, parse_restart_limit, parse_signal, valid_name};
 
 use crate::log::options::LogOptions;
 use files::{ServiceDir, describe_io, envdir_value, parse_notification_fd};
@@ -66,6 +66,17 @@ pub struct ServiceDef {
     pub log: LogOptions,
     /// Not started automatically (`tend ctl start` starts it).
     pub disabled: bool,
+    /// `restart-limit`: failed runs allowed (within a window) before it is failed for good.
+    pub restart_limit: Option<RestartLimit>,
+}
+
+/// `restart-limit`: after `count` failed runs within `within` (ever, if `None`), failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartLimit {
+    /// Failed runs allowed.
+    pub count: u32,
+    /// The window they are counted in.
+    pub within: Option<Duration>,
 }
 
 /// What a service runs.
@@ -334,7 +345,10 @@ fn load_service(
         }
     };
 
+    let critical = sd.flag("critical", "marks the service critical");
     let restart = match sd.value("restart").as_deref() {
+        // `critical` alone means "the container dies when this dies": no restart then.
+        None if critical => Restart::Never,
         None | Some("always") => Restart::Always,
         Some("on-failure") => Restart::OnFailure,
         Some("never") => Restart::Never,
@@ -346,7 +360,7 @@ fn load_service(
             Restart::Always
         }
     };
-    let critical = sd.flag("critical", "marks the service critical");
+    let restart_limit = sd.parsed("restart-limit", parse_restart_limit);
     let disabled = sd.flag("disabled", "keeps the service from starting automatically");
     let down_signal = sd
         .parsed("down-signal", parse_signal)
@@ -399,6 +413,7 @@ fn load_service(
         env,
         log,
         disabled,
+        restart_limit,
     })
 }
 

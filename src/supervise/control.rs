@@ -1,7 +1,7 @@
 //! What `tend ctl` may ask of the supervisor: status, start, stop, restart, kill, shutdown.
 
+use super::state::Event;
 use super::supervisor::Supervisor;
-use super::svc::State;
 use crate::ctl::proto::{Control, ExitInfo, ServiceStatus};
 use crate::init::Exit;
 use crate::log::pump::SinkStats;
@@ -48,10 +48,10 @@ impl Control for Supervisor {
                 ServiceStatus {
                     name: s.def.name.clone(),
                     state: s.state_name().to_owned(),
-                    pid: s.pid.map(Pid::as_raw),
-                    since: s.pid.and(s.started).map(|t| now.duration_since(t)),
-                    restarts: s.restarts,
-                    last_exit: s.last_exit.map(exit_info),
+                    pid: s.m.pid().map(Pid::as_raw),
+                    since: s.m.pid().and(s.m.started).map(|t| now.duration_since(t)),
+                    restarts: s.m.restarts,
+                    last_exit: s.m.last_exit.map(exit_info),
                     log_bytes,
                     dropped_bytes,
                     rotations,
@@ -89,23 +89,16 @@ impl Control for Supervisor {
         if self.shutting_down() {
             return Err("tend is shutting down".into());
         }
-        let s = &mut self.svcs[i];
-        s.want_up = true;
-        if matches!(s.state, State::Failed | State::Done) && !s.is_oneshot() {
-            // Stopped for good, but an operator asked: start afresh, with a fresh backoff.
-            s.state = State::Down;
-            s.backoff = Default::default();
-        }
-        if s.state == State::Backoff {
-            s.deadline = Some(Instant::now());
-        }
+        self.svcs[i].want_up = true;
+        // Stopped for good, but an operator asked: start afresh, with a fresh backoff.
+        self.feed(i, Event::Enable, Instant::now());
         Ok(())
     }
 
     fn stop(&mut self, name: &str) -> Result<(), String> {
         let i = self.index_of(name)?;
         self.svcs[i].want_up = false;
-        self.stop_service(i, Instant::now());
+        self.feed(i, Event::Stop, Instant::now());
         Ok(())
     }
 
@@ -117,16 +110,8 @@ impl Control for Supervisor {
         if self.shutting_down() {
             return Err("tend is shutting down".into());
         }
-        let s = &mut self.svcs[i];
-        s.want_up = true;
-        if s.pid.is_some() {
-            s.restart_requested = true;
-            self.stop_service(i, Instant::now());
-        } else {
-            s.state = State::Down;
-            s.deadline = None;
-            s.restarts += 1;
-        }
+        self.svcs[i].want_up = true;
+        self.feed(i, Event::Restart, Instant::now());
         Ok(())
     }
 
@@ -137,7 +122,8 @@ impl Control for Supervisor {
         }
         let i = self.index_of(name)?;
         let pid = self.svcs[i]
-            .pid
+            .m
+            .pid()
             .ok_or_else(|| format!("{name} is not running"))?;
         kill(Pid::from_raw(-pid.as_raw()), signal).map_err(|e| format!("{name}: {e}"))
     }

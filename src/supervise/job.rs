@@ -2,8 +2,8 @@
 //! over to the supervisor loop. Any failure here exits 111 with the reason on stderr.
 
 use super::spawn::Ids;
-use super::supervisor::{MainCmd, Mode, Supervisor};
-use super::svc::{State, Svc};
+use super::supervisor::{MainCmd, Mode, Supervisor, stop_deadline_from_env};
+use super::svc::Svc;
 use crate::cli::{self, EXIT_CONFIG, InitArgs, RunArgs, flag_or_env, path_or_env, switch_or_env};
 use crate::init::signals::SignalIntake;
 use crate::log::layout::{Identity, validate_component};
@@ -15,7 +15,7 @@ use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// `tend run -- CMD …`.
 pub fn run(args: RunArgs) -> i32 {
@@ -41,6 +41,7 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
     let group = switch_or_env(args.group, "TEND_GROUP")?;
     let grace = cli::kill_grace()?;
     let expect_exit = cli::expect_exit(&args.expect_exit)?;
+    let stop_deadline = stop_deadline_from_env()?;
     let name = flag_or_env(args.name.as_deref(), "TEND_NAME").unwrap_or_else(|| "main".into());
     // Everything that can be refused is checked before the first side effect.
     let capture = if no_capture {
@@ -97,11 +98,13 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
     );
     Ok(sup
         .with_control(crate::ctl::server::Server::http_only(http))
+        .with_stop_deadline(stop_deadline)
         .run())
 }
 
 fn init_inner(args: InitArgs) -> Result<i32, String> {
     let grace = cli::kill_grace()?;
+    let stop_deadline = stop_deadline_from_env()?;
     let base = cli::log_options(&args.log_flag_values(), args.tee, true)?;
     let expect_exit = cli::expect_exit(&args.expect_exit)?;
     let explicit = path_or_env(args.services.as_deref(), "TEND_SERVICES");
@@ -198,7 +201,11 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
         None => None,
     };
     let sup = Supervisor::new(Mode::Init, intake, svcs, main, Some(pump), grace, cmd_wait);
-    Ok(sup.with_control(server).with_metrics(metrics).run())
+    Ok(sup
+        .with_control(server)
+        .with_metrics(metrics)
+        .with_stop_deadline(stop_deadline)
+        .run())
 }
 
 /// PID 1 reaps by nature; anywhere else tend asks to inherit orphans.
@@ -271,8 +278,6 @@ fn new_svc(
     err: OwnedFd,
     stats: Arc<SinkStats>,
 ) -> Result<Svc, String> {
-    // `disabled` services wait for `tend ctl start`.
-    let disabled = def.disabled;
     let mut env = def.env.clone();
     let mut notify = None;
     if matches!(def.readiness, Readiness::Systemd) {
@@ -288,30 +293,7 @@ fn new_svc(
         gid: c.gid,
         groups: c.groups.clone(),
     });
-    Ok(Svc {
-        def,
-        state: State::Down,
-        pid: None,
-        aux: None,
-        started: None,
-        restarts: 0,
-        last_exit: None,
-        backoff: Default::default(),
-        deadline: None,
-        check_at: None,
-        check_every: Duration::from_millis(50),
-        out,
-        err,
-        stats,
-        ready_pipe: None,
-        notify,
-        want_up: !disabled,
-        up_timed_out: false,
-        restart_requested: false,
-        down_done: false,
-        ids,
-        env,
-    })
+    Ok(Svc::new(def, out, err, stats, notify, ids, env))
 }
 
 /// `HOME`, `USER` and `LOGNAME` of a service's `user`, as login(1) and s6-setuidgid's callers

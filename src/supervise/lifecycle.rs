@@ -1,40 +1,115 @@
-//! The life of one service: start, readiness, exit, `finish`, restart, stop, `down`.
+//! Carrying out what a service's state machine ([`super::state`]) decides: spawning its
+//! programs, signalling process groups, printing, shutting down. The decisions are all in
+//! `state.rs`; this file only talks to the system and feeds the results back.
 
-use super::spawn::{Isolation, Spawn, spawn};
+use super::spawn::{Isolation, Spawn, exec_failure_code, spawn};
+use super::state::{Action, Ctx, Event, Prog, ReadyBy, SpawnError, State};
 use super::supervisor::{Supervisor, short_io};
-use super::svc::{Aux, State};
 use crate::init::Exit;
-use crate::service::{Kind, Readiness, Restart};
-use nix::sys::signal::{Signal, kill};
+use crate::service::{Kind, Readiness};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// First delay between `check` runs; it doubles up to [`CHECK_MAX`].
-const CHECK_FIRST: Duration = Duration::from_millis(50);
-/// Longest delay between `check` runs.
-const CHECK_MAX: Duration = Duration::from_secs(1);
-
 pub(super) fn path_arg(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// Errors that no retry can cure: not executable, exec format error, setuid/setgid refused.
+fn is_permanent(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES | libc::ENOEXEC | libc::EPERM)
+    )
+}
+
 impl Supervisor {
-    /// Starts a service: a longrun's `run`, or a oneshot's `up`.
-    pub(super) fn start_service(&mut self, i: usize, now: Instant) {
-        let (argv, is_oneshot) = match self.kind(i) {
-            Kind::Longrun { run, .. } => (vec![path_arg(run)], false),
-            Kind::Oneshot { up, .. } => (vec![path_arg(up)], true),
+    /// Hands one event to service `i`'s state machine and carries out its actions.
+    pub(super) fn feed(&mut self, i: usize, ev: Event, now: Instant) {
+        let cx = self.ctx(i, now);
+        let s = &mut self.svcs[i];
+        let actions = s.m.on(&s.conf, ev, &cx);
+        if !matches!(s.m.state, State::Starting { .. }) {
+            // Readiness is only read while starting; an old pipe must not mark a new run.
+            s.ready_pipe = None;
+        }
+        for a in actions {
+            match a {
+                Action::Spawn(prog) => {
+                    let ev = match self.spawn_prog(i, prog) {
+                        Ok(pid) => Event::Spawned(prog, pid),
+                        Err(e) => Event::SpawnFailed(
+                            prog,
+                            SpawnError {
+                                exit: Exit::Code(exec_failure_code(&e)),
+                                permanent: is_permanent(&e),
+                                why: short_io(&e),
+                            },
+                        ),
+                    };
+                    self.feed(i, ev, now);
+                }
+                Action::Signal(pid, sig) => {
+                    let _ = kill(Pid::from_raw(-pid.as_raw()), sig);
+                }
+                Action::Log(line) => eprintln!("tend: {line}"),
+                Action::ExitContainer(code) => self.begin_shutdown(Some(code)),
+            }
+        }
+    }
+
+    /// What the state machine needs to know of the world now.
+    fn ctx(&self, i: usize, now: Instant) -> Ctx {
+        Ctx {
+            now,
+            kill_at: self.kill_at(now, self.grace_of(i)),
+            cut: self.stop_cut(now),
+            shutting_down: self.shutting_down(),
+            startup: !self.startup_over,
+            want_up: self.svcs[i].want_up,
+            cmd_waiting: self
+                .main
+                .as_ref()
+                .is_some_and(|m| m.pid.is_none() && m.exit.is_none()),
+        }
+    }
+
+    /// Starts one program of service `i`.
+    fn spawn_prog(&mut self, i: usize, prog: Prog) -> std::io::Result<Pid> {
+        let def = &self.svcs[i].def;
+        let argv = match (prog, &def.kind, &def.readiness) {
+            (Prog::Run, Kind::Longrun { run, .. }, _) => vec![path_arg(run)],
+            (Prog::Up, Kind::Oneshot { up, .. }, _) => vec![path_arg(up)],
+            (Prog::Down, Kind::Oneshot { down: Some(d), .. }, _) => vec![path_arg(d)],
+            (
+                Prog::Finish { code, sig },
+                Kind::Longrun {
+                    finish: Some(f), ..
+                },
+                _,
+            ) => {
+                vec![path_arg(f), code.to_string(), sig.to_string()]
+            }
+            (Prog::Check, _, Readiness::Check(c)) => vec![path_arg(c)],
+            // Invariant: the machine only asks for programs the definition has.
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such program in the service",
+                ));
+            }
         };
-        let mut ready_w = None;
-        let mut extra = None;
-        if let (false, Readiness::Fd(n)) = (is_oneshot, self.readiness(i)) {
-            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
+        if let (Prog::Run, ReadyBy::Fd(n)) = (prog, self.svcs[i].conf.ready_by) {
+            let flags = nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK;
+            match nix::unistd::pipe2(flags) {
                 Ok((r, w)) => {
-                    extra = Some(*n);
-                    self.svcs[i].ready_pipe = Some(r);
-                    ready_w = Some(w);
+                    let spawned = self.spawn_in_service(i, &argv, Some((n, w.as_fd())));
+                    // The child holds its own copy; ours must go so EOF shows when it exits.
+                    drop(w);
+                    self.svcs[i].ready_pipe = spawned.is_ok().then_some(r);
+                    return spawned;
                 }
                 Err(e) => eprintln!(
                     "tend: {}: cannot create the notification pipe: {e}",
@@ -42,232 +117,7 @@ impl Supervisor {
                 ),
             }
         }
-        let spawned =
-            self.spawn_in_service(i, &argv, extra.zip(ready_w.as_ref().map(|w| w.as_fd())));
-        // The child holds its own copy; ours must go so EOF shows when it exits.
-        drop(ready_w);
-        let s = &mut self.svcs[i];
-        s.up_timed_out = false;
-        match spawned {
-            Ok(pid) => {
-                s.pid = Some(pid);
-                s.started = Some(now);
-                s.state = State::Starting;
-                s.deadline = s.def.timeout_up.map(|t| now + t);
-                if is_oneshot {
-                    return;
-                }
-                match &s.def.readiness {
-                    Readiness::None => {
-                        s.deadline = None;
-                        s.state = State::Ready;
-                    }
-                    Readiness::Check(_) => {
-                        s.check_every = CHECK_FIRST;
-                        s.check_at = Some(now);
-                    }
-                    Readiness::Fd(_) | Readiness::Systemd => {}
-                }
-            }
-            Err(e) => {
-                eprintln!(
-                    "tend: {}: cannot run {}: {}",
-                    s.def.name,
-                    argv[0],
-                    short_io(&e)
-                );
-                s.ready_pipe = None;
-                s.started = Some(now);
-                let exit = Exit::Code(super::spawn::exec_failure_code(&e));
-                self.on_service_exit(i, exit);
-            }
-        }
-    }
-
-    /// The service reported readiness (or its `check` passed).
-    pub(super) fn mark_ready(&mut self, i: usize) {
-        let s = &mut self.svcs[i];
-        s.ready_pipe = None;
-        if s.state == State::Starting && !s.is_oneshot() {
-            s.state = State::Ready;
-            s.deadline = None;
-            s.check_at = None;
-        }
-    }
-
-    /// `run` (or `up`) exited.
-    pub(super) fn on_service_exit(&mut self, i: usize, exit: Exit) {
-        let now = Instant::now();
-        let s = &mut self.svcs[i];
-        s.pid = None;
-        s.last_exit = Some(exit);
-        s.ready_pipe = None;
-        s.check_at = None;
-        s.deadline = None;
-        if let Some((pid, Aux::Check)) = s.aux {
-            let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-        }
-        if s.is_oneshot() {
-            if exit.success() {
-                s.state = State::Done;
-            } else {
-                s.state = State::Failed;
-                if !self.shutting_down() {
-                    self.fail_startup(i, exit);
-                }
-            }
-            return;
-        }
-        if let Kind::Longrun {
-            finish: Some(finish),
-            ..
-        } = &s.def.kind
-        {
-            let (code, sig) = match exit {
-                Exit::Code(c) => (c, 0),
-                Exit::Signal(n) => (256, n),
-            };
-            let argv = vec![path_arg(finish), code.to_string(), sig.to_string()];
-            let limit = s.def.timeout_finish;
-            match self.spawn_in_service(i, &argv, None) {
-                Ok(pid) => {
-                    self.set_aux(i, pid, Aux::Finish);
-                    let s = &mut self.svcs[i];
-                    s.state = State::Finishing;
-                    s.deadline = Some(now + limit);
-                    return;
-                }
-                Err(e) => eprintln!(
-                    "tend: {}: cannot run finish: {}",
-                    self.svcs[i].def.name,
-                    short_io(&e)
-                ),
-            }
-        }
-        self.settle_after_exit(i, now);
-    }
-
-    /// A `finish`, `check` or `down` process exited.
-    pub(super) fn on_aux_exit(&mut self, i: usize, aux: Aux, exit: Exit) {
-        let now = Instant::now();
-        match aux {
-            Aux::Finish => {
-                if self.svcs[i].state == State::Finishing {
-                    self.settle_after_exit(i, now);
-                }
-            }
-            Aux::Check => {
-                let s = &mut self.svcs[i];
-                if s.state != State::Starting {
-                    return;
-                }
-                if exit.success() {
-                    self.mark_ready(i);
-                } else {
-                    s.check_at = Some(now + s.check_every);
-                    s.check_every = (s.check_every * 2).min(CHECK_MAX);
-                }
-            }
-            Aux::Down => {
-                self.svcs[i].deadline = None;
-                if !exit.success() {
-                    eprintln!("tend: {}: down failed ({exit})", self.svcs[i].def.name);
-                }
-            }
-        }
-    }
-
-    /// Fires whatever timer of service `i` is due.
-    pub(super) fn on_timers(&mut self, i: usize, now: Instant) {
-        if self.svcs[i].check_at.is_some_and(|t| now >= t) && self.svcs[i].aux.is_none() {
-            self.svcs[i].check_at = None;
-            if let Readiness::Check(path) = self.readiness(i) {
-                let argv = vec![path_arg(path)];
-                match self.spawn_in_service(i, &argv, None) {
-                    Ok(pid) => self.set_aux(i, pid, Aux::Check),
-                    Err(e) => {
-                        eprintln!(
-                            "tend: {}: cannot run check: {}",
-                            self.svcs[i].def.name,
-                            short_io(&e)
-                        );
-                        self.svcs[i].check_at = Some(now + CHECK_MAX);
-                    }
-                }
-            }
-        }
-        let Some(due) = self.svcs[i].deadline else {
-            return;
-        };
-        if now < due {
-            return;
-        }
-        self.svcs[i].deadline = None;
-        match self.svcs[i].state {
-            State::Starting if !self.svcs[i].is_oneshot() => {
-                let s = &mut self.svcs[i];
-                eprintln!(
-                    "tend: {}: not ready after {} ms (timeout-up); stopping it",
-                    s.def.name,
-                    s.def.timeout_up.map(|d| d.as_millis()).unwrap_or(0)
-                );
-                s.up_timed_out = true;
-                self.stop_service(i, now);
-            }
-            State::Stopping => self.kill_service(i),
-            State::Finishing | State::Done => {
-                if let Some((pid, _)) = self.svcs[i].aux {
-                    let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-                }
-            }
-            State::Backoff => {
-                if self.shutting_down() {
-                    self.svcs[i].state = State::Down;
-                } else {
-                    self.svcs[i].restarts += 1;
-                    self.start_service(i, now);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Sends the down signal to a running service's process group and arms the kill timer.
-    pub fn stop_service(&mut self, i: usize, now: Instant) {
-        let grace = self.grace_of(i);
-        let s = &mut self.svcs[i];
-        match s.state {
-            State::Backoff => {
-                s.state = State::Down;
-                s.deadline = None;
-            }
-            State::Starting | State::Ready if s.pid.is_some() => {
-                if let Some(pid) = s.pid {
-                    let group = Pid::from_raw(-pid.as_raw());
-                    let _ = kill(group, s.def.down_signal);
-                    let _ = kill(group, Signal::SIGCONT);
-                }
-                if let Some((pid, Aux::Check)) = s.aux {
-                    let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-                }
-                s.state = State::Stopping;
-                s.check_at = None;
-                s.deadline = Some(now + grace);
-            }
-            _ => {}
-        }
-    }
-
-    /// The service did not stop in time: SIGKILL its process group.
-    fn kill_service(&mut self, i: usize) {
-        let s = &mut self.svcs[i];
-        if let Some(pid) = s.pid {
-            eprintln!(
-                "tend: {}: did not stop in time; sending SIGKILL",
-                s.def.name
-            );
-            let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-        }
+        self.spawn_in_service(i, &argv, None)
     }
 
     /// Kill grace of a service: its `timeout-kill`, else `TEND_KILL_GRACE`.
@@ -295,68 +145,20 @@ impl Supervisor {
             cwd: Some(&s.def.dir),
         })
     }
+}
 
-    /// Decides what a service's exit means, once `finish` (if any) is done.
-    pub fn settle_after_exit(&mut self, i: usize, now: Instant) {
-        let shutting = self.shutting_down();
-        let s = &mut self.svcs[i];
-        s.deadline = None;
-        s.check_at = None;
-        if shutting || !s.want_up {
-            s.state = State::Down;
-            return;
+#[cfg(test)]
+mod tests {
+    use super::is_permanent;
+    use std::io::Error;
+
+    #[test]
+    fn permanent_start_errors() {
+        for e in [libc::EACCES, libc::ENOEXEC, libc::EPERM] {
+            assert!(is_permanent(&Error::from_raw_os_error(e)), "{e}");
         }
-        if std::mem::take(&mut s.restart_requested) {
-            // `tend ctl restart`: start again now, whatever the policy says.
-            s.state = State::Down;
-            s.restarts += 1;
-            return;
+        for e in [libc::ENOENT, libc::EAGAIN, libc::ENOMEM, libc::EMFILE] {
+            assert!(!is_permanent(&Error::from_raw_os_error(e)), "{e}");
         }
-        let exit = s.last_exit.unwrap_or(Exit::Code(0));
-        let failed = !exit.success() || s.up_timed_out;
-        let again = match s.def.restart {
-            Restart::Always => true,
-            Restart::OnFailure => failed,
-            Restart::Never => false,
-        };
-        if again {
-            let ran = s.started.map(|t| now.duration_since(t)).unwrap_or_default();
-            let delay = s.backoff.next_delay(ran);
-            s.state = State::Backoff;
-            s.deadline = Some(now + delay);
-            return;
-        }
-        s.state = if failed { State::Failed } else { State::Done };
-        if s.def.critical {
-            eprintln!(
-                "tend: critical service {} stopped for good ({}); shutting down",
-                s.def.name, exit
-            );
-            let code = exit.code();
-            self.begin_shutdown(Some(code));
-        }
-    }
-
-    /// Fails start-up because a oneshot's `up` failed.
-    pub fn fail_startup(&mut self, i: usize, exit: Exit) {
-        let name = &self.svcs[i].def.name;
-        eprintln!("tend: {name}: up failed ({exit}); start-up stopped");
-        let code = if exit.success() { 1 } else { exit.code() };
-        self.begin_shutdown(Some(code));
-    }
-
-    /// The readiness protocol of a service.
-    pub fn readiness(&self, i: usize) -> &Readiness {
-        &self.svcs[i].def.readiness
-    }
-
-    /// The kind of a service.
-    pub fn kind(&self, i: usize) -> &Kind {
-        &self.svcs[i].def.kind
-    }
-
-    /// Records an auxiliary process.
-    pub fn set_aux(&mut self, i: usize, pid: Pid, aux: Aux) {
-        self.svcs[i].aux = Some((pid, aux));
     }
 }

@@ -7,5 +7,6 @@ mod lifecycle;
 pub mod readiness;
 mod shutdown;
 pub mod spawn;
+pub mod state;
 pub mod supervisor;
 pub mod svc;

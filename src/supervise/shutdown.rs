@@ -2,12 +2,10 @@
 //! `down`s in reverse order, then a sweep of every process left. Each stage ends the
 //! moment the processes it waits for are gone.
 
-use super::lifecycle::path_arg;
-use super::supervisor::{Stage, Supervisor, short_io};
-use super::svc::{Aux, State};
+use super::state::{Event, State};
+use super::supervisor::{Stage, Supervisor};
 use crate::init::reap::no_children;
 use crate::init::sweep::signal_remaining;
-use crate::service::Kind;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
@@ -22,7 +20,7 @@ impl Supervisor {
                     let _ = kill(group, Signal::SIGTERM);
                     let _ = kill(pid, Signal::SIGTERM);
                     let _ = kill(group, Signal::SIGCONT);
-                    self.main_kill_at = Some(now + self.kill_grace);
+                    self.main_kill_at = Some(self.kill_at(now, self.kill_grace));
                 }
                 Some(pid) => {
                     if self.main_kill_at.is_some_and(|t| now >= t) {
@@ -38,7 +36,7 @@ impl Supervisor {
         if self.stage == Stage::Longruns && self.stop_longruns(now) {
             self.stage = Stage::Downs;
         }
-        if self.stage == Stage::Downs && self.run_downs() {
+        if self.stage == Stage::Downs && self.run_downs(now) {
             self.stage = Stage::Sweep;
         }
         if self.stage == Stage::Sweep {
@@ -54,12 +52,14 @@ impl Supervisor {
         }
         if self.sweep_term_at.is_none() && self.sweep_kill_at.is_none() {
             signal_remaining(Signal::SIGTERM);
-            self.sweep_term_at = Some(now + self.kill_grace);
+            self.sweep_term_at = Some(self.kill_at(now, self.kill_grace));
         } else if self.sweep_term_at.is_some_and(|t| now >= t) {
             signal_remaining(Signal::SIGKILL);
             self.sweep_term_at = None;
-            // A process in uninterruptible sleep may outlive SIGKILL; do not wait forever.
-            self.sweep_kill_at = Some(now + Duration::from_secs(2));
+            // A process in uninterruptible sleep may outlive SIGKILL; do not wait forever,
+            // nor past the stop deadline.
+            let by = now + Duration::from_secs(2);
+            self.sweep_kill_at = Some(self.stop_by.map_or(by, |d| d.min(by).max(now)));
         } else if self.sweep_kill_at.is_some_and(|t| now >= t) {
             eprintln!("tend: some processes survived SIGKILL; exiting anyway");
             self.stage = Stage::Done;
@@ -74,21 +74,25 @@ impl Supervisor {
             if self.svcs[i].is_oneshot() {
                 continue;
             }
-            if matches!(self.svcs[i].state, State::Backoff) {
-                self.svcs[i].state = State::Down;
-                self.svcs[i].deadline = None;
+            if matches!(self.svcs[i].m.state, State::Backoff { .. }) {
+                self.feed(i, Event::Stop, now);
             }
             if !self.svcs[i].active() {
                 continue;
             }
             all_down = false;
-            let name = self.svcs[i].def.name.clone();
+            let name = &self.svcs[i].def.name;
             let dependents_running = self
                 .svcs
                 .iter()
-                .any(|o| !o.is_oneshot() && o.active() && o.def.dependencies.contains(&name));
-            if !dependents_running && matches!(self.svcs[i].state, State::Starting | State::Ready) {
-                self.stop_service(i, now);
+                .any(|o| !o.is_oneshot() && o.active() && o.def.dependencies.contains(name));
+            if !dependents_running
+                && matches!(
+                    self.svcs[i].m.state,
+                    State::Starting { .. } | State::Up { .. }
+                )
+            {
+                self.feed(i, Event::Stop, now);
             }
         }
         all_down
@@ -96,40 +100,21 @@ impl Supervisor {
 
     /// Shutdown stage: runs oneshot `down`s one at a time in reverse order.
     /// Returns true when all have run.
-    pub(super) fn run_downs(&mut self) -> bool {
-        // `down` needs the state the oneshot left; a oneshot is `Done` until its down ran.
+    pub(super) fn run_downs(&mut self, now: Instant) -> bool {
         if self
             .svcs
             .iter()
-            .any(|s| matches!(s.aux, Some((_, Aux::Down))))
+            .any(|s| matches!(s.m.state, State::Downing { .. }))
         {
             return false;
         }
+        // `down` needs the state the oneshot left; a oneshot is `Done` until its down ran.
         for i in (0..self.svcs.len()).rev() {
-            let s = &self.svcs[i];
-            if !s.is_oneshot() || s.down_done || s.state != State::Done {
-                continue;
-            }
-            self.svcs[i].down_done = true;
-            let Kind::Oneshot {
-                down: Some(down), ..
-            } = self.kind(i)
-            else {
-                continue;
-            };
-            let argv = vec![path_arg(down)];
-            match self.spawn_in_service(i, &argv, None) {
-                Ok(pid) => {
-                    self.set_aux(i, pid, Aux::Down);
-                    // A hung `down` must not hold the container up past its stop timeout.
-                    self.svcs[i].deadline = Some(Instant::now() + self.grace_of(i));
+            if self.svcs[i].is_oneshot() && self.svcs[i].m.state == State::Done {
+                self.feed(i, Event::RunDown, now);
+                if matches!(self.svcs[i].m.state, State::Downing { .. }) {
                     return false;
                 }
-                Err(e) => eprintln!(
-                    "tend: {}: cannot run down: {}",
-                    self.svcs[i].def.name,
-                    short_io(&e)
-                ),
             }
         }
         true

@@ -5,7 +5,8 @@
 //! moment the awaited processes are gone, never on a fixed sleep.
 
 use super::spawn::{Isolation, Spawn, exec_failure_code, spawn};
-use super::svc::{State, Svc};
+use super::state::{Event, State};
+use super::svc::Svc;
 use crate::init::signals::{SignalIntake, Taken, forwardable, send_number};
 use crate::init::{Exit, reap::reap_all};
 use crate::log::pump::Pump;
@@ -83,10 +84,41 @@ pub struct Supervisor {
     pub(super) sweep_kill_at: Option<Instant>,
     /// Set by `tend ctl shutdown`; picked up by the loop.
     pub shutdown_requested: bool,
+    /// Start-up is over: CMD started, or every service settled once.
+    pub(super) startup_over: bool,
+    /// `TEND_STOP_DEADLINE`: how long the whole shutdown may take.
+    stop_deadline: Duration,
+    /// When the shutdown must be over (set when it begins).
+    pub(super) stop_by: Option<Instant>,
     /// The control socket, when the run directory is writable.
     ctl: Option<crate::ctl::server::Server>,
     /// `--metrics-file` writer and the time of its next rewrite.
     metrics: Option<(crate::ctl::metrics::MetricsWriter, Instant)>,
+}
+
+/// Default `TEND_STOP_DEADLINE`: inside Docker's 10 s stop timeout.
+pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_millis(9000);
+/// The end of the stop deadline kept for draining and fsyncing logs.
+pub const FLUSH_RESERVE: Duration = Duration::from_millis(500);
+
+/// `TEND_STOP_DEADLINE` (ms, default 9000), the bound on the whole shutdown.
+pub fn stop_deadline_from_env() -> Result<Duration, String> {
+    match std::env::var("TEND_STOP_DEADLINE") {
+        Ok(v) if !v.is_empty() => {
+            let d =
+                crate::units::parse_millis(&v).map_err(|e| format!("TEND_STOP_DEADLINE: {e}"))?;
+            if d.is_zero() {
+                return Err(format!(
+                    "TEND_STOP_DEADLINE: '{v}' must be above zero (milliseconds the whole stop may take)"
+                ));
+            }
+            Ok(d)
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err("TEND_STOP_DEADLINE: not valid UTF-8 (expected milliseconds)".into())
+        }
+        _ => Ok(DEFAULT_STOP_DEADLINE),
+    }
 }
 
 /// How often `--metrics-file` is rewritten.
@@ -119,9 +151,18 @@ impl Supervisor {
             sweep_term_at: None,
             sweep_kill_at: None,
             shutdown_requested: false,
+            startup_over: false,
+            stop_deadline: DEFAULT_STOP_DEADLINE,
+            stop_by: None,
             ctl: None,
             metrics: None,
         }
+    }
+
+    /// Bounds the whole shutdown, log flushing included (`TEND_STOP_DEADLINE`).
+    pub fn with_stop_deadline(mut self, d: Duration) -> Supervisor {
+        self.stop_deadline = d;
+        self
     }
 
     /// Serves `tend ctl` on this socket from the event loop.
@@ -159,11 +200,13 @@ impl Supervisor {
         self.main = None;
         self.svcs.clear();
         if let Some(pump) = self.pump.take() {
-            // A full disk under `block` waits for space until a stop signal (issue 13).
-            let (eof, stopped) = (
-                Instant::now() + Duration::from_secs(5),
-                self.intake.stop_seen(),
-            );
+            // The log thread gets what is left of the stop deadline (at most 5 s when the
+            // command ended by itself and no deadline runs); a full disk under `block` waits
+            // for space until a stop signal (issue 13).
+            let now = Instant::now();
+            let cap = now + Duration::from_secs(5);
+            let eof = self.stop_by.map_or(cap, |d| d.min(cap));
+            let stopped = self.intake.stop_seen();
             pump.finish_at_exit(eof, stopped, &mut |d, fd| self.intake.wait_for_stop(d, fd));
         }
     }
@@ -212,8 +255,7 @@ impl Supervisor {
     fn next_deadline(&self) -> Option<Instant> {
         let mut all: Vec<Instant> = Vec::new();
         for s in &self.svcs {
-            all.extend(s.deadline);
-            all.extend(s.check_at);
+            all.extend(s.m.next_timer());
         }
         all.extend(
             self.cmd_wait
@@ -257,7 +299,7 @@ impl Supervisor {
                 }
             }
             if got_ready {
-                self.mark_ready(i);
+                self.feed(i, Event::Ready, Instant::now());
             }
         }
         // The server needs the supervisor as its `Control`, so it is lent out for the call.
@@ -283,7 +325,9 @@ impl Supervisor {
                 // log bytes still in flight: a command that ignores SIGTERM is killed after
                 // the grace (the way s6-overlay honours S6_KILL_GRACETIME).
                 if sig == Signal::SIGTERM && self.main_kill_at.is_none() {
-                    self.main_kill_at = Some(Instant::now() + self.kill_grace);
+                    let now = Instant::now();
+                    self.arm_stop_deadline(now);
+                    self.main_kill_at = Some(self.kill_at(now, self.kill_grace));
                 }
             }
             Mode::Init => match sig {
@@ -329,6 +373,27 @@ impl Supervisor {
         if self.stage == Stage::Running {
             self.stage = Stage::Cmd;
         }
+        self.arm_stop_deadline(Instant::now());
+    }
+
+    /// Starts the `TEND_STOP_DEADLINE` clock, once.
+    pub(super) fn arm_stop_deadline(&mut self, now: Instant) {
+        if self.stop_by.is_none() {
+            self.stop_by = Some(super::state::after(now, self.stop_deadline));
+        }
+    }
+
+    /// When a stop begun `now` with this grace must end in SIGKILL: the grace, cut so that
+    /// the last [`FLUSH_RESERVE`] of the stop deadline is left for the logs.
+    pub(super) fn kill_at(&self, now: Instant, grace: Duration) -> Instant {
+        let by = super::state::after(now, grace);
+        self.stop_cut(now).map_or(by, |c| by.min(c))
+    }
+
+    /// During shutdown: when every process must be gone, [`FLUSH_RESERVE`] before the end.
+    pub(super) fn stop_cut(&self, now: Instant) -> Option<Instant> {
+        self.stop_by
+            .map(|d| d.checked_sub(FLUSH_RESERVE).unwrap_or(d).max(now))
     }
 
     /// A child exited: CMD, a service's run, or an auxiliary process; orphans are just reaped.
@@ -345,24 +410,17 @@ impl Supervisor {
                 }
                 match self.mode {
                     // tini: the command is gone, so is the job; sweep what it left.
-                    Mode::Run { .. } => self.stage = Stage::Sweep,
+                    Mode::Run { .. } => {
+                        self.stage = Stage::Sweep;
+                        self.arm_stop_deadline(Instant::now());
+                    }
                     Mode::Init => self.begin_shutdown(None),
                 }
                 return;
             }
         }
-        for i in 0..self.svcs.len() {
-            if self.svcs[i].pid == Some(pid) {
-                self.on_service_exit(i, exit);
-                return;
-            }
-            if let Some((apid, aux)) = self.svcs[i].aux {
-                if apid == pid {
-                    self.svcs[i].aux = None;
-                    self.on_aux_exit(i, aux, exit);
-                    return;
-                }
-            }
+        if let Some(i) = self.svcs.iter().position(|s| s.m.owns(pid)) {
+            self.feed(i, Event::Exited(pid, exit), Instant::now());
         }
     }
 
@@ -384,7 +442,9 @@ impl Supervisor {
             }
         }
         for i in 0..self.svcs.len() {
-            self.on_timers(i, now);
+            if self.svcs[i].m.next_timer().is_some_and(|t| now >= t) {
+                self.feed(i, Event::Timer, now);
+            }
         }
         if self.stage == Stage::Running && self.main_kill_at.is_some_and(|t| now >= t) {
             self.main_kill_at = None;
@@ -396,6 +456,9 @@ impl Supervisor {
         }
         if self.stage == Stage::Running {
             self.start_what_can_start(now);
+            if !self.startup_over && self.all_settled() {
+                self.startup_over = true;
+            }
             self.maybe_start_main(now);
         } else {
             self.advance_shutdown(now);
@@ -405,7 +468,7 @@ impl Supervisor {
     fn start_what_can_start(&mut self, now: Instant) {
         for i in 0..self.svcs.len() {
             let s = &self.svcs[i];
-            if s.state != State::Down || !s.want_up || s.active() {
+            if s.m.state != State::Down || !s.want_up {
                 continue;
             }
             let deps_ready = s.def.dependencies.iter().all(|d| {
@@ -415,7 +478,7 @@ impl Supervisor {
                     .is_some_and(Svc::satisfies_dependents)
             });
             if deps_ready {
-                self.start_service(i, now);
+                self.feed(i, Event::Start, now);
             }
         }
     }
@@ -424,12 +487,12 @@ impl Supervisor {
     fn all_settled(&self) -> bool {
         self.svcs.iter().all(|s| {
             s.satisfies_dependents()
-                || matches!(s.state, State::Failed | State::Done)
+                || matches!(s.m.state, State::Failed | State::Done)
                 || !s.want_up
                 || s.def.dependencies.iter().any(|d| {
                     self.svcs
                         .iter()
-                        .any(|o| &o.def.name == d && o.state == State::Failed)
+                        .any(|o| &o.def.name == d && o.m.state == State::Failed)
                 })
         })
     }
@@ -475,6 +538,7 @@ impl Supervisor {
             Ok(pid) => {
                 m.pid = Some(pid);
                 m.started = Some(Instant::now());
+                self.startup_over = true;
             }
             Err(e) => {
                 let code = exec_failure_code(&e);
@@ -486,7 +550,10 @@ impl Supervisor {
                 m.exit = Some(Exit::Code(code));
                 self.exit_code.get_or_insert(code);
                 match self.mode {
-                    Mode::Run { .. } => self.stage = Stage::Sweep,
+                    Mode::Run { .. } => {
+                        self.stage = Stage::Sweep;
+                        self.arm_stop_deadline(Instant::now());
+                    }
                     Mode::Init => self.begin_shutdown(None),
                 }
             }

@@ -1,71 +1,20 @@
-//! One supervised service: its definition, run-time state and the processes it owns.
+//! One supervised service: its definition, its state machine and the fds it owns.
 
-use super::backoff::Backoff;
 use super::spawn::Ids;
-use crate::init::Exit;
+use super::state::{Conf, Machine, ReadyBy};
 use crate::log::pump::SinkStats;
 use crate::service::{Kind, Readiness, ServiceDef};
-use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Where a service is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// Not running and not scheduled.
-    Down,
-    /// Running (or `up` running), not ready yet.
-    Starting,
-    /// Running and ready (a oneshot whose `up` succeeded is `Done`).
-    Ready,
-    /// Down signal sent, waiting for the exit.
-    Stopping,
-    /// `finish` running after an exit.
-    Finishing,
-    /// Waiting to restart.
-    Backoff,
-    /// Stopped for good after a failure.
-    Failed,
-    /// Stopped for good after success (a oneshot that is up, or a longrun that exited 0 under `on-failure`/`never`).
-    Done,
-}
-
-/// An auxiliary process a service runs besides `run`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Aux {
-    /// `finish EXIT SIGNAL` after `run` exited.
-    Finish,
-    /// A readiness `check` poll.
-    Check,
-    /// A oneshot's `down` at shutdown.
-    Down,
-}
 
 /// A service with its state.
 pub struct Svc {
     /// The validated definition.
     pub def: ServiceDef,
-    /// Current state.
-    pub state: State,
-    /// Pid of `run` (longrun) or `up` (oneshot).
-    pub pid: Option<Pid>,
-    /// A `finish`, `check` or `down` process.
-    pub aux: Option<(Pid, Aux)>,
-    /// When the current run started.
-    pub started: Option<Instant>,
-    /// Restarts so far.
-    pub restarts: u64,
-    /// How the last run ended.
-    pub last_exit: Option<Exit>,
-    /// Restart backoff.
-    pub backoff: Backoff,
-    /// The state's timer: readiness timeout, kill time, finish limit or restart time.
-    pub deadline: Option<Instant>,
-    /// Next readiness `check` run.
-    pub check_at: Option<Instant>,
-    /// Delay between `check` runs (grows to 1 s).
-    pub check_every: Duration,
+    /// What the state machine reads of the definition.
+    pub conf: Conf,
+    /// Its state and what it remembers across runs.
+    pub m: Machine,
     /// Write ends of the capture pipes, kept for every incarnation.
     pub out: OwnedFd,
     /// Write end of the stderr capture pipe.
@@ -78,12 +27,6 @@ pub struct Svc {
     pub notify: Option<OwnedFd>,
     /// Whether it should be running (`disabled` and `tend ctl stop` clear it).
     pub want_up: bool,
-    /// The current run missed its `timeout-up`.
-    pub up_timed_out: bool,
-    /// `tend ctl restart` asked for a start right after this stop.
-    pub restart_requested: bool,
-    /// A oneshot's `down` has run (or been started) during shutdown.
-    pub down_done: bool,
     /// Credentials.
     pub ids: Option<Ids>,
     /// Environment changes: `env/` plus `NOTIFY_SOCKET`.
@@ -91,34 +34,74 @@ pub struct Svc {
 }
 
 impl Svc {
-    /// True for a oneshot.
-    pub fn is_oneshot(&self) -> bool {
-        matches!(self.def.kind, Kind::Oneshot { .. })
+    /// A service that has not run yet; `disabled` ones wait for `tend ctl start`.
+    pub fn new(
+        def: ServiceDef,
+        out: OwnedFd,
+        err: OwnedFd,
+        stats: Arc<SinkStats>,
+        notify: Option<OwnedFd>,
+        ids: Option<Ids>,
+        env: Vec<(String, Option<String>)>,
+    ) -> Svc {
+        Svc {
+            conf: conf_of(&def),
+            want_up: !def.disabled,
+            def,
+            m: Machine::new(),
+            out,
+            err,
+            stats,
+            ready_pipe: None,
+            notify,
+            ids,
+            env,
+        }
     }
 
-    /// True while it or one of its processes is alive.
+    /// True for a oneshot.
+    pub fn is_oneshot(&self) -> bool {
+        self.conf.oneshot
+    }
+
+    /// True while one of its processes runs.
     pub fn active(&self) -> bool {
-        self.pid.is_some() || self.aux.is_some()
+        self.m.active()
     }
 
     /// Ready for dependents: a ready longrun or a oneshot whose `up` succeeded.
     pub fn satisfies_dependents(&self) -> bool {
-        matches!(self.state, State::Ready) || (self.is_oneshot() && self.state == State::Done)
+        self.m.satisfies_dependents(&self.conf)
     }
 
-    /// The state as `tend ctl status` shows it.
+    /// The state as `tend ctl status` shows it (down, starting, up, ready, failed, …).
     pub fn state_name(&self) -> &'static str {
-        match self.state {
-            State::Down => "down",
-            State::Starting => "starting",
-            State::Ready if matches!(self.def.readiness, Readiness::None) => "up",
-            State::Ready => "ready",
-            State::Stopping => "stopping",
-            State::Finishing => "finishing",
-            State::Backoff => "backoff",
-            State::Failed => "failed",
-            State::Done if self.is_oneshot() => "up",
-            State::Done => "done",
-        }
+        self.m.name(&self.conf)
+    }
+}
+
+/// The part of a definition the state machine needs.
+fn conf_of(def: &ServiceDef) -> Conf {
+    let (oneshot, has_finish, has_down) = match &def.kind {
+        Kind::Longrun { finish, .. } => (false, finish.is_some(), false),
+        Kind::Oneshot { down, .. } => (true, false, down.is_some()),
+    };
+    Conf {
+        name: def.name.clone(),
+        oneshot,
+        ready_by: match def.readiness {
+            Readiness::None => ReadyBy::Start,
+            Readiness::Fd(n) => ReadyBy::Fd(n),
+            Readiness::Systemd => ReadyBy::Systemd,
+            Readiness::Check(_) => ReadyBy::Check,
+        },
+        has_finish,
+        has_down,
+        restart: def.restart,
+        critical: def.critical,
+        timeout_up: def.timeout_up,
+        timeout_finish: def.timeout_finish,
+        down_signal: def.down_signal,
+        restart_limit: def.restart_limit,
     }
 }
