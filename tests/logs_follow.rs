@@ -153,3 +153,87 @@ fn waits_for_current_to_appear_and_filters_while_following() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn follows_a_real_writer_that_rotates_and_compresses_fast() {
+    // `tend log --compress gzip` rotating every few KiB: the compressor turns archives
+    // into `.gz` (new inodes) while the follower catches up, so it must know which
+    // archive it held without guessing from a listing.
+    let dir = std::env::temp_dir().join(format!("tend-logs-follow-gz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut writer = Command::new(TEND)
+        .args(["log", "--compress", "gzip", "--rotate-size", "4KiB"])
+        .args(["--keep", "100000", "--format", "plain"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(b"line 0\n").unwrap();
+    assert!(wait_until(|| dir.join("current").exists()));
+    let mut child = Command::new(TEND)
+        .args(["logs", "-f"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let n = 8000;
+    for i in 1..n {
+        // ~120 bytes a line: a rotation every ~34 lines, bursts back to back.
+        writeln!(stdin, "line {i} {}", "x".repeat(110)).unwrap();
+        if i % 400 == 0 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    drop(stdin);
+    assert!(writer.wait().unwrap().success());
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < n && Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            got.push(l.split(' ').nth(1).unwrap().parse::<usize>().unwrap());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    while let Ok(l) = rx.try_recv() {
+        got.push(l.split(' ').nth(1).unwrap().parse().unwrap());
+    }
+    let rotations = std::fs::read_dir(&dir).unwrap().count();
+    assert!(rotations > 100, "only {rotations} files");
+    let want: Vec<usize> = (0..n).collect();
+    if got != want {
+        let dup = got.windows(2).find(|w| w[1] <= w[0]);
+        let gap = got.windows(2).find(|w| w[1] > w[0] + 1);
+        panic!(
+            "{} records, first repeat {dup:?}, first gap {gap:?}",
+            got.len()
+        );
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}

@@ -4,6 +4,7 @@
 //! [`format`] renders them into a [`batch`], [`sink`] writes, rotates and prunes one
 //! directory whose path [`layout`] derives from the container's identity.
 
+pub mod archive;
 pub mod batch;
 mod compress;
 mod dirfd;
