@@ -164,7 +164,7 @@ pub struct CtlArgs {
     /// print JSON (status)
     #[argh(switch)]
     pub json: bool,
-    /// status | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics
+    /// status | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics | rotate NAME|all
     #[argh(positional, greedy)]
     pub words: Vec<String>,
 }

@@ -58,11 +58,19 @@ fn run_job(args: &crate::cli::LogArgs) -> Result<(), String> {
     let opts = crate::cli::log_options(&args.log_flag_values(), args.tee, false)?;
     // Blocked before the log thread starts so it inherits the mask: the signals are then
     // only seen through the signalfd below.
+    // As s6-log: SIGALRM rotates, SIGHUP and SIGTERM (and SIGINT) end the job cleanly
+    // after writing what was read.
     let mut mask = SigSet::empty();
-    mask.add(Signal::SIGTERM);
-    mask.add(Signal::SIGINT);
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGALRM,
+    ] {
+        mask.add(s);
+    }
     mask.thread_block()
-        .map_err(|e| format!("cannot block SIGTERM/SIGINT: {e}"))?;
+        .map_err(|e| format!("cannot block SIGTERM/SIGINT/SIGHUP/SIGALRM: {e}"))?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| format!("signalfd: {e}"))?;
     let sink = sink::Sink::open_dir(std::path::Path::new(&args.dir), opts)?;
@@ -87,10 +95,23 @@ fn run_job(args: &crate::cli::LogArgs) -> Result<(), String> {
             Err(e) => return Err(format!("poll: {e}")),
         }
         let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-        if hit(&fds[0]) {
-            break true;
+        let (signalled, idle) = (hit(&fds[0]), hit(&fds[1]));
+        drop(fds);
+        if signalled {
+            let mut stop = false;
+            while let Ok(Some(info)) = sfd.read_signal() {
+                if info.ssi_signo == Signal::SIGALRM as u32 {
+                    pump.rotate(None);
+                } else {
+                    stop = true;
+                }
+            }
+            if stop {
+                break true;
+            }
+            continue;
         }
-        if hit(&fds[1]) {
+        if idle {
             break false;
         }
     };

@@ -81,6 +81,8 @@ impl GiveUp {
 enum Msg {
     Add(Box<Sink>, Vec<(Stream, OwnedFd)>),
     Finish(Option<Instant>),
+    /// Rotate the sink of this service (the directory's name), or every sink.
+    Rotate(Option<String>),
 }
 
 /// Handle to the log thread.
@@ -145,6 +147,12 @@ impl Pump {
     /// Readable (counter > 0) whenever every pipe handed over so far has reached EOF.
     pub fn idle_fd(&self) -> BorrowedFd<'_> {
         self.idle.as_fd()
+    }
+
+    /// Asks the log thread to rotate the log of service `name` (every log when `None`) at
+    /// its next record boundary; an empty `current` is left as it is.
+    pub fn rotate(&self, name: Option<&str>) {
+        self.send(Msg::Rotate(name.map(str::to_owned)));
     }
 
     /// Drains every pipe to EOF (or until `deadline`), flushes and fsyncs, joins the thread.
@@ -284,6 +292,15 @@ impl Engine {
             match m {
                 Msg::Add(sink, streams) => self.add(*sink, streams),
                 Msg::Finish(deadline) => self.finishing = Some(deadline),
+                Msg::Rotate(name) => {
+                    for e in self.sinks.iter_mut().flatten() {
+                        let dir = e.sink.path().file_name().and_then(|n| n.to_str());
+                        if name.is_none() || dir == name.as_deref() {
+                            // Between rounds the shared batch is empty: nothing to flush.
+                            e.sink.rotate_now();
+                        }
+                    }
+                }
             }
         }
     }

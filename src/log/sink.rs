@@ -61,6 +61,8 @@ pub struct Sink {
     compressor: Option<Compressor>,
     /// Past its deadline a full disk drops instead of blocking (shutdown).
     give_up: Option<Arc<GiveUp>>,
+    /// A rotation was asked for mid-split: done at the split line's end.
+    rotate_asked: bool,
 }
 
 impl Sink {
@@ -125,6 +127,7 @@ impl Sink {
             stats: Arc::new(SinkStats::default()),
             compressor: None,
             give_up: None,
+            rotate_asked: false,
             dir,
             path,
             _lock: lock,
@@ -196,6 +199,11 @@ impl Sink {
             self.try_rotate();
         }
         self.in_split = rec.partial;
+        if self.rotate_asked && !rec.partial {
+            self.rotate_asked = false;
+            self.flush(out);
+            self.rotate_now();
+        }
         if out.len() >= OUT_CAP {
             self.flush_full(out);
         }
@@ -296,6 +304,17 @@ impl Sink {
             } else {
                 self.cur_since = now;
             }
+        }
+    }
+
+    /// Rotates now if `current` holds anything (`tend ctl rotate`, SIGALRM); a split line
+    /// in progress defers it to the line's end.
+    pub fn rotate_now(&mut self) {
+        if self.in_split {
+            self.rotate_asked = true;
+        } else if self.cur_size > 0 {
+            self.rotate_retry_at = None;
+            self.try_rotate();
         }
     }
 

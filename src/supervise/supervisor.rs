@@ -69,7 +69,7 @@ pub struct Supervisor {
     pub svcs: Vec<Svc>,
     /// CMD.
     pub main: Option<MainCmd>,
-    pump: Option<Pump>,
+    pub(super) pump: Option<Pump>,
     pub(super) kill_grace: Duration,
     cmd_wait: Option<Instant>,
     pub(super) stage: Stage,
