@@ -124,3 +124,122 @@ fn env_configures_logging_and_flags_win() {
         "{err}"
     );
 }
+
+#[test]
+fn tee_never_stalls_capture_when_stdout_is_not_read() {
+    use std::process::Stdio;
+    let dir = TempDir::new("tee-stall");
+    // tend's stdout is a pipe that nobody reads: it fills after 64 KiB.
+    let mut child = run_in(
+        &dir,
+        &[
+            "--tee",
+            "--rotate-size",
+            "64MiB",
+            "--",
+            "sh",
+            "-c",
+            "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 200000; echo done",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let end = std::time::Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = status.expect("capture stalled behind an unread --tee stdout");
+    assert_eq!(code(status), 0);
+    let text = read(&dir.join("ns/app/pod/main/current"));
+    assert_eq!(text.lines().count(), 200_001, "the file is complete");
+    assert!(text.ends_with(" stdout F done\n"));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("--tee dropped"), "{err}");
+}
+
+#[test]
+fn tee_formats_and_streams() {
+    let dir = TempDir::new("tee-fmt");
+    let script = "echo out; echo err >&2";
+    let out = output_within(
+        run_in(
+            &dir,
+            &[
+                "--name",
+                "job",
+                "--tee",
+                "--tee-format",
+                "prefixed",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+        ),
+        LIMIT,
+    );
+    assert_eq!(code(out.status), 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "job | out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("job | err\n"));
+    // plain, from the environment.
+    let mut c = run_in(&dir, &["--name", "job2", "--tee", "--", "sh", "-c", script]);
+    c.env("TEND_TEE_FORMAT", "plain");
+    let out = output_within(c, LIMIT);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err\n"));
+    // same (the default for run): the file's records, stdout's on stdout.
+    let out = output_within(
+        run_in(&dir, &["--name", "job3", "--tee", "--", "sh", "-c", script]),
+        LIMIT,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        stdout.lines().map(strip_cri).collect::<Vec<_>>(),
+        ["stdout F out"]
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(" stderr F err\n"));
+    let out = output_within(run_in(&dir, &["--tee-format", "cri", "--", "true"]), LIMIT);
+    assert_eq!(code(out.status), 111);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--tee-format: 'cri' is not a tee format")
+    );
+}
+
+#[test]
+fn tee_under_init_is_prefixed_by_default() {
+    let t = Tree::new("tee-init");
+    t.longrun("web", "echo web says hi\nexec sleep 30");
+    // `Tree::init` puts CMD right after its flags; --tee must come before `--`.
+    let services = t.tmp.join("services");
+    let logs = t.tmp.join("logs");
+    let mut c = pid1(&[
+        "init",
+        "--tee",
+        "--services",
+        services.to_str().unwrap(),
+        "--log-root",
+        logs.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.5; echo cmd says hi",
+    ]);
+    c.env("TEND_NAMESPACE", "ns")
+        .env("TEND_APP", "app")
+        .env("TEND_POD", "pod")
+        .env("TEND_RUN_DIR", t.tmp.join("run"));
+    let out = output_within(c, LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("web | web says hi\n"), "{stdout}");
+    assert!(stdout.contains("main | cmd says hi\n"), "{stdout}");
+}

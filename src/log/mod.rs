@@ -16,6 +16,7 @@ pub mod options;
 pub mod pump;
 mod retention;
 pub mod sink;
+mod tee;
 
 pub use options::LogOptions;
 

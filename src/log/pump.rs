@@ -45,6 +45,8 @@ pub struct SinkStats {
     pub dropped: AtomicU64,
     /// Rotations done.
     pub rotations: AtomicU64,
+    /// Bytes of `--tee` copies dropped because tend's stdout/stderr did not keep up.
+    pub tee_dropped: AtomicU64,
 }
 
 /// The shutdown deadline, visible to a sink blocked on a full disk inside a write (it
