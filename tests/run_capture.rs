@@ -243,3 +243,63 @@ fn tee_under_init_is_prefixed_by_default() {
     assert!(stdout.contains("web | web says hi\n"), "{stdout}");
     assert!(stdout.contains("main | cmd says hi\n"), "{stdout}");
 }
+
+#[test]
+fn on_rotate_hooks_run_one_at_a_time_stoppable_and_do_not_hold_up_the_exit() {
+    let dir = TempDir::new("hooks");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let hook = dir.join("hook.sh");
+    put(
+        dir.path(),
+        "hook.sh",
+        "#!/bin/sh\n\
+         mkdir \"$OUT/busy\" 2>/dev/null || echo overlap >> \"$OUT/overlap\"\n\
+         grep -E '^Sig(Blk|Ign):' /proc/self/status >> \"$OUT/sig\"\n\
+         sleep 0.3\n\
+         rmdir \"$OUT/busy\"\n\
+         echo \"$1\" >> \"$OUT/done\"\n",
+        true,
+    );
+    let t0 = std::time::Instant::now();
+    // ~30 rotations in a burst, then 1.5 s for a few hooks to finish; at exit a hook is
+    // still running (and more are queued): they must not delay the exit by the grace.
+    let mut c = run_in(
+        &dir,
+        &[
+            "--rotate-size",
+            "4KiB",
+            "--keep",
+            "1000",
+            "--on-rotate",
+            hook.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "seq 1 20000; sleep 1.5",
+        ],
+    );
+    c.env("OUT", &out).env("TEND_KILL_GRACE", "20000");
+    let res = output_within(c, LIMIT);
+    let took = t0.elapsed();
+    assert_eq!(
+        code(res.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(took < Duration::from_secs(12), "tend run took {took:?}");
+    assert!(
+        !out.join("overlap").exists(),
+        "two hooks of one service ran at once"
+    );
+    let done = read(&out.join("done"));
+    assert!(done.lines().count() >= 2, "{done}");
+    let sig = read(&out.join("sig"));
+    assert!(!sig.is_empty());
+    for l in sig.lines() {
+        assert!(l.ends_with(":\t0000000000000000"), "hook started with {l}");
+    }
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("--on-rotate is still busy"), "{err}");
+}

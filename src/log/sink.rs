@@ -6,7 +6,7 @@ use super::dirfd;
 use super::dirfd::{open_current, recover_compression};
 use super::format::{Stamp, render, render_marker};
 use super::frame::{Framer, Record};
-use super::hooks::spawn_hook;
+use super::hooks::request_hook;
 use super::layout::{Identity, validate_component};
 use super::options::{Format, OnFull, TeeFormat};
 use super::pump::{GiveUp, SinkStats};
@@ -500,7 +500,7 @@ impl Sink {
         self.prune();
         match (&self.compressor, &self.opts.on_rotate) {
             (Some(c), _) => c.submit(name),
-            (None, Some(argv)) => spawn_hook(argv, &self.path.join(&name)),
+            (None, Some(argv)) => request_hook(argv, &self.path.join(&name)),
             (None, None) => {}
         }
         Ok(())
