@@ -237,3 +237,81 @@ fn wait_until(mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+#[test]
+fn follow_knows_its_file_after_it_was_compressed_and_pruned() {
+    // Between two polls of the follower: the file it holds (A) is rotated, the next
+    // `current` (B) gets records and is rotated too, both are compressed, and retention
+    // deletes A. The first new archive in a listing is then B, already a `.gz`: guessing
+    // "the first new archive is the one I held" would skip B.
+    let dir = std::env::temp_dir().join(format!("tend-logs-follow-prune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cur = open_current(&dir);
+    cur.write_all(record(0).as_bytes()).unwrap();
+    let mut child = Command::new(TEND)
+        .args(["logs", "-f"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let seq = |l: String| l.rsplit(' ').next().unwrap().parse::<usize>().unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).map(seq), Ok(0));
+    let gzip = |stem: &str| {
+        let log = dir.join(format!("{stem}.log"));
+        let tmp = dir.join(format!("{stem}.log.gz.tmp"));
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(&std::fs::read(&log).unwrap()).unwrap();
+        std::fs::write(&tmp, e.finish().unwrap()).unwrap();
+        std::fs::rename(&tmp, dir.join(format!("{stem}.log.gz"))).unwrap();
+        std::fs::remove_file(&log).unwrap();
+    };
+    for round in 0..5 {
+        let base = 1 + round * 3;
+        let a = format!("@20261122T2230{:02}.000000000Z", 2 * round + 1);
+        let b = format!("@20261122T2230{:02}.000000000Z", 2 * round + 2);
+        cur.write_all(record(base).as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::rename(dir.join("current"), dir.join(format!("{a}.log"))).unwrap();
+        cur = open_current(&dir);
+        cur.write_all(record(base + 1).as_bytes()).unwrap();
+        std::fs::rename(dir.join("current"), dir.join(format!("{b}.log"))).unwrap();
+        cur = open_current(&dir);
+        gzip(&a);
+        gzip(&b);
+        std::fs::remove_file(dir.join(format!("{a}.log.gz"))).unwrap();
+        cur.write_all(record(base + 2).as_bytes()).unwrap();
+    }
+    let mut got = vec![0];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 16 && Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            got.push(seq(l));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    while let Ok(l) = rx.try_recv() {
+        got.push(seq(l));
+    }
+    assert_eq!(
+        got,
+        (0..16).collect::<Vec<_>>(),
+        "every record exactly once, in order"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
