@@ -93,16 +93,27 @@ impl Out {
         while !self.queue.is_empty() {
             let r = match &self.mode {
                 Mode::Off => break,
-                Mode::Own(fd) | Mode::Direct(fd) => nix::unistd::write(fd, &self.queue),
-                Mode::Poll(fd) => {
+                Mode::Direct(fd) => nix::unistd::write(fd, &self.queue),
+                Mode::Own(fd) | Mode::Poll(fd) => {
+                    // Checked first even on our non-blocking pipe: writing to a pipe whose
+                    // reader is gone raises SIGPIPE, which tend (blocking every signal for
+                    // its signalfd) would take in and, under `run`, forward to the command.
                     let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
-                    match poll(&mut p, PollTimeout::ZERO) {
-                        Ok(1) if p[0].revents() == Some(PollFlags::POLLOUT) => {
-                            let n = self.queue.len().min(PIPE_BUF);
-                            nix::unistd::write(fd, &self.queue[..n])
-                        }
-                        Ok(1) => Err(Errno::EPIPE),
-                        _ => break,
+                    let bad = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
+                    let ready = match poll(&mut p, PollTimeout::ZERO) {
+                        Ok(1) => p[0].revents().unwrap_or(PollFlags::POLLERR),
+                        _ => PollFlags::empty(),
+                    };
+                    if ready.intersects(bad) {
+                        Err(Errno::EPIPE)
+                    } else if !ready.contains(PollFlags::POLLOUT) {
+                        break;
+                    } else {
+                        let n = match self.mode {
+                            Mode::Own(_) => self.queue.len(),
+                            _ => self.queue.len().min(PIPE_BUF),
+                        };
+                        nix::unistd::write(fd, &self.queue[..n])
                     }
                 }
             };
