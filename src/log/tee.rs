@@ -247,3 +247,44 @@ impl Tee {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_full_pipe_queues_then_drops_whole_records_and_never_blocks() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let mut out = Out::open(w.as_fd(), w.as_raw_fd());
+        assert!(
+            matches!(out.mode, Mode::Own(_)),
+            "a pipe gets its own description"
+        );
+        // The shared description stays blocking: only ours is O_NONBLOCK.
+        let fl = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        assert_eq!(fl & libc::O_NONBLOCK, 0);
+        let rec = [b'x'; 1000];
+        let mut kept = 0;
+        for _ in 0..1000 {
+            if out.push(&rec) {
+                kept += 1;
+            }
+            out.flush();
+        }
+        // 64 KiB in the pipe plus the 256 KiB queue, in whole records; the rest dropped.
+        assert!((300..=330).contains(&kept), "{kept} records kept");
+        assert!(out.queue.len() <= QUEUE_CAP);
+        // Once the reader drains, the queue moves on.
+        let mut buf = vec![0u8; 1 << 20];
+        let n = nix::unistd::read(&r, &mut buf).unwrap();
+        assert!(n >= 60_000);
+        let before = out.queue.len();
+        out.flush();
+        assert!(out.queue.len() < before);
+        // The reader goes away: the copy turns off, no SIGPIPE is raised.
+        drop(r);
+        assert!(out.flush() > 0 || out.queue.is_empty());
+        assert!(matches!(out.mode, Mode::Off));
+    }
+}
