@@ -423,8 +423,8 @@ fn no_archive_is_lost_while_the_compressor_renames() {
             e.finish().unwrap()
         })
         .collect();
-    for i in 0..n {
-        std::fs::write(dir.join(format!("{}.log", stem(i))), &text[i]).unwrap();
+    for (i, t) in text.iter().enumerate() {
+        std::fs::write(dir.join(format!("{}.log", stem(i))), t).unwrap();
     }
     std::fs::write(dir.join("current"), "").unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
