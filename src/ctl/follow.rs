@@ -9,8 +9,9 @@
 //! - archive names only grow, so "printed" is one watermark: the newest stem handled;
 //! - when the file named `current` is no longer ours, the held fd is drained to EOF (the
 //!   writer never writes it again) and its archive name is read from the fd itself
-//!   (`/proc/self/fd`), whatever happened to it since: renamed, compressed, pruned. Archives
-//!   newer than it were `current` after it and are printed whole; the next snapshot follows.
+//!   (`/proc/self/fd`), whatever happened to it since: renamed, compressed, pruned (without
+//!   `/proc`: by its inode among the new `.log` files). Archives newer than it were
+//!   `current` after it and are printed whole; the next snapshot follows.
 
 use super::logs::{Output, Stop};
 use super::read::{CHUNK, Lines, open_regular, print_archive};
@@ -166,17 +167,31 @@ pub fn follow(
         }
         // Rotated: after the rename the writer never writes the old file again, so
         // draining it to EOF now gets all of it.
-        let mut skip_first_new = false;
+        let mut no_name = false;
         if let Some(c) = cur.take() {
             match c.archive_stem() {
                 Ok(Some(stem)) => mark = mark.max(Some(stem)),
                 Ok(None) => {}
-                // No /proc: the held file is the first archive made after the mark.
-                Err(_) => skip_first_new = true,
+                Err(_) => no_name = true,
             }
             c.finish(out)?;
         }
         let snap = snapshot(dir)?;
+        // No /proc: look for the held inode among the new `.log` files; if it is no longer
+        // one (compressed or pruned already), it was the first archive made after the mark.
+        let mut skip_first_new = false;
+        if no_name {
+            let newer = |a: &&Archive| mark.as_ref().is_none_or(|m| a.stem > *m);
+            let held = snap
+                .archives
+                .iter()
+                .filter(newer)
+                .find(|a| a.log && id_of(&dir.join(a.log_name())) == cur_id);
+            match held {
+                Some(a) => mark = Some(a.stem.clone()),
+                None => skip_first_new = true,
+            }
+        }
         for a in &snap.archives {
             if mark.as_ref().is_some_and(|m| a.stem <= *m) {
                 continue;
