@@ -57,14 +57,17 @@ macro_rules! with_log_flags {
             /// block (default, nothing lost) or drop when the disk is full
             #[argh(option)]
             pub on_full: Option<String>,
-            /// also copy records to tend's stdout
+            /// also copy records to tend's stdout/stderr, never blocking capture
             #[argh(switch)]
             pub tee: bool,
+            /// the copy's form: same (the file's records), plain (the raw line) or prefixed (NAME | line); default prefixed for init, same otherwise
+            #[argh(option)]
+            pub tee_format: Option<String>,
         }
 
         impl $name {
             /// The log flags given on the command line, by long name.
-            pub fn log_flag_values(&self) -> [(&'static str, Option<&str>); 10] {
+            pub fn log_flag_values(&self) -> [(&'static str, Option<&str>); 11] {
                 [
                     ("format", self.format.as_deref()),
                     ("max-line", self.max_line.as_deref()),
@@ -76,6 +79,7 @@ macro_rules! with_log_flags {
                     ("compress", self.compress.as_deref()),
                     ("on-rotate", self.on_rotate.as_deref()),
                     ("on-full", self.on_full.as_deref()),
+                    ("tee-format", self.tee_format.as_deref()),
                 ]
             }
         }
@@ -188,7 +192,7 @@ pub struct CtlArgs {
     /// print JSON (status)
     #[argh(switch)]
     pub json: bool,
-    /// status [NAME] | ready [NAME…] | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics
+    /// status [NAME] | ready [NAME…] | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics | rotate NAME|all
     #[argh(positional, greedy)]
     pub words: Vec<String>,
 }

@@ -244,7 +244,7 @@ fn bad_log_options() {
         &[
             "web: log-options: line 2: --keep: 'x' is not a whole number of archives",
             "worker: log-options: line 2: --colour is not a log option (expected one of --format, --max-line, \
-             --rotate-size, --rotate-every, --keep, --max-total, --max-age, --compress, --on-rotate, --on-full, --tee)",
+             --rotate-size, --rotate-every, --keep, --max-total, --max-age, --compress, --on-rotate, --on-full, --tee-format, --tee)",
         ],
     );
 }

@@ -283,3 +283,41 @@ fn a_disabled_service_waits_for_ctl_start() {
         .join("later.ran")
         .exists()));
 }
+
+#[test]
+fn rotate_one_service_or_all() {
+    let r = Running::start("ctl-rotate", &[]);
+    let archives = |n: &str| {
+        std::fs::read_dir(r.t.log_dir(n))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('@')
+            })
+            .count()
+    };
+    // Each service wrote "NAME up" into its `current`.
+    let out = r.ctl(&["rotate", "alpha"]);
+    assert_eq!(
+        code(out.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_for(Duration::from_secs(10), || archives("alpha") == 1));
+    assert_eq!((archives("beta"), archives("gamma")), (0, 0));
+    assert_eq!(r.svc("alpha")["rotations"], 1);
+    let out = r.ctl(&["rotate", "all"]);
+    assert_eq!(code(out.status), 0);
+    assert!(wait_for(Duration::from_secs(10), || archives("beta") == 1
+        && archives("gamma") == 1));
+    // alpha's `current` is empty since its rotation: nothing to rotate.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(archives("alpha"), 1);
+    let out = r.ctl(&["rotate", "nosuch"]);
+    assert_ne!(code(out.status), 0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no service named 'nosuch'"));
+}

@@ -45,25 +45,19 @@ fn non_root_on_a_read_only_root_needs_only_the_log_root() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code(out.status), 0, "stdout: {stdout}\nstderr: {stderr}");
-    // --tee copies every record to tend's stdout: the service's own line, and CMD's uid.
+    // --tee copies every line to tend's stdout (`NAME | line` under init): the service's
+    // own line, and CMD's uid.
     assert!(
-        stdout
-            .lines()
-            .any(|l| l.ends_with(" stdout F hello from 65534")),
+        stdout.lines().any(|l| l == "svc | hello from 65534"),
         "{stdout}"
     );
-    assert!(
-        stdout.lines().any(|l| l.ends_with(" stdout F 65534")),
-        "{stdout}"
-    );
+    assert!(stdout.lines().any(|l| l == "main | 65534"), "{stdout}");
     // The run directory is on the read-only root: control moved to @tend/control, and
     // CMD (the same non-root uid) reached it.
     assert!(stderr.contains("listening on @tend/control"), "{stderr}");
     for m in ["ctl-ready-ok", "ctl-status-ok"] {
         assert!(
-            stdout
-                .lines()
-                .any(|l| l.ends_with(&format!(" stdout F {m}"))),
+            stdout.lines().any(|l| l == format!("main | {m}")),
             "{m}: {stdout}\n{stderr}"
         );
     }

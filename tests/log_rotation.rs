@@ -234,3 +234,39 @@ fn rotate_every_rotates_an_idle_current() {
     assert_eq!(concat(&dir), b"first\nsecond\n");
     assert_eq!(std::fs::read(dir.join("current")).unwrap(), b"");
 }
+
+fn send(child: &std::process::Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+#[test]
+fn sigalrm_rotates_and_sighup_or_sigterm_end_cleanly() {
+    use nix::sys::signal::Signal;
+    for end in [Signal::SIGHUP, Signal::SIGTERM] {
+        let t = common::TempDir::new("log-signals");
+        let dir = t.join("d");
+        let mut child = common::spawn_log(&["--format", "plain"], &dir);
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"one\n").unwrap();
+        stdin.flush().unwrap();
+        assert!(common::wait_for(20, || std::fs::read(dir.join("current"))
+            .is_ok_and(|b| b == b"one\n")));
+        send(&child, Signal::SIGALRM);
+        assert!(
+            common::wait_for(20, || common::archives(&dir).len() == 1),
+            "SIGALRM did not rotate"
+        );
+        // An empty `current` is not rotated again.
+        send(&child, Signal::SIGALRM);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        stdin.write_all(b"two\n").unwrap();
+        stdin.flush().unwrap();
+        assert!(common::wait_for(20, || std::fs::read(dir.join("current"))
+            .is_ok_and(|b| b == b"two\n")));
+        assert_eq!(common::archives(&dir).len(), 1);
+        send(&child, end);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{end:?}");
+        assert_eq!(common::concat(&dir), b"one\ntwo\n");
+    }
+}

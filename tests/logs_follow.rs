@@ -153,3 +153,165 @@ fn waits_for_current_to_appear_and_filters_while_following() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn follows_a_real_writer_that_rotates_and_compresses_fast() {
+    // `tend log --compress gzip` rotating every few KiB: the compressor turns archives
+    // into `.gz` (new inodes) while the follower catches up, so it must know which
+    // archive it held without guessing from a listing.
+    let dir = std::env::temp_dir().join(format!("tend-logs-follow-gz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut writer = Command::new(TEND)
+        .args(["log", "--compress", "gzip", "--rotate-size", "4KiB"])
+        .args(["--keep", "100000", "--format", "plain"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(b"line 0\n").unwrap();
+    assert!(wait_until(|| dir.join("current").exists()));
+    let mut child = Command::new(TEND)
+        .args(["logs", "-f"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let n = 8000;
+    for i in 1..n {
+        // ~120 bytes a line: a rotation every ~34 lines, bursts back to back.
+        writeln!(stdin, "line {i} {}", "x".repeat(110)).unwrap();
+        if i % 400 == 0 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    drop(stdin);
+    assert!(writer.wait().unwrap().success());
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < n && Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            got.push(l.split(' ').nth(1).unwrap().parse::<usize>().unwrap());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    while let Ok(l) = rx.try_recv() {
+        got.push(l.split(' ').nth(1).unwrap().parse().unwrap());
+    }
+    let rotations = std::fs::read_dir(&dir).unwrap().count();
+    assert!(rotations > 100, "only {rotations} files");
+    let want: Vec<usize> = (0..n).collect();
+    if got != want {
+        let dup = got.windows(2).find(|w| w[1] <= w[0]);
+        let gap = got.windows(2).find(|w| w[1] > w[0] + 1);
+        panic!(
+            "{} records, first repeat {dup:?}, first gap {gap:?}",
+            got.len()
+        );
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn follow_knows_its_file_after_it_was_compressed_and_pruned() {
+    // Between two polls of the follower: the file it holds (A) is rotated, the next
+    // `current` (B) gets records and is rotated too, both are compressed, and retention
+    // deletes A. The first new archive in a listing is then B, already a `.gz`: guessing
+    // "the first new archive is the one I held" would skip B.
+    let dir = std::env::temp_dir().join(format!("tend-logs-follow-prune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cur = open_current(&dir);
+    cur.write_all(record(0).as_bytes()).unwrap();
+    let mut child = Command::new(TEND)
+        .args(["logs", "-f"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let seq = |l: String| l.rsplit(' ').next().unwrap().parse::<usize>().unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).map(seq), Ok(0));
+    let gzip = |stem: &str| {
+        let log = dir.join(format!("{stem}.log"));
+        let tmp = dir.join(format!("{stem}.log.gz.tmp"));
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(&std::fs::read(&log).unwrap()).unwrap();
+        std::fs::write(&tmp, e.finish().unwrap()).unwrap();
+        std::fs::rename(&tmp, dir.join(format!("{stem}.log.gz"))).unwrap();
+        std::fs::remove_file(&log).unwrap();
+    };
+    for round in 0..5 {
+        let base = 1 + round * 3;
+        let a = format!("@20261122T2230{:02}.000000000Z", 2 * round + 1);
+        let b = format!("@20261122T2230{:02}.000000000Z", 2 * round + 2);
+        cur.write_all(record(base).as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::rename(dir.join("current"), dir.join(format!("{a}.log"))).unwrap();
+        cur = open_current(&dir);
+        cur.write_all(record(base + 1).as_bytes()).unwrap();
+        std::fs::rename(dir.join("current"), dir.join(format!("{b}.log"))).unwrap();
+        cur = open_current(&dir);
+        gzip(&a);
+        gzip(&b);
+        std::fs::remove_file(dir.join(format!("{a}.log.gz"))).unwrap();
+        cur.write_all(record(base + 2).as_bytes()).unwrap();
+    }
+    let mut got = vec![0];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 16 && Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            got.push(seq(l));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    while let Ok(l) = rx.try_recv() {
+        got.push(seq(l));
+    }
+    assert_eq!(
+        got,
+        (0..16).collect::<Vec<_>>(),
+        "every record exactly once, in order"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

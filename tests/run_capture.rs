@@ -124,3 +124,182 @@ fn env_configures_logging_and_flags_win() {
         "{err}"
     );
 }
+
+#[test]
+fn tee_never_stalls_capture_when_stdout_is_not_read() {
+    use std::process::Stdio;
+    let dir = TempDir::new("tee-stall");
+    // tend's stdout is a pipe that nobody reads: it fills after 64 KiB.
+    let mut child = run_in(
+        &dir,
+        &[
+            "--tee",
+            "--rotate-size",
+            "64MiB",
+            "--",
+            "sh",
+            "-c",
+            "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 200000; echo done",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let end = std::time::Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = status.expect("capture stalled behind an unread --tee stdout");
+    assert_eq!(code(status), 0);
+    let text = read(&dir.join("ns/app/pod/main/current"));
+    assert_eq!(text.lines().count(), 200_001, "the file is complete");
+    assert!(text.ends_with(" stdout F done\n"));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("--tee dropped"), "{err}");
+}
+
+#[test]
+fn tee_formats_and_streams() {
+    let dir = TempDir::new("tee-fmt");
+    let script = "echo out; echo err >&2";
+    let out = output_within(
+        run_in(
+            &dir,
+            &[
+                "--name",
+                "job",
+                "--tee",
+                "--tee-format",
+                "prefixed",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+        ),
+        LIMIT,
+    );
+    assert_eq!(code(out.status), 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "job | out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("job | err\n"));
+    // plain, from the environment.
+    let mut c = run_in(&dir, &["--name", "job2", "--tee", "--", "sh", "-c", script]);
+    c.env("TEND_TEE_FORMAT", "plain");
+    let out = output_within(c, LIMIT);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err\n"));
+    // same (the default for run): the file's records, stdout's on stdout.
+    let out = output_within(
+        run_in(&dir, &["--name", "job3", "--tee", "--", "sh", "-c", script]),
+        LIMIT,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        stdout.lines().map(strip_cri).collect::<Vec<_>>(),
+        ["stdout F out"]
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(" stderr F err\n"));
+    let out = output_within(run_in(&dir, &["--tee-format", "cri", "--", "true"]), LIMIT);
+    assert_eq!(code(out.status), 111);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--tee-format: 'cri' is not a tee format")
+    );
+}
+
+#[test]
+fn tee_under_init_is_prefixed_by_default() {
+    let t = Tree::new("tee-init");
+    t.longrun("web", "echo web says hi\nexec sleep 30");
+    // `Tree::init` puts CMD right after its flags; --tee must come before `--`.
+    let services = t.tmp.join("services");
+    let logs = t.tmp.join("logs");
+    let mut c = pid1(&[
+        "init",
+        "--tee",
+        "--services",
+        services.to_str().unwrap(),
+        "--log-root",
+        logs.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.5; echo cmd says hi",
+    ]);
+    c.env("TEND_NAMESPACE", "ns")
+        .env("TEND_APP", "app")
+        .env("TEND_POD", "pod")
+        .env("TEND_RUN_DIR", t.tmp.join("run"));
+    let out = output_within(c, LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("web | web says hi\n"), "{stdout}");
+    assert!(stdout.contains("main | cmd says hi\n"), "{stdout}");
+}
+
+#[test]
+fn on_rotate_hooks_run_one_at_a_time_stoppable_and_do_not_hold_up_the_exit() {
+    let dir = TempDir::new("hooks");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let hook = dir.join("hook.sh");
+    put(
+        dir.path(),
+        "hook.sh",
+        "#!/bin/sh\n\
+         mkdir \"$OUT/busy\" 2>/dev/null || echo overlap >> \"$OUT/overlap\"\n\
+         grep -E '^Sig(Blk|Ign):' /proc/self/status >> \"$OUT/sig\"\n\
+         sleep 0.3\n\
+         rmdir \"$OUT/busy\"\n\
+         echo \"$1\" >> \"$OUT/done\"\n",
+        true,
+    );
+    let t0 = std::time::Instant::now();
+    // ~30 rotations in a burst, then 1.5 s for a few hooks to finish; at exit a hook is
+    // still running (and more are queued): they must not delay the exit by the grace.
+    let mut c = run_in(
+        &dir,
+        &[
+            "--rotate-size",
+            "4KiB",
+            "--keep",
+            "1000",
+            "--on-rotate",
+            hook.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "seq 1 20000; sleep 1.5",
+        ],
+    );
+    c.env("OUT", &out).env("TEND_KILL_GRACE", "20000");
+    let res = output_within(c, LIMIT);
+    let took = t0.elapsed();
+    assert_eq!(
+        code(res.status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(took < Duration::from_secs(12), "tend run took {took:?}");
+    assert!(
+        !out.join("overlap").exists(),
+        "two hooks of one service ran at once"
+    );
+    let done = read(&out.join("done"));
+    assert!(done.lines().count() >= 2, "{done}");
+    let sig = read(&out.join("sig"));
+    assert!(!sig.is_empty());
+    for l in sig.lines() {
+        assert!(l.ends_with(":\t0000000000000000"), "hook started with {l}");
+    }
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("--on-rotate is still busy"), "{err}");
+}

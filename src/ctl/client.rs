@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// How often `status` is polled while waiting for a state change.
 const POLL_EVERY: Duration = Duration::from_millis(50);
-const USAGE: &str = "expected status [--json] [NAME], ready [NAME…], start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown or metrics";
+const USAGE: &str = "expected status [--json] [NAME], ready [NAME…], start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown, metrics or rotate NAME|all";
 
 /// Why a `tend ctl` run failed: the message for stderr and the exit code.
 struct Fail(String, i32);
@@ -129,6 +129,8 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
             c.ask(&Request::Kill(sig, (*name).into()))?;
             Ok(())
         }
+        ["rotate", "all"] => c.ask(&Request::Rotate(None)).map(drop),
+        ["rotate", name] => c.ask(&Request::Rotate(Some((*name).into()))).map(drop),
         ["shutdown"] => {
             c.ask(&Request::Shutdown)?;
             let addr = c.used.borrow().clone();

@@ -4,12 +4,11 @@
 //! Reading never takes the `lock` and never writes: the writer is never slowed down.
 
 use super::follow;
-use super::timestamp::{Nanos, parse_archive_stem, parse_rfc3339};
+use super::read::print_archive;
+use super::timestamp::{Nanos, parse_rfc3339};
 use crate::cli::{EXIT_USAGE, LogsArgs, log_root};
-use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::collections::VecDeque;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -279,133 +278,25 @@ fn json_str<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     Some(&line[at..at + len])
 }
 
-/// An archive found in a listing: its name without `.log[.gz]`, and which files exist.
-#[derive(Clone, Debug)]
-pub struct Archive {
-    /// `@<time>`.
-    pub stem: String,
-    /// `@<time>.log` exists.
-    pub plain: bool,
-    /// `@<time>.log.gz` exists.
-    pub gz: bool,
-}
-
-/// Every archive of `dir`, oldest first.
-pub fn list_archives(dir: &Path) -> Result<Vec<Archive>, Stop> {
-    let mut map: BTreeMap<String, Archive> = BTreeMap::new();
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| Stop::Fail(format!("cannot list {}: {}", dir.display(), io_msg(&e))))?;
-    for ent in rd.flatten() {
-        let name = ent.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.starts_with('@') {
-            continue;
-        }
-        let (stem, gz) = if let Some(s) = name.strip_suffix(".log.gz") {
-            (s, true)
-        } else if let Some(s) = name.strip_suffix(".log") {
-            (s, false)
-        } else {
-            continue; // e.g. a compression in progress under a temporary name
-        };
-        let a = map.entry(stem.to_owned()).or_insert_with(|| Archive {
-            stem: stem.to_owned(),
-            plain: false,
-            gz: false,
-        });
-        if gz {
-            a.gz = true;
-        } else {
-            a.plain = true;
-        }
-    }
-    Ok(map.into_values().collect())
-}
-
-/// Opens a file below the log directory read-only, never following a symlink.
-pub fn open_nofollow(path: &Path) -> io::Result<File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-}
-
-/// (dev, ino) of an open file or a path: how a rotation is recognised.
-pub fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
-    (m.dev(), m.ino())
-}
-
-/// Prints every record of one archive; a vanished archive (pruned by retention meanwhile)
-/// is skipped, one compressed meanwhile is read from its `.gz`.
-pub fn print_archive(dir: &Path, a: &Archive, out: &mut Output<'_>) -> Result<(), Stop> {
-    let gz_path = dir.join(format!("{}.log.gz", a.stem));
-    let log_path = dir.join(format!("{}.log", a.stem));
-    // Prefer the .gz when both exist: the plain file may be on its way out.
-    let mut order = vec![];
-    if a.gz {
-        order.push((gz_path.clone(), true));
-    }
-    order.push((log_path, false));
-    if !a.gz {
-        order.push((gz_path, true));
-    }
-    for (path, gz) in order {
-        let f = match open_nofollow(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(Stop::Fail(format!(
-                    "cannot open {}: {}",
-                    path.display(),
-                    io_msg(&e)
-                )));
-            }
-        };
-        let reader: Box<dyn Read> = if gz {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
-        } else {
-            Box::new(f)
-        };
-        let mut r = BufReader::with_capacity(64 * 1024, reader);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = r
-                .read_until(b'\n', &mut line)
-                .map_err(|e| Stop::Fail(format!("cannot read {}: {e}", path.display())))?;
-            if n == 0 {
-                return Ok(());
-            }
-            if line.last() == Some(&b'\n') {
-                line.pop();
-            }
-            out.record(&line)?;
-        }
-    }
-    Ok(())
-}
-
 /// The whole job: archives, then `current`, then (with `-f`) following.
 fn print(dir: &Path, follow_on: bool, out: &mut Output<'_>) -> Result<(), Stop> {
     let snap = follow::snapshot(dir)?;
     let since = out.filter.since;
     for a in &snap.archives {
         // An archive is named by its rotation time, at or after its newest record.
-        if let (Some(s), Some(t)) = (since, parse_archive_stem(&a.stem))
-            && t < s
-        {
+        if since.is_some_and(|s| a.ns < s) {
             continue;
         }
         print_archive(dir, a, out)?;
     }
     let mut cur = snap.current;
     if let Some(c) = &mut cur {
-        c.read_available(out)?;
+        while c.read_available(out)? > 0 {}
     }
     out.release()?;
     out.w.flush()?;
     if follow_on {
-        follow::follow(dir, cur, &snap.archives, out)?;
+        follow::follow(dir, cur, snap.current_id, &snap.archives, out)?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod json;
 pub mod logs;
 pub mod metrics;
 pub mod proto;
+pub mod read;
 pub mod server;
 pub mod timestamp;
 

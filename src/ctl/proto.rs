@@ -17,6 +17,7 @@
 //! | `start NAME`, `stop NAME`, `restart NAME` | none; the change is requested, not awaited (`tend ctl` polls `status`) |
 //! | `kill SIGNAL NAME` | none; SIGNAL is `TERM`, `SIGTERM` or `15` |
 //! | `shutdown` | none; tend starts its shutdown sequence |
+//! | `rotate NAME`, `rotate all` | none; the log thread rotates that service's (every) non-empty `current` |
 //! | `metrics` | Prometheus text exposition (the same text as `--metrics-file`) |
 //!
 //! States: `starting`, `ready`, `up`, `down`, `failed`, `backoff`, `stopping`, `done`.
@@ -82,6 +83,11 @@ pub trait Control {
     fn kill(&mut self, signal: Signal, name: &str) -> Result<(), String>;
     /// Starts the shutdown sequence.
     fn shutdown(&mut self);
+    /// Rotates the log of service `name`, or every log when `None`.
+    fn rotate(&mut self, name: Option<&str>) -> Result<(), String> {
+        let _ = name;
+        Err("rotation is not supported here".into())
+    }
 }
 
 /// A parsed request line.
@@ -103,6 +109,8 @@ pub enum Request {
     Shutdown,
     /// `metrics`.
     Metrics,
+    /// `rotate NAME` (`None`: `rotate all`).
+    Rotate(Option<String>),
 }
 
 impl Request {
@@ -119,10 +127,12 @@ impl Request {
             ["kill", s, n] => Request::Kill(parse_signal_name(s)?, name(n)?),
             ["shutdown"] => Request::Shutdown,
             ["metrics"] => Request::Metrics,
+            ["rotate", "all"] => Request::Rotate(None),
+            ["rotate", n] => Request::Rotate(Some(name(n)?)),
             [] => return Err("empty request".into()),
             [w, ..] => {
                 return Err(format!(
-                    "unknown request '{}' (expected status, status json, start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown or metrics)",
+                    "unknown request '{}' (expected status, status json, start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown, metrics or rotate NAME|all)",
                     printable(w)
                 ));
             }
@@ -141,6 +151,8 @@ impl Request {
             Request::Kill(s, n) => format!("kill {} {n}", s.as_str()),
             Request::Shutdown => "shutdown".into(),
             Request::Metrics => "metrics".into(),
+            Request::Rotate(None) => "rotate all".into(),
+            Request::Rotate(Some(n)) => format!("rotate {n}"),
         }
     }
 }

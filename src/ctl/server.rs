@@ -531,6 +531,7 @@ fn answer(r: Request, ctl: &mut dyn Control, out: &mut String) -> Result<(), Str
             ctl.shutdown();
             Ok(())
         }
+        Request::Rotate(n) => ctl.rotate(n.as_deref()),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Timestamps as tend writes them: RFC 3339 in records, basic ISO 8601 in archive names.
+//! Timestamps as tend writes them in records: RFC 3339 (archive names: `log::archive`).
 //! Hand-parsed (the `time` crate's parsing feature would add weight for two formats).
 
 /// Nanoseconds since the Unix epoch.
@@ -31,24 +31,6 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<Nanos> {
         _ => return None,
     };
     Some(Nanos::from(base - offset) * 1_000_000_000 + frac)
-}
-
-/// Parses an archive name's time: `@20261122T223001.123456789Z` (the name without `.log`).
-pub fn parse_archive_stem(stem: &str) -> Option<Nanos> {
-    let s = stem.strip_prefix('@')?.as_bytes();
-    if s.len() < 16 || s[8] != b'T' {
-        return None;
-    }
-    let base = civil(
-        num(&s[0..4])?,
-        num(&s[4..6])?,
-        num(&s[6..8])?,
-        num(&s[9..11])?,
-        num(&s[11..13])?,
-        num(&s[13..15])?,
-    )?;
-    let (frac, rest) = fraction(&s[15..])?;
-    (rest == b"Z").then(|| Nanos::from(base) * 1_000_000_000 + frac)
 }
 
 /// An optional `.digits` fraction as nanoseconds, and what follows it.
@@ -113,11 +95,6 @@ mod tests {
             Some(t - 123_456_789)
         );
         assert_eq!(parse_rfc3339(b"1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_archive_stem("@20261122T223001.123456789Z"), Some(t));
-        assert_eq!(
-            parse_archive_stem("@20261122T223001Z"),
-            Some(t - 123_456_789)
-        );
         for bad in [
             &b"hello"[..],
             b"2026-13-22T22:30:01Z",
@@ -126,6 +103,5 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
-        assert_eq!(parse_archive_stem("@2026"), None);
     }
 }

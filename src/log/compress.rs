@@ -44,7 +44,7 @@ impl Compressor {
                     match compress_one(&dir, &name, &stop2) {
                         Ok(Some(gz)) => {
                             if let Some(argv) = &on_rotate {
-                                super::hooks::spawn_hook(argv, &path.join(gz));
+                                super::hooks::request_hook(argv, &path.join(gz));
                             }
                         }
                         Ok(None) => {}

@@ -26,6 +26,17 @@ pub enum OnFull {
     Drop,
 }
 
+/// The form of the `--tee` copy (`--tee-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeeFormat {
+    /// The records exactly as written to the file.
+    Same,
+    /// The raw line.
+    Plain,
+    /// `NAME | line`.
+    Prefixed,
+}
+
 /// Everything that shapes one log directory: format, framing, rotation and retention.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogOptions {
@@ -49,8 +60,10 @@ pub struct LogOptions {
     pub on_rotate: Option<Vec<String>>,
     /// Disk-full policy.
     pub on_full: OnFull,
-    /// Also copy records to tend's own stdout.
+    /// Also copy records to tend's own stdout/stderr.
     pub tee: bool,
+    /// The copy's form; `None`: the command's default (`prefixed` for init, else `same`).
+    pub tee_format: Option<TeeFormat>,
 }
 
 impl Default for LogOptions {
@@ -67,6 +80,7 @@ impl Default for LogOptions {
             on_rotate: None,
             on_full: OnFull::Block,
             tee: false,
+            tee_format: None,
         }
     }
 }
@@ -83,6 +97,7 @@ pub const FLAGS: &[&str] = &[
     "compress",
     "on-rotate",
     "on-full",
+    "tee-format",
     "tee",
 ];
 
@@ -174,6 +189,19 @@ impl LogOptions {
                         )));
                     }
                 }
+            }
+            "tee-format" => {
+                let v = need(flag, value)?;
+                self.tee_format = Some(match v {
+                    "same" => TeeFormat::Same,
+                    "plain" => TeeFormat::Plain,
+                    "prefixed" => TeeFormat::Prefixed,
+                    _ => {
+                        return Err(bad(format!(
+                            "'{v}' is not a tee format (expected same, plain or prefixed)"
+                        )));
+                    }
+                })
             }
             "tee" => {
                 self.tee = match value {

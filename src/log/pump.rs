@@ -45,6 +45,8 @@ pub struct SinkStats {
     pub dropped: AtomicU64,
     /// Rotations done.
     pub rotations: AtomicU64,
+    /// Bytes of `--tee` copies dropped because tend's stdout/stderr did not keep up.
+    pub tee_dropped: AtomicU64,
 }
 
 /// The shutdown deadline, visible to a sink blocked on a full disk inside a write (it
@@ -104,6 +106,8 @@ enum Msg {
         mpsc::Sender<Result<Arc<SinkStats>, String>>,
     ),
     Finish(Option<Instant>),
+    /// Rotate the sink of this service (the directory's name), or every sink.
+    Rotate(Option<String>),
 }
 
 /// Handle to the log thread.
@@ -241,6 +245,12 @@ impl Pump {
     /// Readable (counter > 0) whenever every pipe handed over so far has reached EOF.
     pub fn idle_fd(&self) -> BorrowedFd<'_> {
         self.idle.as_fd()
+    }
+
+    /// Asks the log thread to rotate the log of service `name` (every log when `None`) at
+    /// its next record boundary; an empty `current` is left as it is.
+    pub fn rotate(&self, name: Option<&str>) {
+        self.send(Msg::Rotate(name.map(str::to_owned)));
     }
 
     /// Drains every pipe to EOF (or until `deadline`), flushes and fsyncs, joins the thread.
@@ -393,6 +403,15 @@ impl Engine {
                     }
                 },
                 Msg::Finish(deadline) => self.finishing = Some(deadline),
+                Msg::Rotate(name) => {
+                    for e in self.sinks.iter_mut().flatten() {
+                        let dir = e.sink.path().file_name().and_then(|n| n.to_str());
+                        if name.is_none() || dir == name.as_deref() {
+                            // Between rounds the shared batch is empty: nothing to flush.
+                            e.sink.rotate_now();
+                        }
+                    }
+                }
             }
         }
     }

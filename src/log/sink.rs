@@ -6,11 +6,12 @@ use super::dirfd;
 use super::dirfd::{open_current, recover_compression};
 use super::format::{Stamp, render, render_marker};
 use super::frame::{Framer, Record};
-use super::hooks::{spawn_hook, tee};
+use super::hooks::request_hook;
 use super::layout::{Identity, validate_component};
-use super::options::{Format, OnFull};
+use super::options::{Format, OnFull, TeeFormat};
 use super::pump::{GiveUp, SinkStats};
 use super::retention::{self, Policy};
+use super::tee::Tee;
 use super::{LogOptions, Stream};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
@@ -61,6 +62,10 @@ pub struct Sink {
     compressor: Option<Compressor>,
     /// Past its deadline a full disk drops instead of blocking (shutdown).
     give_up: Option<Arc<GiveUp>>,
+    /// A rotation was asked for mid-split: done at the split line's end.
+    rotate_asked: bool,
+    /// `--tee`.
+    tee: Option<Tee>,
 }
 
 impl Sink {
@@ -126,6 +131,8 @@ impl Sink {
             compressor: None,
             // On the log thread, a shutdown must end a repair blocked on a full disk too.
             give_up: super::pump::engine_give_up(),
+            rotate_asked: false,
+            tee: None,
             dir,
             path,
             _lock: lock,
@@ -141,6 +148,15 @@ impl Sink {
                 sink.ends_nl = false;
                 sink.write_marker(TORN_MARKER);
             }
+        }
+        if sink.opts.tee {
+            let name = sink
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            let format = sink.opts.tee_format.unwrap_or(TeeFormat::Same);
+            let t = Tee::new(format, name.as_deref().unwrap_or("?"), sink.stats.clone());
+            sink.tee = Some(t);
         }
         let archives = retention::list(&sink.dir).unwrap_or_default();
         sink.last_archive_ns = archives.last().map_or(0, |a| a.ns);
@@ -188,6 +204,9 @@ impl Sink {
     pub fn push(&mut self, out: &mut Batch, stamp: &Stamp, stream: Stream, rec: Record<'_>) {
         let mark = out.len();
         render(self.opts.format, stamp, stream, rec, out);
+        if let Some(t) = &mut self.tee {
+            t.record(stream, &rec, &out.as_slice()[mark..]);
+        }
         if !self.in_split
             && self.cur_size + out.len() as u64 > self.opts.rotate_size
             && self.cur_size + mark as u64 > 0
@@ -197,6 +216,11 @@ impl Sink {
             self.try_rotate();
         }
         self.in_split = rec.partial;
+        if self.rotate_asked && !rec.partial {
+            self.rotate_asked = false;
+            self.flush(out);
+            self.rotate_now();
+        }
         if out.len() >= OUT_CAP {
             self.flush_full(out);
         }
@@ -217,6 +241,9 @@ impl Sink {
         if self.opts.format == Format::Plain {
             let (head, lines, rest) = framer.plain_parts(data);
             framer.feed(head, &mut |r| self.push(out, stamp, stream, r));
+            if let Some(t) = &mut self.tee {
+                t.lines(stream, lines);
+            }
             self.push_lines(out, lines);
             framer.feed(rest, &mut |r| self.push(out, stamp, stream, r));
         } else {
@@ -281,6 +308,9 @@ impl Sink {
     pub fn flush(&mut self, out: &mut Batch) {
         self.write_batch(out.as_slice());
         out.clear();
+        if let Some(t) = &mut self.tee {
+            t.flush();
+        }
     }
 
     /// When `--rotate-every` is set: the instant `current` becomes due.
@@ -297,6 +327,17 @@ impl Sink {
             } else {
                 self.cur_since = now;
             }
+        }
+    }
+
+    /// Rotates now if `current` holds anything (`tend ctl rotate`, SIGALRM); a split line
+    /// in progress defers it to the line's end.
+    pub fn rotate_now(&mut self) {
+        if self.in_split {
+            self.rotate_asked = true;
+        } else if self.cur_size > 0 {
+            self.rotate_retry_at = None;
+            self.try_rotate();
         }
     }
 
@@ -412,9 +453,6 @@ impl Sink {
         if off > 0 {
             self.ends_nl = buf[off - 1] == b'\n';
             self.stats.bytes.fetch_add(off as u64, Relaxed);
-            if self.opts.tee {
-                tee(&buf[..off]);
-            }
         }
         off
     }
@@ -463,7 +501,7 @@ impl Sink {
         self.prune();
         match (&self.compressor, &self.opts.on_rotate) {
             (Some(c), _) => c.submit(name),
-            (None, Some(argv)) => spawn_hook(argv, &self.path.join(&name)),
+            (None, Some(argv)) => request_hook(argv, &self.path.join(&name)),
             (None, None) => {}
         }
         Ok(())

@@ -131,4 +131,20 @@ impl Control for Supervisor {
     fn shutdown(&mut self) {
         self.shutdown_requested = true;
     }
+
+    fn rotate(&mut self, name: Option<&str>) -> Result<(), String> {
+        if let Some(n) = name {
+            let is_main = self.main.as_ref().is_some_and(|m| m.name == n);
+            if !is_main {
+                self.index_of(n)?;
+            }
+        }
+        match self.pump.as_ref() {
+            Some(p) => {
+                p.rotate(name);
+                Ok(())
+            }
+            None => Err("output is not captured (--no-capture)".into()),
+        }
+    }
 }

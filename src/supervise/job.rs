@@ -105,7 +105,10 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
 fn init_inner(args: InitArgs) -> Result<i32, String> {
     let grace = cli::kill_grace()?;
     let stop_deadline = stop_deadline_from_env()?;
-    let base = cli::log_options(&args.log_flag_values(), args.tee, true)?;
+    let mut base = cli::log_options(&args.log_flag_values(), args.tee, true)?;
+    // Under init several services share tend's stdout: name each line.
+    base.tee_format
+        .get_or_insert(crate::log::options::TeeFormat::Prefixed);
     let expect_exit = cli::expect_exit(&args.expect_exit)?;
     let explicit = path_or_env(args.services.as_deref(), "TEND_SERVICES");
     let dir = explicit

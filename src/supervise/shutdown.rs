@@ -46,6 +46,10 @@ impl Supervisor {
 
     /// Final sweep: TERM to everything left, KILL after the grace; done when no child is left.
     fn sweep(&mut self, now: Instant) {
+        // Hooks stop with everything else: none starts from here on.
+        if let Some(h) = self.hooks.as_mut() {
+            h.stop();
+        }
         if no_children() {
             self.stage = Stage::Done;
             return;

@@ -72,7 +72,7 @@ pub struct Supervisor {
     pub svcs: Vec<Svc>,
     /// CMD.
     pub main: Option<MainCmd>,
-    pump: Option<Pump>,
+    pub(super) pump: Option<Pump>,
     pub(super) kill_grace: Duration,
     cmd_wait: Option<Instant>,
     pub(super) stage: Stage,
@@ -94,6 +94,8 @@ pub struct Supervisor {
     ctl: Option<crate::ctl::server::Server>,
     /// `--metrics-file` writer and the time of its next rewrite.
     metrics: Option<(crate::ctl::metrics::MetricsWriter, Instant)>,
+    /// `--on-rotate` hooks, started here on the log thread's request and reaped here.
+    pub(super) hooks: Option<crate::log::hooks::Hooks>,
 }
 
 /// Default `TEND_STOP_DEADLINE`: inside Docker's 10 s stop timeout.
@@ -136,7 +138,13 @@ impl Supervisor {
         kill_grace: Duration,
         cmd_wait: Option<Duration>,
     ) -> Supervisor {
+        let hooks = pump.as_ref().and_then(|_| {
+            crate::log::hooks::Hooks::install()
+                .map_err(|e| eprintln!("tend: --on-rotate hooks disabled: {e}"))
+                .ok()
+        });
         Supervisor {
+            hooks,
             mode,
             intake,
             svcs,
@@ -214,6 +222,9 @@ impl Supervisor {
     /// Sleeps until a signal, a readiness message or the nearest deadline.
     fn wait_for_events(&mut self) {
         let mut fds: Vec<libc::pollfd> = vec![pollfd(self.intake.fd().as_raw_fd())];
+        if let Some(h) = &self.hooks {
+            fds.push(pollfd(h.fd().as_raw_fd()));
+        }
         if let Some(srv) = &self.ctl {
             for (fd, events) in srv.poll_fds() {
                 fds.push(libc::pollfd {
@@ -278,6 +289,13 @@ impl Supervisor {
                     Taken::Realtime(n) => self.forward_realtime(n),
                 }
             }
+        }
+        if let Some(h) = self
+            .hooks
+            .as_mut()
+            .filter(|h| ready.contains(&h.fd().as_raw_fd()))
+        {
+            h.on_wake();
         }
         for i in 0..self.svcs.len() {
             let s = &mut self.svcs[i];
@@ -398,6 +416,9 @@ impl Supervisor {
 
     /// A child exited: CMD, a service's run, or an auxiliary process; orphans are just reaped.
     fn on_exit(&mut self, pid: Pid, exit: Exit) {
+        if self.hooks.as_mut().is_some_and(|h| h.on_exit(pid)) {
+            return;
+        }
         if let Some(m) = self.main.as_mut() {
             if m.pid == Some(pid) {
                 m.pid = None;
