@@ -9,6 +9,7 @@ mod compress;
 mod dirfd;
 pub mod format;
 pub mod frame;
+pub mod gzip;
 mod hooks;
 pub mod layout;
 pub mod options;
