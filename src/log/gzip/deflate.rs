@@ -145,7 +145,7 @@ impl Deflater {
             }
             let there = &self.buf[c..c + max];
             if there[best] == here[best] {
-                let n = here.iter().zip(there).take_while(|(a, b)| a == b).count();
+                let n = common_prefix(here, there);
                 if n > best {
                     (best, dist) = (n, p - c);
                     if n >= NICE.min(max) {
@@ -183,7 +183,7 @@ impl Deflater {
                 None => self.find(p, MAX_CHAIN),
             };
             self.insert(p);
-            if len >= MIN_MATCH && len < NICE && p + 1 < limit {
+            if (MIN_MATCH..NICE).contains(&len) && p + 1 < limit {
                 let chain = if len >= GOOD {
                     MAX_CHAIN / 4
                 } else {
@@ -331,6 +331,23 @@ impl Deflater {
         self.lit_freq = [0; 286];
         self.dist_freq = [0; 30];
     }
+}
+
+/// How many leading bytes `a` and `b` share, 8 at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let mut n = 0;
+    while let (Some(x), Some(y)) = (a[n..].first_chunk::<8>(), b[n..].first_chunk::<8>()) {
+        let d = u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y);
+        if d != 0 {
+            return n + (d.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + a[n..]
+        .iter()
+        .zip(&b[n..])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Length code index (0..29) of a match length 3..=258.

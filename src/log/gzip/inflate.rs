@@ -48,9 +48,13 @@ impl Huffman {
             h.count[l as usize] += 1;
         }
         h.count[0] = 0;
+        let mut next = [0u32; 16];
+        let mut code = 0u32;
         let mut offs = [0u16; 16];
         let mut left = 1i32;
         for len in 1..16 {
+            code = (code + h.count[len - 1] as u32) << 1;
+            next[len] = code;
             left = (left << 1) - h.count[len] as i32;
             if left < 0 {
                 return Err(bad("over-subscribed Huffman code"));
@@ -62,12 +66,6 @@ impl Huffman {
             };
         }
         // Incomplete codes are allowed; an unassigned code fails when met.
-        let mut next = [0u32; 16];
-        let mut code = 0u32;
-        for b in 1..16 {
-            code = (code + h.count[b - 1] as u32) << 1;
-            next[b] = code;
-        }
         for (s, &l) in lens.iter().enumerate() {
             if l == 0 {
                 continue;
@@ -366,9 +364,14 @@ impl<R: Read> GzDecoder<R> {
                 return Err(bad("distance too far back"));
             }
             let from = self.win.len() - d;
-            for k in 0..len {
-                let b = self.win[from + k];
-                self.win.push(b);
+            if d >= len {
+                self.win.extend_from_within(from..from + len);
+            } else {
+                // Overlapping: the copy repeats bytes it has just written.
+                for k in 0..len {
+                    let b = self.win[from + k];
+                    self.win.push(b);
+                }
             }
         }
         Ok(())
