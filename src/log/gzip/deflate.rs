@@ -392,7 +392,14 @@ fn lengths(freq: &[u32], limit: u8, out: &mut [u8]) {
             .filter(|p| *p.1 > 0)
             .map(|(s, &w)| (w, s))
             .collect();
-        leaves.sort_unstable();
+        // Insertion sort: at most 286 leaves, and no extra copy of a generic sort in the binary.
+        for i in 1..leaves.len() {
+            let mut j = i;
+            while j > 0 && leaves[j - 1] > leaves[j] {
+                leaves.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         let n = leaves.len();
         // Nodes 0..n are leaves in weight order, n.. internal nodes in creation order.
         let mut weight: Vec<u64> = leaves.iter().map(|l| l.0 as u64).collect();

@@ -276,7 +276,25 @@ fn bench() {
     let back = gunzip(&gz).unwrap();
     let d = cpu() - t;
     assert_eq!(back, data);
+    let t = cpu();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&data).unwrap();
+    let fgz = e.finish().unwrap();
+    let fc = cpu() - t;
+    let t = cpu();
+    let mut back = Vec::new();
+    flate2::read::MultiGzDecoder::new(&fgz[..])
+        .read_to_end(&mut back)
+        .unwrap();
+    let fd = cpu() - t;
     let mb = data.len() as f64 / 1e6;
+    println!(
+        "flate2 -6: out {} ratio {:.4} compress {:.1} MB/s inflate {:.1} MB/s (per CPU second)",
+        fgz.len(),
+        fgz.len() as f64 / data.len() as f64,
+        mb / fc,
+        mb / fd
+    );
     println!(
         "in {} out {} ratio {:.4} compress {:.1} MB/s inflate {:.1} MB/s (per CPU second)",
         data.len(),
