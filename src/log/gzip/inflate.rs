@@ -129,8 +129,17 @@ struct Input<R: Read> {
 }
 
 impl<R: Read> Input<R> {
-    /// Tops the bit buffer up to at least 57 bits, or to what is left of the input.
+    /// Tops the bit buffer up to at least 56 bits, or to what is left of the input.
     fn refill(&mut self) -> io::Result<()> {
+        if let Some(c) = self.buf[self.pos..self.len].first_chunk::<8>() {
+            // Fast path: whole bytes from one 8-byte load; bits above the count stay zero.
+            let take = (63 - self.nbits) / 8;
+            self.bits |= u64::from_le_bytes(*c) << self.nbits;
+            self.nbits += take * 8;
+            self.bits &= (1u64 << self.nbits) - 1;
+            self.pos += take as usize;
+            return Ok(());
+        }
         while self.nbits <= 56 {
             if self.pos == self.len {
                 if self.eof {
