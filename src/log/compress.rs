@@ -2,8 +2,7 @@
 //! capture never waits on deflate. Crash-safe: `.gz.tmp` → fsync → rename → unlink `.log`.
 
 use super::dirfd;
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use super::gzip::GzEncoder;
 use nix::fcntl::OFlag;
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -104,7 +103,7 @@ fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<S
     dirfd::unlink_in(dir, &tmp).map_err(|e| format!("{tmp}: {e}"))?;
     let out = dirfd::open_in(dir, &tmp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)
         .map_err(|e| format!("{tmp}: {e}"))?;
-    let mut enc = GzEncoder::new(std::fs::File::from(out), Compression::default());
+    let mut enc = GzEncoder::new(std::fs::File::from(out));
     let mut buf = vec![0u8; 64 << 10];
     let mut src = src;
     loop {
