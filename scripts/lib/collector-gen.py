@@ -5,7 +5,7 @@ Usage: collector-gen.py SERVICE N_OUT N_ERR DONE_FILE
 
 Record i of stream st (out|err) is exactly `line(service, st, i)` (shared with
 collector-check.py); some are longer than tend's --max-line (16 KiB), so tend splits
-them into P/F records. Written in bursts over about 3 s so a collector tails live,
+them into P/F records. Written in bursts over about 6 s so a collector tails live,
 rotating files; then DONE_FILE is created and the process sleeps (a longrun that has
 finished its work), or exits when it is init's CMD.
 """
@@ -14,7 +14,7 @@ import sys
 import time
 
 LONG_OUT, LONG_ERR = 97, 151  # every 97th stdout / 151st stderr record is long
-BURSTS, PAUSE = 25, 0.14
+BURSTS, PAUSE = 40, 0.15
 
 
 def line(svc, st, i):
