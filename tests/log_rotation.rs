@@ -160,7 +160,10 @@ fn gzip_waits_until_an_archive_is_old_then_compresses_and_recovers() {
     log_ok(&flags, &dir, &input);
     let a = archives(&dir);
     assert!(a.len() > 10);
-    assert!(a[0].ends_with("01Z.log.gz") && a[1].ends_with("02Z.log.gz"), "{a:?}");
+    assert!(
+        a[0].ends_with("01Z.log.gz") && a[1].ends_with("02Z.log.gz"),
+        "{a:?}"
+    );
     // This run's archives are minutes younger than the delay: still `.log`, so a collector
     // that has not opened them yet still finds them by name.
     assert!(a[2..].iter().all(|n| n.ends_with("Z.log")), "{a:?}");
@@ -176,9 +179,8 @@ fn gzip_waits_until_an_archive_is_old_then_compresses_and_recovers() {
     assert!(concat(&dir) == want);
 }
 
-/// Renames the archives `names` (made in the last seconds) to the same time in 2020 (a leap
-/// year, so every date exists),
-/// keeping their order (after the 2020 ones): as if they were made long ago.
+/// Renames the archives `names` (made in the last seconds) to the same time in 2020, a leap
+/// year (every date exists), keeping their order after the planted 2020-01-01 ones.
 fn age_archives(dir: &std::path::Path, names: &[String]) {
     for n in names {
         // "@YYYYMMDDT…": only the year changes.

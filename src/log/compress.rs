@@ -141,9 +141,9 @@ impl Worker {
                     continue;
                 }
                 // Capped, so a clock set back far does not park the thread for long.
-                Some(d) => rx.recv_timeout(Duration::from_nanos(
-                    (d - now).min(self.delay).max(0) as u64,
-                )),
+                Some(d) => {
+                    rx.recv_timeout(Duration::from_nanos((d - now).min(self.delay).max(0) as u64))
+                }
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match msg {
@@ -287,9 +287,15 @@ mod tests {
         while !gz(&old) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(gz(&old), "an archive older than the delay is compressed at once");
+        assert!(
+            gz(&old),
+            "an archive older than the delay is compressed at once"
+        );
         if now_ns() - fresh_ns < delay.as_nanos() as i128 {
-            assert!(dir.join(&fresh).exists() && !gz(&fresh), "compressed too early");
+            assert!(
+                dir.join(&fresh).exists() && !gz(&fresh),
+                "compressed too early"
+            );
         }
         while !gz(&fresh) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -309,9 +315,15 @@ mod tests {
         c.submit(fresh.clone());
         let t = Instant::now();
         c.stop(None);
-        assert!(t.elapsed() < Duration::from_secs(30), "close waited for the delay");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "close waited for the delay"
+        );
         assert!(dir.join(format!("{old}.gz")).exists() && !dir.join(&old).exists());
-        assert!(dir.join(&fresh).exists(), "a fresh archive was compressed at close");
+        assert!(
+            dir.join(&fresh).exists(),
+            "a fresh archive was compressed at close"
+        );
         assert!(!dir.join(format!("{fresh}.gz")).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
