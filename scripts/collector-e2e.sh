@@ -4,6 +4,7 @@
 # Usage: scripts/collector-e2e.sh              # builds the static tend (build-static.sh)
 #        TEND_BIN=/path/to/tend scripts/collector-e2e.sh
 #        TEND_SHARED=/work/shared scripts/collector-e2e.sh   # where tools/fluent-bit is
+#        COLLECTOR_SKIP_RSYSLOG=1, COLLECTOR_KEEP=1 (keep the temp dir): for debugging
 #
 # 1. Fluent Bit 5.1.1 ($TEND_SHARED/tools/fluent-bit/fluent-bit, default ../shared next
 #    to the repository) runs the exact fluent-bit.conf, parsers.conf and tend.lua of
@@ -139,7 +140,7 @@ start_init() { # DIR NS APP POD LOGROOT CMD...
     shift 5
     mkdir -p "$dir/run"
     TEND_NAMESPACE=$ns TEND_APP=$app TEND_POD=$pod \
-        unshare --pid --fork --mount-proc "$TEND" init --services "$dir/services" \
+        unshare --pid --fork --kill-child --mount-proc "$TEND" init --services "$dir/services" \
         --log-root "$logroot" --run-dir "$dir/run" \
         --rotate-size "$ROTATE" --compress gzip --keep 1000 -- "$@" \
         >"$dir/init.out" 2>"$dir/init.err" </dev/null &

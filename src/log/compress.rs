@@ -23,6 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// restart, so a collector that has not opened an archive yet still finds it.
 pub const DELAY: Duration = Duration::from_secs(300);
 
+/// Shortest time between two passes over the directory, in nanoseconds.
+const PASS_EVERY: i128 = 1_000_000_000;
+
 /// Handle to one sink's compressor thread.
 pub struct Compressor {
     tx: Option<mpsc::Sender<String>>,
@@ -137,7 +140,9 @@ impl Worker {
             let now = now_ns();
             let msg = match next_due {
                 Some(d) if d <= now => {
-                    next_due = self.pass(now);
+                    // At most one pass (one directory listing) per second, however fast
+                    // tend rotates; an archive is compressed at most 1 s after it is due.
+                    next_due = self.pass(now).map(|n| n.max(now + PASS_EVERY));
                     continue;
                 }
                 // Capped, so a clock set back far does not park the thread for long.
