@@ -33,13 +33,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/lib/common.sh"
 START=$SECONDS
 WORK=$(mktemp -d /tmp/tend-collector-e2e.XXXXXX)
-KILL_PIDS=() # started by this script; killed by pid on exit
 
 cleanup() {
     local rc=$? p
     set +e
-    for p in "${KILL_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${KILL_PIDS[@]}"; do wait_pid_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; done
+    # Only this shell's unreaped children: their PIDs cannot have been reused.
+    for p in $(jobs -p); do kill -TERM "$p" 2>/dev/null; done
+    for p in $(jobs -p); do wait_pid_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; done
     [ "${COLLECTOR_KEEP:-0}" = 1 ] && say "kept $WORK" || rm -rf "$WORK"
     say "collector-e2e took $((SECONDS - START)) s"
     say "collector-e2e: ${PASSES} passed, ${FAILS} failed"
@@ -111,7 +111,6 @@ FB_PID=
 start_fluent_bit() { # DIR
     "$FB" -c "$1/conf/fluent-bit.conf" >>"$1/fluent-bit.log" 2>&1 </dev/null &
     FB_PID=$!
-    KILL_PIDS+=("$FB_PID")
     local i
     for ((i = 0; i < 100; i++)); do
         grep -q 'inotify_fs_add\|flb_tail_fs_inotify_init\|started' "$1/fluent-bit.log" 2>/dev/null && break
@@ -145,7 +144,6 @@ start_init() { # DIR NS APP POD LOGROOT CMD...
         --rotate-size "$ROTATE" --compress gzip --keep 1000 -- "$@" \
         >"$dir/init.out" 2>"$dir/init.err" </dev/null &
     INIT_PIDS+=($!)
-    KILL_PIDS+=($!)
 }
 out_records() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 
@@ -269,7 +267,6 @@ rsyslog_run() {
     start_rsyslog() {
         rsyslogd -n -f "$CONF" -i "$PIDFILE" >>"$d/rsyslogd.log" 2>&1 </dev/null &
         RS_PID=$!
-        KILL_PIDS+=("$RS_PID")
         sleep 0.5
         kill -0 "$RS_PID" 2>/dev/null
     }
@@ -298,7 +295,6 @@ rsyslog_run() {
     for s in "${RS_SERVICES[@]}"; do
         record_lines "$N" | "$TEND" log --format cri --rotate-size 64KiB "$LOGROOT/$s" &
         pids+=($!)
-        KILL_PIDS+=($!)
     done
     # Halfway, restart rsyslog: imfile must resume from its saved offsets. The writers
     # are paused around the restart: a rotation while rsyslog is down is a known hole of
