@@ -13,6 +13,7 @@ mod hooks;
 pub mod layout;
 pub mod options;
 pub mod pump;
+mod recover;
 mod retention;
 pub mod sink;
 

@@ -298,7 +298,6 @@ impl Engine {
         };
         sink.set_give_up(self.give_up.clone());
         self.added = true;
-        let max_line = sink.max_line();
         let mut sources = Vec::new();
         for (fi, (stream, fd)) in streams.into_iter().enumerate() {
             set_nonblocking(&fd);
@@ -323,7 +322,7 @@ impl Engine {
             sources.push(Some(Source {
                 stream,
                 fd,
-                framer: Framer::new(max_line),
+                framer: sink.framer(),
                 ready: true,
                 always_ready,
                 last_data: Instant::now(),
@@ -614,5 +613,45 @@ mod tests {
         pump.finish(Some(Instant::now() + Duration::from_millis(100)));
         assert!(t0.elapsed() < Duration::from_secs(10));
         assert_eq!(std::fs::read(d.0.join("current")).unwrap(), b"kept\n");
+    }
+
+    #[test]
+    fn json_record_before_the_other_stream_is_complete() {
+        let (d, pump, mut out, mut err) = setup("jsonnl", Format::Json);
+        // A held piece released early for the other stream (max_line 16).
+        out.write_all(b"0123456789abcdefHELD").unwrap();
+        wait_lines(&d, 1);
+        err.write_all(b"err line\n").unwrap();
+        wait_lines(&d, 3);
+        // Unterminated last lines on both streams.
+        err.write_all(b"err tail").unwrap();
+        drop(err);
+        wait_lines(&d, 4);
+        out.write_all(b"out tail").unwrap();
+        drop(out);
+        pump.finish(None);
+        let text = std::fs::read_to_string(d.0.join("current")).unwrap();
+        let logs: Vec<(String, String)> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["stream"].as_str().unwrap().into(),
+                    v["log"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want = [
+            ("stdout", "0123456789abcdef"),
+            ("stdout", "HELD\n"),
+            ("stderr", "err line\n"),
+            ("stderr", "err tail\n"),
+            ("stdout", "out tail\n"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(s, l)| (s.to_string(), l.to_string()))
+            .collect();
+        assert_eq!(logs, want);
     }
 }

@@ -10,6 +10,7 @@ use super::hooks::{spawn_hook, tee};
 use super::layout::{Identity, validate_component};
 use super::options::{Format, OnFull};
 use super::pump::{GiveUp, SinkStats};
+use super::recover;
 use super::retention::{self, Policy};
 use super::{LogOptions, Stream};
 use nix::errno::Errno;
@@ -20,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Marker written after a record torn by a crash.
-const TORN_MARKER: &str = "tend: previous record was cut short (tend restarted)";
+/// Marker after a `plain` line that a crash ended early.
+const PLAIN_TORN: &str = "tend: previous record was cut short (tend restarted)";
 /// First and longest wait between write attempts on a full disk.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -131,16 +132,7 @@ impl Sink {
             current,
             opts,
         };
-        if sink.cur_size > 0 {
-            let mut last = [0u8; 1];
-            nix::sys::uio::pread(&sink.current, &mut last, sink.cur_size as i64 - 1)
-                .map_err(|e| format!("{shown}/current: cannot read: {e}"))?;
-            if last[0] != b'\n' {
-                // A crash tore the last record: end it, then say so.
-                sink.ends_nl = false;
-                sink.write_marker(TORN_MARKER);
-            }
-        }
+        sink.repair_tail(&shown)?;
         let archives = retention::list(&sink.dir).unwrap_or_default();
         sink.last_archive_ns = archives.last().map_or(0, |a| a.ns);
         if sink.opts.compress {
@@ -163,14 +155,55 @@ impl Sink {
         Ok(sink)
     }
 
+    /// After a crash: cuts a torn last record (writing one marker saying how many bytes
+    /// went) and closes a dangling `P` piece with an empty `F`, before anything else.
+    fn repair_tail(&mut self, shown: &str) -> Result<(), String> {
+        let fix = recover::inspect(&self.current, self.cur_size, self.opts.format)
+            .map_err(|e| format!("{shown}/current: cannot read: {e}"))?;
+        if let Some(len) = fix.truncate_to {
+            nix::unistd::ftruncate(&self.current, len as i64)
+                .map_err(|e| format!("{shown}/current: cannot cut a torn record: {e}"))?;
+            self.cur_size = len;
+            self.written_back = len;
+        }
+        let mut m = Batch::with_capacity(256);
+        let stamp = Stamp::now();
+        if fix.newline {
+            // plain: the app's bytes stay (any prefix of a line is valid plain); the line
+            // is ended and marked.
+            m.push(b'\n');
+            render_marker(self.opts.format, &stamp, PLAIN_TORN, &mut m);
+        }
+        if let Some(stream) = fix.close {
+            let empty_f = Record {
+                line: b"",
+                partial: false,
+                newline: true,
+            };
+            render(self.opts.format, &stamp, stream, empty_f, &mut m);
+        }
+        if fix.cut > 0 {
+            let text = format!(
+                "tend: cut {} bytes of a record torn by a crash (tend restarted)",
+                fix.cut
+            );
+            render_marker(self.opts.format, &stamp, &text, &mut m);
+        }
+        if self.write_all(m.as_slice()) < m.len() {
+            // Reported by write_all; capture goes on (a full disk under `drop`).
+            eprintln!("tend: {shown}/current: the end of the file is left unrepaired");
+        }
+        Ok(())
+    }
+
     /// Counters shared with the PID-1 thread.
     pub fn stats(&self) -> Arc<SinkStats> {
         self.stats.clone()
     }
 
-    /// Longest record payload (`--max-line`), for the framers of this sink's streams.
-    pub fn max_line(&self) -> usize {
-        self.opts.max_line
+    /// A framer for one of this sink's streams (`--max-line`; json cuts at characters).
+    pub fn framer(&self) -> Framer {
+        Framer::new(self.opts.max_line).utf8_cuts(self.opts.format == Format::Json)
     }
 
     /// The directory this sink writes.
