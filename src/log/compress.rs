@@ -17,6 +17,8 @@ use std::time::Instant;
 /// Handle to one sink's compressor thread.
 pub struct Compressor {
     tx: Option<mpsc::Sender<String>>,
+    /// `(archive .log name, size of its .gz)` for each archive compressed.
+    sizes: mpsc::Receiver<(String, u64)>,
     done: mpsc::Receiver<()>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -31,6 +33,7 @@ impl Compressor {
     ) -> Result<Compressor, String> {
         let (tx, rx) = mpsc::channel::<String>();
         let (done_tx, done) = mpsc::channel();
+        let (size_tx, sizes) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let shown = path.display().to_string();
@@ -43,6 +46,9 @@ impl Compressor {
                     }
                     match compress_one(&dir, &name, &stop2) {
                         Ok(Some(gz)) => {
+                            if let Ok(st) = dirfd::stat_in(&dir, &gz) {
+                                let _ = size_tx.send((name.clone(), st.st_size as u64));
+                            }
                             if let Some(argv) = &on_rotate {
                                 super::hooks::spawn_hook(argv, &path.join(gz));
                             }
@@ -58,6 +64,7 @@ impl Compressor {
             .map_err(|e| format!("{shown}: cannot start compressor thread: {e}"))?;
         Ok(Compressor {
             tx: Some(tx),
+            sizes,
             done,
             stop,
             handle: Some(handle),
@@ -69,6 +76,11 @@ impl Compressor {
         if let Some(tx) = &self.tx {
             let _ = tx.send(name);
         }
+    }
+
+    /// Archives compressed since the last call: `(.log name, .gz size)`.
+    pub fn compressed(&self) -> impl Iterator<Item = (String, u64)> + '_ {
+        self.sizes.try_iter()
     }
 
     /// Lets queued work finish until `deadline` (forever if `None`), then abandons the rest:

@@ -10,6 +10,7 @@ mod dirfd;
 pub mod format;
 pub mod frame;
 mod hooks;
+mod index;
 pub mod layout;
 pub mod options;
 pub mod pump;

@@ -1,8 +1,7 @@
-//! Archive names (`@YYYYMMDDTHHMMSS.nnnnnnnnnZ.log[.gz]`) and pruning by count, size, age.
+//! Archive names (`@YYYYMMDDTHHMMSS.nnnnnnnnnZ.log[.gz]`) and listing (pruning: `index`).
 
 use super::dirfd;
 use std::os::fd::OwnedFd;
-use std::time::Duration;
 
 /// Length of the stem `@20261122T223001.123456789Z`.
 const STEM_LEN: usize = 27;
@@ -70,11 +69,10 @@ pub struct Archive {
 pub fn list(dir: &OwnedFd) -> nix::Result<Vec<Archive>> {
     let mut out: Vec<Archive> = Vec::new();
     for name in dirfd::list(dir)? {
-        let (stem, gz) = if let Some(s) = name.strip_suffix(".log.gz") {
-            (s, true)
-        } else if let Some(s) = name.strip_suffix(".log") {
-            (s, false)
-        } else {
+        let Some(stem) = name
+            .strip_suffix(".log.gz")
+            .or_else(|| name.strip_suffix(".log"))
+        else {
             continue;
         };
         let Some(ns) = parse_stem(stem) else { continue };
@@ -84,72 +82,28 @@ pub fn list(dir: &OwnedFd) -> nix::Result<Vec<Archive>> {
         if !dirfd::is_regular(&st) {
             continue;
         }
-        let size = st.st_size as u64;
-        match out.iter_mut().find(|a| a.stem == stem) {
-            Some(a) => {
-                if gz {
-                    a.size = size;
-                }
-                a.files.push(name);
+        out.push(Archive {
+            stem: stem.to_owned(),
+            ns,
+            size: st.st_size as u64,
+            files: vec![name],
+        });
+    }
+    // Sorted, the `.log` and `.log.gz` of one archive are neighbours: merge them (a linear
+    // pass, not a search per name: directories hold thousands of archives).
+    out.sort_by(|a, b| a.stem.cmp(&b.stem).then(a.files.cmp(&b.files)));
+    let mut merged: Vec<Archive> = Vec::with_capacity(out.len());
+    for a in out {
+        match merged.last_mut() {
+            Some(m) if m.stem == a.stem => {
+                // `.log.gz` sorts after `.log`: its size is the one on disk that stays.
+                m.size = a.size;
+                m.files.extend(a.files);
             }
-            None => out.push(Archive {
-                stem: stem.to_owned(),
-                ns,
-                size,
-                files: vec![name],
-            }),
+            _ => merged.push(a),
         }
     }
-    out.sort_by(|a, b| a.stem.cmp(&b.stem));
-    Ok(out)
-}
-
-/// What to keep: `--keep`, `--max-total`, `--max-age`.
-pub struct Policy {
-    /// At most this many archives.
-    pub keep: usize,
-    /// Archives together at most this many bytes.
-    pub max_total: Option<u64>,
-    /// Archives named at most this long ago.
-    pub max_age: Option<Duration>,
-}
-
-/// Deletes the oldest archives until `policy` holds; returns how many were deleted.
-pub fn prune(dir: &OwnedFd, policy: &Policy, now_ns: i128) -> nix::Result<usize> {
-    let archives = list(dir)?;
-    let mut total: u64 = archives.iter().map(|a| a.size).sum();
-    let mut left = archives.len();
-    let mut deleted = 0;
-    for a in &archives {
-        let too_many = left > policy.keep;
-        let too_big = policy.max_total.is_some_and(|m| total > m);
-        let too_old = policy
-            .max_age
-            .is_some_and(|age| now_ns - a.ns > age.as_nanos() as i128);
-        if !(too_many || too_big || too_old) {
-            break;
-        }
-        remove(dir, a)?;
-        total -= a.size;
-        left -= 1;
-        deleted += 1;
-    }
-    Ok(deleted)
-}
-
-/// Deletes the oldest archive, if any (disk full); returns whether one was deleted.
-pub fn remove_oldest(dir: &OwnedFd) -> bool {
-    match list(dir) {
-        Ok(a) => a.first().is_some_and(|a| remove(dir, a).is_ok()),
-        Err(_) => false,
-    }
-}
-
-fn remove(dir: &OwnedFd, a: &Archive) -> nix::Result<()> {
-    for f in &a.files {
-        dirfd::unlink_in(dir, f)?;
-    }
-    Ok(())
+    Ok(merged)
 }
 
 #[cfg(test)]

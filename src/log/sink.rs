@@ -7,11 +7,12 @@ use super::dirfd::{open_current, recover_compression};
 use super::format::{Stamp, render, render_marker};
 use super::frame::{Framer, Record};
 use super::hooks::{spawn_hook, tee};
+use super::index::{Index, Policy};
 use super::layout::{Identity, validate_component};
 use super::options::{Format, OnFull};
 use super::pump::{GiveUp, SinkStats};
 use super::recover;
-use super::retention::{self, Policy};
+use super::retention;
 use super::{LogOptions, Stream};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
@@ -56,6 +57,8 @@ pub struct Sink {
     /// Bytes dropped since the last marker was written (`--on-full drop`).
     pending_drop: u64,
     last_archive_ns: i128,
+    /// The archives, listed once at open.
+    archives: Index,
     rotate_retry_at: Option<Instant>,
     /// The write error going on (reported once when it starts), and the bytes lost
     /// since (reported once when writing works again).
@@ -124,6 +127,7 @@ impl Sink {
             ends_nl: true,
             pending_drop: 0,
             last_archive_ns: 0,
+            archives: Index::default(),
             rotate_retry_at: None,
             failing: None,
             lost_while_failing: 0,
@@ -138,7 +142,10 @@ impl Sink {
         };
         sink.repair_tail(&shown)?;
         let archives = retention::list(&sink.dir).unwrap_or_default();
-        sink.last_archive_ns = archives.last().map_or(0, |a| a.ns);
+        for a in &archives {
+            sink.archives.push(a.stem.clone(), a.ns, a.size);
+        }
+        sink.last_archive_ns = sink.archives.last_ns();
         if sink.opts.compress {
             let dup = sink
                 .dir
@@ -425,7 +432,7 @@ impl Sink {
                 }
                 Err(Errno::EINTR) => {}
                 Err(e @ (Errno::ENOSPC | Errno::EDQUOT)) => {
-                    if retention::remove_oldest(&self.dir) {
+                    if self.archives.remove_oldest(&self.dir).unwrap_or(false) {
                         continue;
                     }
                     let action = match self.opts.on_full {
@@ -466,7 +473,10 @@ impl Sink {
         if self.failing.is_none() {
             self.failing = Some(e);
             self.lost_while_failing = 0;
-            eprintln!("tend: {}/current: write: {e}; {action}", self.path.display());
+            eprintln!(
+                "tend: {}/current: write: {e}; {action}",
+                self.path.display()
+            );
         }
     }
 
@@ -503,6 +513,7 @@ impl Sink {
         dirfd::rename_in(&self.dir, "current", &name)
             .map_err(|e| format!("rename current → {name}: {e}"))?;
         self.last_archive_ns = ns;
+        self.archives.push(retention::stem(ns), ns, self.cur_size);
         let shown = self.path.display().to_string();
         self.current = open_current(&self.dir, &shown)?;
         self.cur_size = 0;
@@ -530,7 +541,14 @@ impl Sink {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos() as i128;
-        if let Err(e) = retention::prune(&self.dir, &policy, now) {
+        if let Some(c) = &self.compressor {
+            for (name, size) in c.compressed() {
+                if let Some(stem) = name.strip_suffix(".log") {
+                    self.archives.resize(stem, size);
+                }
+            }
+        }
+        if let Err(e) = self.archives.prune(&self.dir, &policy, now) {
             eprintln!("tend: {}: retention: {e}", self.path.display());
         }
     }
