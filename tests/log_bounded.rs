@@ -141,3 +141,38 @@ fn rotation_cost_does_not_grow_with_the_archive_count() {
         "500 rotations: {empty:?} in an empty directory, {with:?} with 6,000 archives"
     );
 }
+
+#[test]
+fn output_without_newlines_still_rotates() {
+    let t = TempDir::new("nonl");
+    let data = vec![b'z'; 1 << 20];
+    for format in ["cri", "json", "ts", "plain"] {
+        let dir = t.path().join(format);
+        let args = ["--format", format, "--rotate-size", "64KiB", "--keep", "2"];
+        log_ok(&args, &dir, &data);
+        let mut files = archives(&dir);
+        assert_eq!(files.len(), 2, "{format}: {files:?}");
+        files.push("current".into());
+        for f in &files {
+            let bytes = std::fs::read(dir.join(f)).unwrap();
+            // At most --rotate-size past the rotation point, plus the piece that crossed.
+            assert!(
+                bytes.len() <= 2 * 65536 + 16384 + 100,
+                "{format}/{f}: {} bytes",
+                bytes.len()
+            );
+            let text = String::from_utf8(bytes).unwrap();
+            let last = text.lines().last().unwrap_or("");
+            match format {
+                // Each file ends its line: F, or json `\n` (collectors do not merge
+                // partials across files).
+                "cri" => assert_eq!(&last[30..40], " stdout F ", "{format}/{f}"),
+                "json" => {
+                    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+                    assert!(v["log"].as_str().unwrap().ends_with('\n'), "{format}/{f}");
+                }
+                _ => {}
+            }
+        }
+    }
+}

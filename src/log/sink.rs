@@ -231,18 +231,51 @@ impl Sink {
     pub fn push(&mut self, out: &mut Batch, stamp: &Stamp, stream: Stream, rec: Record<'_>) {
         let mark = out.len();
         render(self.opts.format, stamp, stream, rec, out);
-        if !self.in_split
-            && self.cur_size + out.len() as u64 > self.opts.rotate_size
+        if self.cur_size + out.len() as u64 > self.opts.rotate_size
             && self.cur_size + mark as u64 > 0
         {
-            self.write_batch(&out.as_slice()[..mark]);
-            out.consume(mark);
-            self.try_rotate();
+            if !self.in_split {
+                self.write_batch(&out.as_slice()[..mark]);
+                out.consume(mark);
+                self.try_rotate();
+            } else if rec.partial
+                && self.cur_size + out.len() as u64 > self.opts.rotate_size.saturating_mul(2)
+            {
+                self.end_split(out, mark, stamp, stream, rec);
+                return;
+            }
         }
         self.in_split = rec.partial;
         if out.len() >= OUT_CAP {
             self.flush_full(out);
         }
+    }
+
+    /// A split line has run on for `--rotate-size` past the rotation point (output without
+    /// newlines): its piece just rendered at `out[mark..]` ends the line (`cri`: `F`,
+    /// json: `\n`), the file rotates, and the rest of the line continues as a new line.
+    /// `ts` pieces are whole lines already and `plain` stays byte-exact: they just rotate.
+    #[cold]
+    #[inline(never)]
+    fn end_split(
+        &mut self,
+        out: &mut Batch,
+        mark: usize,
+        stamp: &Stamp,
+        stream: Stream,
+        rec: Record<'_>,
+    ) {
+        if matches!(self.opts.format, Format::Cri | Format::Json) {
+            out.truncate(mark);
+            let last = Record {
+                partial: false,
+                ..rec
+            };
+            render(self.opts.format, stamp, stream, last, out);
+        }
+        self.flush(out);
+        self.in_split = false;
+        self.try_rotate();
     }
 
     /// Frames, formats and writes one read of `stream` (whose framer is `framer`), leaving
@@ -297,6 +330,14 @@ impl Sink {
                 next
             };
             if self.cur_size + cut as u64 == 0 || (cut + first) as u64 <= room {
+                if next - 1 > self.opts.max_line {
+                    // A split line may run past the point where `push` ends it and rotates
+                    // (`end_split`): its pieces go through `push`.
+                    self.write_batch(&lines[..cut]);
+                    self.push_pieces(out, &lines[cut..cut + next - 1]);
+                    lines = &lines[cut + next..];
+                    continue;
+                }
                 cut += next;
             }
             self.write_batch(&lines[..cut]);
@@ -311,6 +352,30 @@ impl Sink {
                 return;
             }
         }
+    }
+
+    /// Pushes one `plain` line (without its `\n`) as the framer would cut it: `P` pieces of
+    /// `--max-line` bytes, then the rest as its `F`; then flushes.
+    #[cold]
+    fn push_pieces(&mut self, out: &mut Batch, mut line: &[u8]) {
+        let stamp = Stamp::default(); // plain writes no time
+        let max = self.opts.max_line;
+        while line.len() > max {
+            let piece = Record {
+                line: &line[..max],
+                partial: true,
+                newline: false,
+            };
+            self.push(out, &stamp, Stream::Stdout, piece);
+            line = &line[max..];
+        }
+        let last = Record {
+            line,
+            partial: false,
+            newline: true,
+        };
+        self.push(out, &stamp, Stream::Stdout, last);
+        self.flush(out);
     }
 
     /// [`Sink::flush`] out of line, so the per-record path stays small.
