@@ -176,3 +176,43 @@ fn output_without_newlines_still_rotates() {
         }
     }
 }
+
+#[test]
+fn a_deleted_log_directory_is_recreated_and_said_once() {
+    let t = TempDir::new("deleted");
+    let root = t.path().join("root");
+    let dir = root.join("svc");
+    for rotate in ["64KiB", "10MiB"] {
+        // Small: rotation notices; large: the periodic link-count check does.
+        let _ = std::fs::remove_dir_all(&root);
+        let mut child = spawn_log(&["--format", "plain", "--rotate-size", rotate], &dir);
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"before\n").unwrap();
+        assert!(wait_for(20, || std::fs::read(dir.join("current"))
+            .is_ok_and(|d| d == b"before\n")));
+        std::fs::remove_dir_all(&root).unwrap();
+        // Write for ~3 s: the directory must come back with the later lines.
+        let line = format!("{}\n", "y".repeat(199));
+        for _ in 0..300 {
+            for _ in 0..10 {
+                stdin.write_all(line.as_bytes()).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stdin.write_all(b"last\n").unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches("recreated").count(), 1, "{rotate}: {err}");
+        assert_eq!(err.lines().count(), 1, "{rotate}: {err}");
+        let all = concat(&dir);
+        assert!(all.ends_with(b"last\n"), "{rotate}");
+        // Bounded: --rotate-size still holds in the new directory.
+        if rotate == "64KiB" {
+            assert!(!archives(&dir).is_empty(), "rotation resumed");
+            let cur = std::fs::metadata(dir.join("current")).unwrap().len();
+            assert!(cur <= 65536, "{cur}");
+        }
+    }
+}

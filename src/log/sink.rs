@@ -27,6 +27,8 @@ const PLAIN_TORN: &str = "tend: previous record was cut short (tend restarted)";
 /// First and longest wait between write attempts on a full disk.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How often to check that `current` is still linked (a deleted directory).
+const GONE_CHECK: Duration = Duration::from_secs(1);
 /// How long to wait before retrying a rotation that failed.
 const ROTATE_RETRY: Duration = Duration::from_secs(10);
 /// Start writeback of `current` every this many bytes, so the fsync at rotation finds
@@ -59,6 +61,10 @@ pub struct Sink {
     last_archive_ns: i128,
     /// The archives, listed once at open.
     archives: Index,
+    /// The log root and the directories below it, to recreate them if deleted.
+    chain: (PathBuf, Vec<String>),
+    /// When to check next that `current` is still linked.
+    gone_check_at: Instant,
     rotate_retry_at: Option<Instant>,
     /// The write error going on (reported once when it starts), and the bytes lost
     /// since (reported once when writing works again).
@@ -87,34 +93,26 @@ impl Sink {
         ] {
             validate_component(src, v)?;
         }
-        let mut fd = dirfd::open_root(root)?;
-        let mut path = root.to_path_buf();
-        for part in [id.namespace.as_str(), &id.app, &id.pod, service] {
-            path.push(part);
-            fd = dirfd::sub_dir(&fd, part, &path)?;
-        }
-        Sink::open_fd(fd, path, opts)
+        let parts = [id.namespace.as_str(), &id.app, &id.pod, service];
+        let parts: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+        let (fd, path) = open_chain(root, &parts)?;
+        Sink::open_fd(fd, path, (root.to_path_buf(), parts), opts)
     }
 
     /// Opens (creating) a log directory given directly, as `tend log DIR` does.
     pub fn open_dir(dir: &Path, opts: LogOptions) -> Result<Sink, String> {
         let fd = dirfd::open_root(dir)?;
-        Sink::open_fd(fd, dir.to_path_buf(), opts)
+        Sink::open_fd(fd, dir.to_path_buf(), (dir.to_path_buf(), Vec::new()), opts)
     }
 
-    fn open_fd(dir: OwnedFd, path: PathBuf, opts: LogOptions) -> Result<Sink, String> {
+    fn open_fd(
+        dir: OwnedFd,
+        path: PathBuf,
+        chain: (PathBuf, Vec<String>),
+        opts: LogOptions,
+    ) -> Result<Sink, String> {
         let shown = path.display().to_string();
-        let lock_fd = dirfd::open_in(&dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT)
-            .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
-        let lock = match Flock::lock(lock_fd, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((_, Errno::EWOULDBLOCK)) => {
-                return Err(format!(
-                    "{shown}: another tend is writing this log directory (lock held)"
-                ));
-            }
-            Err((_, e)) => return Err(format!("{shown}/lock: cannot lock: {e}")),
-        };
+        let lock = lock_dir(&dir, &shown)?;
         recover_compression(&dir);
         let current = open_current(&dir, &shown)?;
         let st = nix::sys::stat::fstat(&current)
@@ -128,6 +126,8 @@ impl Sink {
             pending_drop: 0,
             last_archive_ns: 0,
             archives: Index::default(),
+            chain,
+            gone_check_at: Instant::now() + GONE_CHECK,
             rotate_retry_at: None,
             failing: None,
             lost_while_failing: 0,
@@ -398,6 +398,10 @@ impl Sink {
 
     /// Rotates by age if due (an empty `current` just restarts its clock).
     pub fn tick(&mut self, now: Instant) {
+        if now >= self.gone_check_at {
+            self.gone_check_at = now + GONE_CHECK;
+            self.recreate_if_gone();
+        }
         // No flush: between reads the log thread's batch is empty.
         if self.deadline().is_some_and(|d| now >= d) && !self.in_split {
             if self.cur_size > 0 {
@@ -545,11 +549,77 @@ impl Sink {
         }
     }
 
+    /// If `current` is no longer linked (its directory, or a parent, or the file itself was
+    /// deleted, so everything written would be lost), recreates the directories and a new
+    /// `current` and says so once; returns whether it did.
+    fn recreate_if_gone(&mut self) -> bool {
+        match nix::sys::stat::fstat(&self.current) {
+            Ok(st) if st.st_nlink == 0 => {}
+            _ => return false,
+        }
+        match self.recreate() {
+            Ok(what) => {
+                eprintln!("tend: {}: {what}", self.path.display());
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "tend: {}: deleted and cannot be recreated: {e}",
+                    self.path.display()
+                );
+                false
+            }
+        }
+    }
+
+    fn recreate(&mut self) -> Result<&'static str, String> {
+        let (dir, path) = open_chain(&self.chain.0, &self.chain.1)?;
+        let shown = path.display().to_string();
+        let same =
+            |a: &OwnedFd, b: &OwnedFd| match (nix::sys::stat::fstat(a), nix::sys::stat::fstat(b)) {
+                (Ok(x), Ok(y)) => (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino),
+                _ => false,
+            };
+        let what = if same(&dir, &self.dir) {
+            "current was deleted; writing a new one"
+        } else {
+            // A new directory: its own lock, archives and compressor.
+            self._lock = lock_dir(&dir, &shown)?;
+            self.dir = dir;
+            self.archives = Index::default();
+            for a in retention::list(&self.dir).unwrap_or_default() {
+                self.archives.push(a.stem, a.ns, a.size);
+            }
+            if let Some(old) = self.compressor.take() {
+                old.stop(Some(Instant::now()));
+                let dup = self
+                    .dir
+                    .try_clone()
+                    .map_err(|e| format!("cannot duplicate directory fd: {e}"))?;
+                let c = Compressor::start(dup, path.clone(), self.opts.on_rotate.clone())?;
+                self.compressor = Some(c);
+            }
+            "log directory was deleted; recreated it"
+        };
+        self.current = open_current(&self.dir, &shown)?;
+        let size = nix::sys::stat::fstat(&self.current).map_or(0, |st| st.st_size as u64);
+        self.cur_size = size;
+        self.written_back = size;
+        self.ends_nl = true;
+        self.in_split = false;
+        self.cur_since = Instant::now();
+        Ok(what)
+    }
+
     fn try_rotate(&mut self) {
         if self.rotate_retry_at.is_some_and(|t| Instant::now() < t) {
             return;
         }
-        match self.rotate() {
+        let mut result = self.rotate();
+        if result.is_err() && self.recreate_if_gone() {
+            result = Ok(()); // a fresh, empty `current`: nothing to rotate
+        }
+        match result {
             Ok(()) => self.rotate_retry_at = None,
             Err(e) => {
                 eprintln!("tend: {}: rotation failed: {e}", self.path.display());
@@ -616,6 +686,31 @@ impl Sink {
         if let Err(e) = self.archives.prune(&self.dir, &policy, now) {
             eprintln!("tend: {}: retention: {e}", self.path.display());
         }
+    }
+}
+
+/// Creates (if missing) and opens `root`, then each of `parts` below it without following
+/// symlinks; returns the last directory and its path.
+fn open_chain(root: &Path, parts: &[String]) -> Result<(OwnedFd, PathBuf), String> {
+    let mut fd = dirfd::open_root(root)?;
+    let mut path = root.to_path_buf();
+    for part in parts {
+        path.push(part);
+        fd = dirfd::sub_dir(&fd, part, &path)?;
+    }
+    Ok((fd, path))
+}
+
+/// Takes the directory's lock: one writer per log directory.
+fn lock_dir(dir: &OwnedFd, shown: &str) -> Result<Flock<OwnedFd>, String> {
+    let lock_fd = dirfd::open_in(dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT)
+        .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
+    match Flock::lock(lock_fd, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(l),
+        Err((_, Errno::EWOULDBLOCK)) => Err(format!(
+            "{shown}: another tend is writing this log directory (lock held)"
+        )),
+        Err((_, e)) => Err(format!("{shown}/lock: cannot lock: {e}")),
     }
 }
 
@@ -801,5 +896,35 @@ mod tests {
             .unwrap();
         assert!(e.starts_with("service: '../x'"), "{e}");
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_deleted_log_root_is_recreated() {
+        let root = std::env::temp_dir().join(format!("tend-sink-gone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let id = Identity {
+            namespace: "ns".into(),
+            app: "app".into(),
+            pod: "pod".into(),
+        };
+        let mut sink = Sink::open_service(&root, &id, "web", LogOptions::default()).unwrap();
+        let mut out = Batch::with_capacity(0);
+        let rec = |line: &'static [u8]| Record {
+            line,
+            partial: false,
+            newline: true,
+        };
+        sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"one"));
+        sink.flush(&mut out);
+        std::fs::remove_dir_all(&root).unwrap();
+        sink.tick(Instant::now() + GONE_CHECK);
+        sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"two"));
+        sink.close(&mut out, None);
+        let cur = std::fs::read_to_string(root.join("ns/app/pod/web/current")).unwrap();
+        assert!(
+            cur.ends_with(" stdout F two\n") && !cur.contains("one"),
+            "{cur}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
