@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use std::path::Path;
+use std::time::Duration;
 
 /// Checks that every line of `data` is one valid record in `format`; returns the payloads
 /// (`log` for json, the text after the prefix otherwise) with their P/F flag.
@@ -140,4 +141,44 @@ fn dangling_p_is_closed_with_an_empty_f_before_anything_else() {
         ];
         assert_eq!(got, want, "{format}");
     }
+}
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[test]
+fn a_restarted_service_never_glues_its_first_line_to_the_last_one() {
+    let t = support::Tree::new("glue");
+    // Each instance ends with a line without newline, then exits; restarts are immediate
+    // then 1 s apart. The third stays up.
+    t.longrun(
+        "svc",
+        r#"n=$(cat "$OUT/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$OUT/n"
+printf 'start %s\n' $n
+printf 'dying without newline %s' $n
+[ $n -ge 3 ] && exec sleep 1000
+exit 1"#,
+    );
+    let (child, pid) = t.spawn_init();
+    let cur = t.log_dir("svc").join("current");
+    assert!(
+        support::wait_for(Duration::from_secs(30), || std::fs::read_to_string(&cur)
+            .is_ok_and(|s| s.contains("start 3"))),
+        "third instance never logged"
+    );
+    support::signal(pid, "TERM");
+    let _ = child.wait_with_output();
+    let recs = records("cri", &std::fs::read(&cur).unwrap());
+    let texts: Vec<&str> = recs.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "start 1",
+            "dying without newline 1",
+            "start 2",
+            "dying without newline 2",
+            "start 3",
+            "dying without newline 3"
+        ]
+    );
 }

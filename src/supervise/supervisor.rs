@@ -326,6 +326,11 @@ impl Supervisor {
         }
         for i in 0..self.svcs.len() {
             if self.svcs[i].pid == Some(pid) {
+                // Before any next instance can write: its unterminated line is closed.
+                if let Some(p) = &self.pump {
+                    let s = &self.svcs[i];
+                    p.instance_ended(&s.stats, s.out.as_fd(), s.err.as_fd());
+                }
                 self.on_service_exit(i, exit);
                 return;
             }
