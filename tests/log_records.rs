@@ -143,8 +143,7 @@ fn dangling_p_is_closed_with_an_empty_f_before_anything_else() {
     }
 }
 
-#[path = "support/mod.rs"]
-mod support;
+use common::support;
 
 #[test]
 fn a_restarted_service_never_glues_its_first_line_to_the_last_one() {

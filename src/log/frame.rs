@@ -82,7 +82,7 @@ impl Framer {
     }
 
     /// Where to end a piece of `s` (`s.len() > max_line`).
-    #[inline]
+    #[inline(always)]
     fn cut(&self, s: &[u8]) -> usize {
         if self.utf8 {
             utf8_cut(&s[..self.max_line], &s[self.max_line..])
@@ -183,6 +183,8 @@ impl Framer {
 /// (`after` holds the bytes that follow, possibly few). Only a character begun in the last
 /// 3 bytes and continued after the end is moved, never the whole piece; bytes that cannot
 /// be valid UTF-8 stay where they are (they become U+FFFD wherever they land).
+#[cold] // once per piece of a long line: kept out of the per-line loop
+#[inline(never)]
 fn utf8_cut(piece: &[u8], after: &[u8]) -> usize {
     let n = piece.len();
     let cont = |b: u8| b & 0xC0 == 0x80;

@@ -132,8 +132,9 @@ mod tests {
         // An escaped backslash then `n` is not a newline.
         assert_eq!(json_dangling(&rec("abc\\\\n")), Some(Stream::Stdout));
         assert_eq!(json_dangling(&rec("abc\\\\\\n")), None);
-        let e = rec("x").iter().map(|&b| b).collect::<Vec<u8>>();
-        let e = String::from_utf8(e).unwrap().replace("stdout", "stderr");
+        let e = String::from_utf8(rec("x"))
+            .unwrap()
+            .replace("stdout", "stderr");
         assert_eq!(json_dangling(e.as_bytes()), Some(Stream::Stderr));
         assert_eq!(json_dangling(b"garbage"), None);
     }
