@@ -11,6 +11,10 @@
 //! has data waiting, its held bytes are written as an `F` record (json: without `\n`) and
 //! the rest of that line becomes a new record later: an app that writes half a long line
 //! to stdout and then blocks on stderr is never deadlocked by this rule.
+//!
+//! Instances: a service's pipes outlive its processes. When one is reaped,
+//! [`Pump::instance_ended`] marks where its bytes end in each pipe; reads stop at the mark
+//! and the line it left unterminated is closed there, before the next instance's bytes.
 
 use super::Stream;
 use super::batch::Batch;
