@@ -62,7 +62,7 @@ fn persistent_write_error_is_reported_once_when_it_starts_and_once_when_it_ends(
     let mut child = Command::new("sh")
         .args([
             "-c",
-            r#"trap '' XFSZ; ulimit -f 32; exec "$0" log --format plain --rotate-every 3s "$1""#,
+            r#"trap '' XFSZ; ulimit -f 32; exec "$0" log --format plain --rotate-every 5s "$1""#,
             env!("CARGO_BIN_EXE_tend"),
         ])
         .arg(&dir)
@@ -137,7 +137,7 @@ fn rotation_cost_does_not_grow_with_the_archive_count() {
     assert!(archives(&full).len() >= 6000 + 499);
     // Before the index every rotation listed and stat'ed 6,000 files: ~10x slower here.
     assert!(
-        with < empty * 3 + Duration::from_secs(1),
+        with < empty * 3 + Duration::from_secs(3),
         "500 rotations: {empty:?} in an empty directory, {with:?} with 6,000 archives"
     );
 }
