@@ -86,3 +86,54 @@ impl Index {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::retention;
+
+    #[test]
+    fn prune_by_count_size_and_age_without_listing() {
+        let d = std::env::temp_dir().join(format!("tend-index-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let dir = dirfd::open_root(&d).unwrap();
+        let mut ix = Index::default();
+        for i in 0..5i128 {
+            let stem = retention::stem(1_000_000_000 * (i + 1));
+            std::fs::write(d.join(format!("{stem}.log")), [b'x'; 100]).unwrap();
+            ix.push(stem, 1_000_000_000 * (i + 1), 100);
+        }
+        // The oldest was compressed meanwhile: its size is the .gz's.
+        let first = retention::stem(1_000_000_000);
+        std::fs::rename(
+            d.join(format!("{first}.log")),
+            d.join(format!("{first}.log.gz")),
+        )
+        .unwrap();
+        ix.resize(&first, 10);
+        assert_eq!(ix.total, 410);
+        // A file the index does not know is never touched (no listing).
+        std::fs::write(d.join("@20990101T000000.000000000Z.log"), b"").unwrap();
+        let policy = |keep, max_total| Policy {
+            keep,
+            max_total,
+            max_age: None,
+        };
+        assert_eq!(ix.prune(&dir, &policy(4, None), 0).unwrap(), 1);
+        assert!(!d.join(format!("{first}.log.gz")).exists());
+        assert_eq!(ix.prune(&dir, &policy(10, Some(250)), 0).unwrap(), 2);
+        assert_eq!((ix.items.len(), ix.total), (2, 200));
+        let old = Policy {
+            keep: 10,
+            max_total: None,
+            max_age: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(ix.prune(&dir, &old, 5_500_000_000).unwrap(), 1);
+        assert_eq!(ix.last_ns(), 5_000_000_000);
+        assert!(ix.remove_oldest(&dir).unwrap());
+        assert!(!ix.remove_oldest(&dir).unwrap());
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
