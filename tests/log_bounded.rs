@@ -29,9 +29,11 @@ fn enospc_during_gzip_leaves_no_temporary_file() {
     std::fs::create_dir(&mnt).unwrap();
     let input = t.path().join("in");
     std::fs::write(&input, noise(100_000)).unwrap();
-    // 160 KiB of disk: a 64 KiB archive and the rest of the input fit, the archive's gzip
-    // (incompressible, ~64 KiB) does not.
+    // 160 KiB of disk: an archive left by an earlier run (old enough to be compressed at
+    // once: archives are compressed only once 5 minutes old), a 64 KiB one rotated now and
+    // the rest of the input fit; the old archive's gzip (incompressible, ~40 KiB) does not.
     let script = r#"mount -t tmpfs -o size=160k tmpfs "$1" || exit 99
+mkdir "$1/d" && head -c 40000 "$3" > "$1/d/@20200101T000000.000000000Z.log"
 "$2" log --format plain --rotate-size 64KiB --compress gzip "$1/d" < "$3"
 rc=$?
 ls -a "$1/d"

@@ -487,7 +487,11 @@ impl Supervisor {
             if !self.startup_over && self.all_settled() {
                 self.startup_over = true;
             }
-            self.maybe_start_main(now);
+            // Starting a service may have begun the shutdown (a permanent start error, a
+            // critical failure): then CMD must not start.
+            if self.stage == Stage::Running {
+                self.maybe_start_main(now);
+            }
         } else {
             self.advance_shutdown(now);
         }
