@@ -17,11 +17,12 @@ pub(super) fn path_arg(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Errors that no retry can cure: not executable, exec format error, setuid/setgid refused.
+/// Errors that no retry can cure: not executable, exec format error, setuid/setgid refused
+/// (EPERM, or EINVAL for an id the user namespace cannot map).
 fn is_permanent(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EACCES | libc::ENOEXEC | libc::EPERM)
+        Some(libc::EACCES | libc::ENOEXEC | libc::EPERM | libc::EINVAL)
     )
 }
 
@@ -154,7 +155,7 @@ mod tests {
 
     #[test]
     fn permanent_start_errors() {
-        for e in [libc::EACCES, libc::ENOEXEC, libc::EPERM] {
+        for e in [libc::EACCES, libc::ENOEXEC, libc::EPERM, libc::EINVAL] {
             assert!(is_permanent(&Error::from_raw_os_error(e)), "{e}");
         }
         for e in [libc::ENOENT, libc::EAGAIN, libc::ENOMEM, libc::EMFILE] {
