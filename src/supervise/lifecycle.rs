@@ -9,12 +9,14 @@ use crate::init::Exit;
 use crate::service::{Kind, Readiness};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
+use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub(super) fn path_arg(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+/// A program's path as an argument: bytes, since the services directory need not be UTF-8.
+pub(super) fn path_arg(p: &Path) -> OsString {
+    p.as_os_str().to_owned()
 }
 
 /// Errors that no retry can cure: not executable, exec format error, setuid/setgid refused
@@ -91,7 +93,7 @@ impl Supervisor {
                 },
                 _,
             ) => {
-                vec![path_arg(f), code.to_string(), sig.to_string()]
+                vec![path_arg(f), code.to_string().into(), sig.to_string().into()]
             }
             (Prog::Check, _, Readiness::Check(c)) => vec![path_arg(c)],
             // Invariant: the machine only asks for programs the definition has.
@@ -130,7 +132,7 @@ impl Supervisor {
     pub fn spawn_in_service(
         &self,
         i: usize,
-        argv: &[String],
+        argv: &[OsString],
         extra_fd: Option<(std::os::fd::RawFd, std::os::fd::BorrowedFd<'_>)>,
     ) -> std::io::Result<Pid> {
         let s = &self.svcs[i];
