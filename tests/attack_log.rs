@@ -44,7 +44,11 @@ fn parse(format: &str, data: &[u8], what: &str) -> Vec<Rec> {
                         &line[30..40],
                         b" stdout F " | b" stdout P " | b" stderr F " | b" stderr P "
                     );
-                assert!(ok, "{what}: bad cri record {:?}", String::from_utf8_lossy(line));
+                assert!(
+                    ok,
+                    "{what}: bad cri record {:?}",
+                    String::from_utf8_lossy(line)
+                );
                 Rec {
                     stream: String::from_utf8(line[31..37].to_vec()).unwrap(),
                     full: line[38] == b'F',
@@ -70,7 +74,11 @@ fn parse(format: &str, data: &[u8], what: &str) -> Vec<Rec> {
                 let ok = line.len() >= 28
                     && std::str::from_utf8(&line[..27]).is_ok_and(|s| is_stamp(s, 6))
                     && line[27] == b' ';
-                assert!(ok, "{what}: bad ts record {:?}", String::from_utf8_lossy(line));
+                assert!(
+                    ok,
+                    "{what}: bad ts record {:?}",
+                    String::from_utf8_lossy(line)
+                );
                 Rec {
                     stream: "stdout".into(),
                     full: true,
@@ -130,7 +138,11 @@ fn truncate_every_offset(format: &str) {
         let got = std::fs::read(dir.join("current")).unwrap();
         let recs = strict(format, &got, &what);
         let kept = ends.iter().copied().filter(|&e| e <= k).max().unwrap_or(0);
-        assert_eq!(&got[..kept], &orig[..kept], "{what}: complete records changed");
+        assert_eq!(
+            &got[..kept],
+            &orig[..kept],
+            "{what}: complete records changed"
+        );
         let prior = parse(format, &orig[..kept], &what);
         let before = prior.len();
         let mut rest = &recs[before..];
@@ -151,11 +163,19 @@ fn truncate_every_offset(format: &str) {
                 rest = &rest[1..];
             }
             if kept < k {
-                assert_eq!(marker_n(&rest[0]), Some((k - kept) as u64), "{what}: {rest:?}");
+                assert_eq!(
+                    marker_n(&rest[0]),
+                    Some((k - kept) as u64),
+                    "{what}: {rest:?}"
+                );
                 rest = &rest[1..];
             }
         }
-        assert_eq!(rest.len(), 1, "{what}: extra records {rest:?}; stderr {err}");
+        assert_eq!(
+            rest.len(),
+            1,
+            "{what}: extra records {rest:?}; stderr {err}"
+        );
         assert_eq!(rest[0].text, b"after", "{what}");
     }
 }
@@ -205,7 +225,14 @@ fn kill_9_split_lines(format: &str) {
     use std::io::Write;
     let t = TempDir::new(&format!("atk-kill-{format}"));
     let dir = t.path().join("d");
-    let args = ["--format", format, "--rotate-size", "64KiB", "--keep", "100000"];
+    let args = [
+        "--format",
+        format,
+        "--rotate-size",
+        "64KiB",
+        "--keep",
+        "100000",
+    ];
     let mut rng = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -267,12 +294,17 @@ fn kill_9_split_lines(format: &str) {
         if s.starts_with("tend: ") || s == "final" || s.is_empty() {
             continue;
         }
-        let (r, rest) = s[1..].split_once('-').unwrap_or_else(|| panic!("{f}: {s:.80}"));
+        let (r, rest) = s[1..]
+            .split_once('-')
+            .unwrap_or_else(|| panic!("{f}: {s:.80}"));
         let r: usize = r.parse().unwrap();
         let i: u64 = rest.split_once('-').unwrap().0.parse().unwrap();
         assert!(seen.insert((r, i)), "{f}: line r{r}-{i} twice");
         let want = kill_line(r, i);
-        assert!(!cut_short[r], "{f}: r{r}-{i} after a line of its run cut short");
+        assert!(
+            !cut_short[r],
+            "{f}: r{r}-{i} after a line of its run cut short"
+        );
         assert_eq!(i, next[r], "{f}: gap or reorder at r{r}-{i}");
         next[r] += 1;
         if text.as_slice() != want.as_bytes() {
@@ -293,4 +325,79 @@ fn kill_9_split_lines_cri() {
 #[test]
 fn kill_9_split_lines_json() {
     kill_9_split_lines("json");
+}
+
+/// Feeds `n` lines one at a time (each its own batch) to `tend log --tee DIR` whose stdout
+/// is `out`; returns tend's stderr.
+fn tee_slowly(dir: &std::path::Path, out: std::process::Stdio, n: usize, pad: usize) -> String {
+    use std::io::{Read, Write};
+    let mut child = tend()
+        .args(["log", "--tee"])
+        .arg(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..n {
+        writeln!(stdin, "line {i}{}", "x".repeat(pad)).unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+    drop(stdin);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{err}");
+    assert_eq!(
+        uncri(&std::fs::read(dir.join("current")).unwrap()).len(),
+        (0..n)
+            .map(|i| format!("line {i}\n").len() + pad)
+            .sum::<usize>(),
+        "the file is complete"
+    );
+    err
+}
+
+/// A `--tee` stdout whose reader is gone (EPIPE) or that fails every write (`/dev/full`)
+/// is reported once, not once per record: 1,999 notes in a row broke it.
+#[test]
+fn tee_to_a_broken_stdout_is_reported_once() {
+    let t = TempDir::new("atk-tee-broken");
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let err = tee_slowly(&t.path().join("pipe"), w.into(), 600, 0);
+    let notes = err.lines().filter(|l| l.contains("--tee")).count();
+    assert!(notes == 1 && err.contains("stopped taking copies"), "{err}");
+
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let err = tee_slowly(&t.path().join("full"), full.into(), 600, 0);
+    let notes = err.lines().filter(|l| l.contains("--tee")).count();
+    assert!(notes == 1 && err.contains("stopped taking copies"), "{err}");
+}
+
+/// A `--tee` stdout nobody reads: once its queue is full every record is dropped, and the
+/// note saying so comes at most once a second (it came once per record).
+#[test]
+fn tee_drop_notes_are_rate_limited() {
+    let t = TempDir::new("atk-tee-unread");
+    let (r, w) = nix::unistd::pipe().unwrap();
+    // 1,000 records of 1 KiB over about a second: the 64 KiB pipe and 256 KiB queue take
+    // about 320 of them.
+    let start = std::time::Instant::now();
+    let err = tee_slowly(&t.path().join("d"), w.into(), 1000, 1024);
+    let secs = start.elapsed().as_secs();
+    drop(r);
+    let notes = err.lines().filter(|l| l.contains("--tee dropped")).count();
+    assert!(
+        notes >= 1 && notes as u64 <= secs + 2,
+        "{notes} notes in {secs} s: {err}"
+    );
 }
