@@ -8,30 +8,41 @@ use std::time::Duration;
 /// Each instance prints a line on each stream, then an unterminated line on each stream,
 /// and dies at once; the 3rd stays up. In every format that tags records, every record is
 /// complete before the other stream's and before the next instance's, and nothing is glued.
-fn crash_loop_both_streams(format: &str) {
+fn crash_loop_both_streams(format: &str, tail: usize) {
     let t = support::Tree::new(&format!("atk-loop-{format}"));
     t.longrun(
         "svc",
         r#"n=$(cat "$OUT/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$OUT/n"
 printf 'out %s\n' $n; printf 'err %s\n' $n >&2
-printf 'out tail %s' $n; printf 'err tail %s' $n >&2
+pad=$(head -c TAIL /dev/zero | tr '\0' y)
+printf 'out tail %s%s' $n "$pad"; printf 'err tail %s%s' $n "$pad" >&2
+: > "$OUT/printed$n"
 [ $n -ge 3 ] && exec sleep 1000
 exit 1"#,
+    );
+    let script = std::fs::read_to_string(t.tmp.join("services/svc/run")).unwrap();
+    t.longrun(
+        "svc",
+        &script
+            .replace("TAIL", &tail.to_string())
+            .replace("#!/bin/sh\n", ""),
     );
     t.file("svc", "log-options", &format!("--format {format}\n"), false);
     let (child, pid) = t.spawn_init();
     let cur = t.log_dir("svc").join("current");
-    let done = |s: &str| s.contains("out 3") && s.contains("err 3");
+    // The tails are in the pipe once the third instance says so (a TERM before that would
+    // stop the shell before it prints them).
+    let printed = t.out().join("printed3");
     assert!(
-        support::wait_for(Duration::from_secs(30), || std::fs::read_to_string(&cur)
-            .is_ok_and(|s| done(&s))),
-        "third instance never logged"
+        support::wait_for(Duration::from_secs(30), || printed.exists()),
+        "third instance never printed"
     );
     support::signal(pid, "TERM");
     let _ = child.wait_with_output();
     let data = std::fs::read_to_string(&cur).unwrap();
-    let mut out = Vec::new();
-    let mut err = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    let mut err: Vec<String> = Vec::new();
+    let mut open = [false; 2]; // a split line is being joined, per stream
     for line in data.lines() {
         let (stream, text, full) = if format == "json" {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -42,17 +53,36 @@ exit 1"#,
                 log.ends_with('\n'),
             )
         } else {
-            (line[31..37].to_owned(), line[40..].to_owned(), &line[38..39] == "F")
+            (
+                line[31..37].to_owned(),
+                line[40..].to_owned(),
+                &line[38..39] == "F",
+            )
         };
-        assert!(full, "a piece left open (glue ahead): {line}\n{data}");
-        match stream.as_str() {
-            "stdout" => out.push(text),
-            _ => err.push(text),
+        let (i, lines) = match stream.as_str() {
+            "stdout" => (0, &mut out),
+            _ => (1, &mut err),
+        };
+        if open[i] {
+            lines.last_mut().unwrap().push_str(&text);
+        } else {
+            lines.push(text);
         }
+        open[i] = !full;
+        assert!(
+            !open[1 - i],
+            "a piece followed by the other stream's record: {line:.80}"
+        );
     }
+    assert_eq!(open, [false; 2], "ends inside a line");
     let want = |s: &str| -> Vec<String> {
         (1..=3)
-            .flat_map(|n| [format!("{s} {n}"), format!("{s} tail {n}")])
+            .flat_map(|n| {
+                [
+                    format!("{s} {n}"),
+                    format!("{s} tail {n}{}", "y".repeat(tail)),
+                ]
+            })
             .collect()
     };
     assert_eq!(out, want("out"), "{data}");
@@ -61,10 +91,21 @@ exit 1"#,
 
 #[test]
 fn crash_loop_both_streams_cri() {
-    crash_loop_both_streams("cri");
+    crash_loop_both_streams("cri", 0);
+}
+
+/// The same with unterminated lines longer than `--max-line` (16 KiB), left mid-split.
+#[test]
+fn crash_loop_both_streams_split_cri() {
+    crash_loop_both_streams("cri", 40_000);
+}
+
+#[test]
+fn crash_loop_both_streams_split_json() {
+    crash_loop_both_streams("json", 40_000);
 }
 
 #[test]
 fn crash_loop_both_streams_json() {
-    crash_loop_both_streams("json");
+    crash_loop_both_streams("json", 0);
 }
