@@ -401,3 +401,57 @@ fn tee_drop_notes_are_rate_limited() {
         "{notes} notes in {secs} s: {err}"
     );
 }
+
+/// An archive replaced by a FIFO between the compressor's listing and its open (while it
+/// compresses an older, larger archive): `tend log` must still exit on SIGTERM. The
+/// compressor's blocking open of the FIFO made the shutdown wait forever.
+#[test]
+fn a_fifo_swapped_in_for_an_archive_does_not_hang_shutdown() {
+    let t = TempDir::new("atk-gz-fifo");
+    let dir = t.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("@20200101T000000.000000000Z.log");
+    let small = dir.join("@20200102T000000.000000000Z.log");
+    let tmp = dir.join("@20200101T000000.000000000Z.log.gz.tmp");
+    // Enough to keep the compressor busy for a while in a debug build.
+    std::fs::write(&big, seq(600_000)).unwrap();
+    std::fs::write(&small, b"small\n").unwrap();
+    for _ in 0..5 {
+        let mut child = spawn_log(&["--compress", "gzip"], &dir);
+        let won = wait_for(30, || tmp.exists()) && {
+            std::fs::remove_file(&small).unwrap();
+            nix::unistd::mkfifo(&small, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            // Still compressing the big one: the FIFO is opened after the swap.
+            tmp.exists()
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        if !won {
+            // The big archive was done first: put things back and try again.
+            assert!(wait_for(30, || !tmp.exists()));
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            child.wait().unwrap();
+            let _ = std::fs::remove_file(&small);
+            let _ = std::fs::remove_file(dir.join("@20200101T000000.000000000Z.log.gz"));
+            std::fs::write(&big, seq(600_000)).unwrap();
+            std::fs::write(&small, b"small\n").unwrap();
+            continue;
+        }
+        assert!(
+            wait_for(60, || !tmp.exists()),
+            "the big archive is compressed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let exited = wait_for(10, || child.try_wait().unwrap().is_some());
+        if !exited {
+            let _ = child.kill();
+        }
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        child.wait().unwrap();
+        assert!(exited, "tend log hung at SIGTERM; stderr: {err}");
+        assert!(err.contains("not a regular file"), "{err}");
+        return;
+    }
+    panic!("never swapped the FIFO in while the compressor was busy");
+}
