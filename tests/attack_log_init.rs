@@ -1,8 +1,7 @@
 //! Attacks on instance boundaries under `tend init` (PID 1): a crash-looping service that
 //! ends every instance with an unterminated line on both streams.
 
-mod common;
-use common::support;
+mod support;
 use std::time::Duration;
 
 /// Each instance prints a line on each stream, then an unterminated line on each stream,
