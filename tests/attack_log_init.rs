@@ -108,3 +108,87 @@ fn crash_loop_both_streams_split_json() {
 fn crash_loop_both_streams_json() {
     crash_loop_both_streams("json", 0);
 }
+
+/// `tend ctl rotate all` over and over while a service writes long lines in slow pieces
+/// and the other stream keeps writing: no file ends inside a split line, no piece is
+/// followed by the other stream's record, and every line is whole once its pieces join.
+#[test]
+fn ctl_rotate_storm_during_split_lines() {
+    let t = support::Tree::new("atk-rotate-split");
+    t.longrun(
+        "svc",
+        r#"pad=$(head -c 20000 /dev/zero | tr '\0' a)
+for i in 1 2 3 4 5 6; do
+  printf 'L%s-%s' $i "$pad"; sleep 0.05; printf '%s\n' "$pad"; echo "e$i" >&2; sleep 0.05
+done
+: > "$OUT/done"
+exec sleep 1000"#,
+    );
+    t.file(
+        "svc",
+        "log-options",
+        "--format json\n--keep 100000\n",
+        false,
+    );
+    let (child, pid) = t.spawn_init();
+    let done = t.out().join("done");
+    let mut rotations = 0;
+    while !done.exists() && rotations < 2000 {
+        let mut c = support::plain(&["ctl", "rotate", "all"]);
+        c.env("TEND_RUN_DIR", t.tmp.join("run"));
+        if support::output_within(c, Duration::from_secs(10))
+            .status
+            .success()
+        {
+            rotations += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(done.exists(), "the service never finished");
+    support::signal(pid, "TERM");
+    let _ = child.wait_with_output();
+    let dir = t.log_dir("svc");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('@'))
+        .collect();
+    names.sort();
+    names.push("current".into());
+    assert!(names.len() > 2, "rotations happened: {names:?}");
+    let (mut out, mut err) = (Vec::<String>::new(), Vec::<String>::new());
+    for n in &names {
+        let data = std::fs::read_to_string(dir.join(n)).unwrap();
+        let mut open = [false; 2];
+        for line in data.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let log = v["log"].as_str().unwrap();
+            let (i, lines) = match v["stream"].as_str().unwrap() {
+                "stdout" => (0, &mut out),
+                _ => (1, &mut err),
+            };
+            assert!(
+                !open[1 - i],
+                "{n}: a piece followed by the other stream's record"
+            );
+            if open[i] {
+                lines
+                    .last_mut()
+                    .unwrap()
+                    .push_str(log.trim_end_matches('\n'));
+            } else {
+                lines.push(log.trim_end_matches('\n').to_owned());
+            }
+            open[i] = !log.ends_with('\n');
+        }
+        assert_eq!(open, [false; 2], "{n} ends inside a split line");
+    }
+    let pad = "a".repeat(20_000);
+    let want: Vec<String> = (1..=6).map(|i| format!("L{i}-{pad}{pad}")).collect();
+    assert!(
+        out == want,
+        "stdout lines differ: {:?}",
+        out.iter().map(|l| l.len()).collect::<Vec<_>>()
+    );
+    assert_eq!(err, (1..=6).map(|i| format!("e{i}")).collect::<Vec<_>>());
+}
