@@ -455,3 +455,46 @@ fn a_fifo_swapped_in_for_an_archive_does_not_hang_shutdown() {
     }
     panic!("never swapped the FIFO in while the compressor was busy");
 }
+
+/// `current` deleted and replaced by a symlink while `tend log` writes: the next rotation
+/// renamed the symlink into an archive (`@….log -> /anywhere`) without a word. Rotation
+/// must check that the name `current` still is the file being written, and recreate it.
+#[test]
+fn a_symlink_planted_as_current_is_never_rotated_into_an_archive() {
+    use std::io::Write;
+    let t = TempDir::new("atk-cur-link");
+    let dir = t.path().join("d");
+    let secret = t.path().join("secret");
+    std::fs::write(&secret, "SECRET\n").unwrap();
+    let mut child = spawn_log(&["--rotate-size", "4KiB", "--keep", "1000"], &dir);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"before\n").unwrap();
+    assert!(wait_for(30, || std::fs::read(dir.join("current"))
+        .is_ok_and(|d| !d.is_empty())));
+    std::fs::remove_file(dir.join("current")).unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("current")).unwrap();
+    // Well past --rotate-size at once: rotation comes long before the periodic check.
+    for i in 0..2000 {
+        writeln!(stdin, "after {i}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET\n");
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        assert!(
+            !e.file_type().unwrap().is_symlink(),
+            "{:?} is a symlink; stderr: {err}",
+            e.file_name()
+        );
+    }
+    assert!(err.contains("current"), "said nothing: {err}");
+    let text = String::from_utf8(concat(&dir)).unwrap();
+    assert!(
+        text.ends_with(" stdout F after 1999\n"),
+        "{}",
+        &text[text.len() - 200..]
+    );
+}
