@@ -498,3 +498,25 @@ fn a_symlink_planted_as_current_is_never_rotated_into_an_archive() {
         &text[text.len() - 200..]
     );
 }
+
+/// A symlink planted as `lock` made `tend log` (and a whole `tend init`) refuse to start,
+/// while one planted as `current` is removed: remove it likewise, never touching its target.
+#[test]
+fn a_symlink_planted_as_lock_is_removed_not_followed() {
+    let t = TempDir::new("atk-lock-link");
+    let dir = t.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = t.path().join("secret");
+    std::fs::write(&secret, "SECRET\n").unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("lock")).unwrap();
+    let err = log_ok(&[], &dir, b"hello\n");
+    assert!(err.contains("lock: is a symlink"), "{err}");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET\n");
+    let lock = std::fs::symlink_metadata(dir.join("lock")).unwrap();
+    assert!(lock.file_type().is_file());
+    assert!(
+        String::from_utf8(concat(&dir))
+            .unwrap()
+            .ends_with(" stdout F hello\n")
+    );
+}

@@ -760,8 +760,19 @@ fn open_chain(root: &Path, parts: &[String]) -> Result<(OwnedFd, PathBuf), Strin
 
 /// Takes the directory's lock: one writer per log directory.
 fn lock_dir(dir: &OwnedFd, shown: &str) -> Result<Flock<OwnedFd>, String> {
-    let lock_fd = dirfd::open_in(dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT)
-        .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
+    let open = || dirfd::open_in(dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT);
+    let lock_fd = match open() {
+        // A planted symlink is removed, as one at `current` is: refusing would stop every
+        // service of an `init` over one service's directory. No tend locks a symlink.
+        Err(Errno::ELOOP) => {
+            eprintln!("tend: {shown}/lock: is a symlink; removing it (target untouched)");
+            dirfd::unlink_in(dir, "lock")
+                .map_err(|e| format!("{shown}/lock: cannot remove symlink: {e}"))?;
+            open()
+        }
+        r => r,
+    }
+    .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
     match Flock::lock(lock_fd, FlockArg::LockExclusiveNonblock) {
         Ok(l) => Ok(l),
         Err((_, Errno::EWOULDBLOCK)) => Err(format!(
