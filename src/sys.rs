@@ -21,3 +21,12 @@ pub fn enlarge_pipe(fd: &impl AsRawFd) {
     // SAFETY: fcntl with an integer argument; on a non-pipe it fails with EBADF/EINVAL.
     unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, CAPTURE_PIPE_SIZE) };
 }
+
+/// An io::Error's message without the `(os error N)` suffix.
+pub fn io_msg(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_owned(),
+        None => s,
+    }
+}

@@ -2,12 +2,11 @@
 //! `status` shows the change happened.
 
 use super::addr::Addr;
-use super::logs::io_msg;
 use super::proto::{
     ExitInfo, Request, ServiceStatus, is_ready, not_ready, parse_signal_name, parse_status_line,
     status_json,
 };
-use crate::cli::{CtlArgs, EXIT_USAGE, flag_or_env};
+use crate::sys::io_msg;
 use humansize::{BINARY, format_size};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -18,38 +17,40 @@ use std::time::{Duration, Instant};
 const POLL_EVERY: Duration = Duration::from_millis(50);
 const USAGE: &str = "expected status [--json] [NAME], ready [NAME…], start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown, metrics or rotate NAME|all";
 
-/// Why a `tend ctl` run failed: the message for stderr and the exit code.
-struct Fail(String, i32);
+/// Why a `tend ctl` run failed: the message for stderr, and whether it was a usage error
+/// (exit 2) or a failure (exit 1).
+pub enum Fail {
+    /// Bad words or flags.
+    Usage(String),
+    /// The request failed or the state did not change in time.
+    Failed(String),
+}
 
 impl Fail {
     fn one(msg: impl Into<String>) -> Fail {
-        Fail(msg.into(), 1)
+        Fail::Failed(msg.into())
     }
 }
 
-/// `tend ctl …`.
-pub fn ctl_job(args: CtlArgs) -> i32 {
-    match run(args) {
-        Ok(()) => 0,
-        Err(Fail(msg, code)) => {
-            eprintln!("tend ctl: {msg}");
-            code
-        }
-    }
+/// What `tend ctl` was asked, resolved from its flags.
+pub struct CtlOptions {
+    /// Directory of the control socket.
+    pub run_dir: PathBuf,
+    /// Time allowed for each exchange and for a requested state change.
+    pub timeout: Duration,
+    /// `--json` (status).
+    pub json: bool,
+    /// The command and its arguments.
+    pub words: Vec<String>,
 }
 
-fn run(args: CtlArgs) -> Result<(), Fail> {
-    let usage = |m: String| Fail(m, EXIT_USAGE);
-    let run_dir = PathBuf::from(
-        flag_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into()),
-    );
-    let timeout = match args.timeout.as_deref() {
-        None => Duration::from_secs(10),
-        Some(t) => parse_timeout(t).map_err(|e| usage(format!("--timeout: {e}")))?,
-    };
+/// Sends the request of `opts.words` and, for state changes, waits for the change.
+pub fn run(opts: CtlOptions) -> Result<(), Fail> {
+    let usage = Fail::Usage;
+    let timeout = opts.timeout;
     // argh's greedy positional also collects a `--json` written after the command.
-    let mut json = args.json;
-    let words: Vec<&str> = args
+    let mut json = opts.json;
+    let words: Vec<&str> = opts
         .words
         .iter()
         .map(String::as_str)
@@ -59,6 +60,7 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
             !j
         })
         .collect();
+    let run_dir = opts.run_dir;
     let c = Conn {
         addrs: Addr::candidates(&run_dir),
         timeout,
@@ -156,7 +158,7 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
 }
 
 /// Seconds (`10`, `2.5`) or a duration with a unit (`500ms`, `1m`).
-fn parse_timeout(t: &str) -> Result<Duration, String> {
+pub fn parse_timeout(t: &str) -> Result<Duration, String> {
     if let Ok(s) = t.parse::<f64>() {
         return Duration::try_from_secs_f64(s)
             .map_err(|_| format!("'{t}' is not a number of seconds"));

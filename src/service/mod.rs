@@ -5,12 +5,11 @@
 //! reports every error it finds (each one line naming the service, the file and the value),
 //! and returns the services in dependency order.
 
-mod check;
+pub mod check;
 mod files;
 mod graph;
 mod user;
 
-pub use check::check_job;
 #[cfg(feature = "import")]
 pub use files::read_bounded;
 pub use files::{one_line, parse_restart_limit, parse_signal, valid_name};

@@ -13,7 +13,7 @@
 //!   `/proc`: by its inode among the new `.log` files). Archives newer than it were
 //!   `current` after it and are printed whole; the next snapshot follows.
 
-use super::logs::{Output, Stop};
+use super::output::{Output, Stop};
 use super::read::{CHUNK, Lines, open_regular, print_archive};
 use crate::log::archive::{Archive, list_stable, split_name};
 use std::fs::File;
@@ -120,7 +120,7 @@ pub fn snapshot(dir: &Path) -> Result<Snapshot, Stop> {
             Stop::Fail(format!(
                 "cannot list {}: {}",
                 dir.display(),
-                super::logs::io_msg(&e)
+                crate::sys::io_msg(&e)
             ))
         })?;
         tries += 1;

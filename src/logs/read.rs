@@ -1,8 +1,9 @@
 //! Reading the files of a log directory safely: never blocking on what is not a regular
 //! file, never following a symlink, never holding more than one capped line per reader.
 
-use super::logs::{Output, Stop, io_msg};
+use super::output::{Output, Stop};
 use crate::log::archive::Archive;
+use crate::sys::io_msg;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
