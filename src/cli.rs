@@ -4,66 +4,59 @@ use argh::FromArgs;
 use std::ffi::OsString;
 
 /// argh has no flattening, so the log flags shared by `log`, `run` and `init` are spliced
-/// into each struct by this macro, together with an accessor listing them by long name.
+/// into each struct by this macro, listed once in `log_flag_fields!` below together with an
+/// accessor giving their values by long name. `log::options` holds what each flag means; a
+/// test checks both name the same flags.
 macro_rules! with_log_flags {
     ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$m])*
+        log_flag_fields! { [$(#[$m])*] $name [$($body)*]
+            /// record format: cri (default), json, ts or plain
+            format "format";
+            /// longest record; longer lines are split (default 16KiB)
+            max_line "max-line";
+            /// rotate current before it passes SIZE (default 10MiB)
+            rotate_size "rotate-size";
+            /// also rotate current when it is this old (1h, 1d)
+            rotate_every "rotate-every";
+            /// keep at most N archives (default 5)
+            keep "keep";
+            /// delete oldest archives while all archives exceed SIZE
+            max_total "max-total";
+            /// delete archives older than DURATION
+            max_age "max-age";
+            /// gzip archives in the background: gzip or none (default)
+            compress "compress";
+            /// run CMD with the archive path after each rotation
+            on_rotate "on-rotate";
+            /// block (default, nothing lost) or drop when the disk is full
+            on_full "on-full";
+            /// the copy's form: same (the file's records), plain (the raw line) or prefixed (NAME | line); default prefixed for init, same otherwise
+            tee_format "tee-format";
+        }
+    };
+}
+
+/// The expansion of [`with_log_flags`]: the valued flags as `Option<String>` fields, `--tee`
+/// as a switch, and `log_flag_values`.
+macro_rules! log_flag_fields {
+    ([$($m:tt)*] $name:ident [$($body:tt)*] $(#[doc = $doc:literal] $field:ident $long:literal;)*) => {
+        $($m)*
         pub struct $name {
             $($body)*
-            /// record format: cri (default), json, ts or plain
-            #[argh(option)]
-            pub format: Option<String>,
-            /// longest record; longer lines are split (default 16KiB)
-            #[argh(option)]
-            pub max_line: Option<String>,
-            /// rotate current before it passes SIZE (default 10MiB)
-            #[argh(option)]
-            pub rotate_size: Option<String>,
-            /// also rotate current when it is this old (1h, 1d)
-            #[argh(option)]
-            pub rotate_every: Option<String>,
-            /// keep at most N archives (default 5)
-            #[argh(option)]
-            pub keep: Option<String>,
-            /// delete oldest archives while all archives exceed SIZE
-            #[argh(option)]
-            pub max_total: Option<String>,
-            /// delete archives older than DURATION
-            #[argh(option)]
-            pub max_age: Option<String>,
-            /// gzip archives in the background: gzip or none (default)
-            #[argh(option)]
-            pub compress: Option<String>,
-            /// run CMD with the archive path after each rotation
-            #[argh(option)]
-            pub on_rotate: Option<String>,
-            /// block (default, nothing lost) or drop when the disk is full
-            #[argh(option)]
-            pub on_full: Option<String>,
+            $(
+                #[doc = $doc]
+                #[argh(option)]
+                pub $field: Option<String>,
+            )*
             /// also copy records to tend's stdout/stderr, never blocking capture
             #[argh(switch)]
             pub tee: bool,
-            /// the copy's form: same (the file's records), plain (the raw line) or prefixed (NAME | line); default prefixed for init, same otherwise
-            #[argh(option)]
-            pub tee_format: Option<String>,
         }
 
         impl $name {
-            /// The log flags given on the command line, by long name.
-            pub fn log_flag_values(&self) -> [(&'static str, Option<&str>); 11] {
-                [
-                    ("format", self.format.as_deref()),
-                    ("max-line", self.max_line.as_deref()),
-                    ("rotate-size", self.rotate_size.as_deref()),
-                    ("rotate-every", self.rotate_every.as_deref()),
-                    ("keep", self.keep.as_deref()),
-                    ("max-total", self.max_total.as_deref()),
-                    ("max-age", self.max_age.as_deref()),
-                    ("compress", self.compress.as_deref()),
-                    ("on-rotate", self.on_rotate.as_deref()),
-                    ("on-full", self.on_full.as_deref()),
-                    ("tee-format", self.tee_format.as_deref()),
-                ]
+            /// The valued log flags given on the command line, by long name.
+            pub fn log_flag_values(&self) -> Vec<(&'static str, Option<&str>)> {
+                vec![$(($long, self.$field.as_deref())),*]
             }
         }
     };
@@ -227,4 +220,18 @@ pub struct ImportArgs {
     /// the new service tree (must not exist or be empty)
     #[argh(positional)]
     pub out: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogArgs;
+    use argh::FromArgs;
+
+    #[test]
+    fn log_flags_are_those_of_log_options() {
+        let a = LogArgs::from_args(&["tend"], &["dir"]).unwrap();
+        let mut names: Vec<&str> = a.log_flag_values().iter().map(|(n, _)| *n).collect();
+        names.push("tee");
+        assert_eq!(names, crate::log::options::FLAGS);
+    }
 }

@@ -8,6 +8,7 @@ mod import;
 mod init;
 mod log;
 mod logs;
+mod name;
 mod service;
 mod supervise;
 mod sys;

@@ -1,17 +1,14 @@
 //! `tend ctl [--run-dir DIR] [--timeout T] [--json] COMMAND…`.
 
 use super::EXIT_USAGE;
-use super::env::flag_or_env;
+use super::env::run_dir;
 use crate::cli::CtlArgs;
 use crate::ctl::client::{CtlOptions, Fail, parse_timeout, run};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// `tend ctl …`: 0 on success, 1 on failure, 2 on a usage error.
 pub fn ctl(args: CtlArgs) -> i32 {
-    let run_dir = PathBuf::from(
-        flag_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into()),
-    );
+    let run_dir = run_dir(args.run_dir.as_deref());
     let timeout = match args.timeout.as_deref() {
         None => Ok(Duration::from_secs(10)),
         Some(t) => parse_timeout(t).map_err(|e| Fail::Usage(format!("--timeout: {e}"))),

@@ -1,6 +1,6 @@
 //! Flag values and their `TEND_*` environment fallbacks.
 
-use crate::log::options::{FLAGS as LOG_FLAGS, LogOptions};
+use crate::log::options::LogOptions;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -46,7 +46,6 @@ pub fn log_options(
     tee: bool,
     use_env: bool,
 ) -> Result<LogOptions, String> {
-    debug_assert_eq!(values.len() + 1, LOG_FLAGS.len());
     let mut opts = LogOptions::default();
     for &(flag, v) in values {
         let value = if use_env {
@@ -82,9 +81,37 @@ pub fn kill_grace() -> Result<Duration, String> {
     }
 }
 
+/// Where logs go when neither `--log-root` nor `TEND_LOG_ROOT` says.
+const DEFAULT_LOG_ROOT: &str = "/data/logs";
+/// The service tree when neither a flag nor `TEND_SERVICES` names one.
+const DEFAULT_SERVICES: &str = "/etc/tend/services";
+/// The control socket's directory when neither `--run-dir` nor `TEND_RUN_DIR` says.
+const DEFAULT_RUN_DIR: &str = "/run/tend";
+/// The name CMD logs as when neither `--name` nor `TEND_NAME` says.
+const DEFAULT_NAME: &str = "main";
+
 /// The log root from a flag, `TEND_LOG_ROOT`, or `/data/logs`.
 pub fn log_root(flag: Option<&str>) -> PathBuf {
-    path_or_env(flag, "TEND_LOG_ROOT").unwrap_or_else(|| "/data/logs".into())
+    path_or_env(flag, "TEND_LOG_ROOT").unwrap_or_else(|| DEFAULT_LOG_ROOT.into())
+}
+
+/// The service tree from a flag, `TEND_SERVICES`, or `/etc/tend/services`; true when named
+/// by the flag or variable (then it must exist).
+pub fn services_dir(flag: Option<&str>) -> (PathBuf, bool) {
+    match path_or_env(flag, "TEND_SERVICES") {
+        Some(p) => (p, true),
+        None => (DEFAULT_SERVICES.into(), false),
+    }
+}
+
+/// The control socket's directory from a flag, `TEND_RUN_DIR`, or `/run/tend`.
+pub fn run_dir(flag: Option<&str>) -> PathBuf {
+    path_or_env(flag, "TEND_RUN_DIR").unwrap_or_else(|| DEFAULT_RUN_DIR.into())
+}
+
+/// The name CMD logs as from a flag, `TEND_NAME`, or `main`.
+pub fn cmd_name(flag: Option<&str>) -> String {
+    flag_or_env(flag, "TEND_NAME").unwrap_or_else(|| DEFAULT_NAME.into())
 }
 
 /// A path flag's value, else its `TEND_*` variable read as bytes (paths need not be UTF-8).

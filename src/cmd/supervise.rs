@@ -2,7 +2,8 @@
 
 use super::EXIT_CONFIG;
 use super::env::{
-    expect_exit, flag_or_env, kill_grace, log_options, log_root, path_or_env, switch_or_env,
+    cmd_name, expect_exit, kill_grace, log_options, log_root, path_or_env, run_dir, services_dir,
+    switch_or_env,
 };
 use crate::cli::{InitArgs, RunArgs};
 use crate::supervise::job::{self, InitOptions, RunOptions};
@@ -33,7 +34,7 @@ fn run_options(args: RunArgs) -> Result<RunOptions, String> {
     let grace = kill_grace()?;
     let expect_exit = expect_exit(&args.expect_exit)?;
     let stop_deadline = stop_deadline_from_env()?;
-    let name = flag_or_env(args.name.as_deref(), "TEND_NAME").unwrap_or_else(|| "main".into());
+    let name = cmd_name(args.name.as_deref());
     let capture = if no_capture {
         None
     } else {
@@ -60,7 +61,7 @@ fn init_options(args: InitArgs) -> Result<InitOptions, String> {
     log.tee_format
         .get_or_insert(crate::log::options::TeeFormat::Prefixed);
     let expect_exit = expect_exit(&args.expect_exit)?;
-    let explicit = path_or_env(args.services.as_deref(), "TEND_SERVICES");
+    let (services, services_explicit) = services_dir(args.services.as_deref());
     let cmd_wait = match std::env::var("TEND_CMD_WAIT") {
         Ok(v) if !v.is_empty() => {
             let d = crate::units::parse_millis(&v).map_err(|e| format!("TEND_CMD_WAIT: {e}"))?;
@@ -74,13 +75,12 @@ fn init_options(args: InitArgs) -> Result<InitOptions, String> {
         stop_deadline,
         log,
         expect_exit,
-        services_explicit: explicit.is_some(),
-        services: explicit.unwrap_or_else(|| "/etc/tend/services".into()),
+        services,
+        services_explicit,
         cmd_wait,
-        name: flag_or_env(args.name.as_deref(), "TEND_NAME").unwrap_or_else(|| "main".into()),
+        name: cmd_name(args.name.as_deref()),
         log_root: log_root(args.log_root.as_deref()),
-        run_dir: path_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR")
-            .unwrap_or_else(|| "/run/tend".into()),
+        run_dir: run_dir(args.run_dir.as_deref()),
         metrics_file: path_or_env(args.metrics_file.as_deref(), "TEND_METRICS_FILE"),
         metrics_addr: (args.metrics_addr, std::env::var("TEND_METRICS_ADDR").ok()),
     })

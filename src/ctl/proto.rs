@@ -157,8 +157,9 @@ impl Request {
     }
 }
 
+/// A service name from a request: by the one rule, since no other name can exist.
 fn name(n: &str) -> Result<String, String> {
-    if n.is_empty() || n.len() > 253 || n.bytes().any(|b| b.is_ascii_control()) {
+    if !crate::name::is_valid(n) {
         return Err(format!("'{}' is not a service name", printable(n)));
     }
     Ok(n.to_owned())

@@ -150,13 +150,13 @@ fn list(dir: &Path, imp: &mut Import) -> Vec<String> {
 /// `name` made a valid service name: every other character becomes `-` (and a leading
 /// non-alphanumeric one is dropped); the change is noted.
 fn service_name(name: &str, source: &str, imp: &mut Import) -> String {
-    if crate::service::valid_name(name) {
+    if crate::name::is_valid(name) {
         return name.to_owned();
     }
     let mut n: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            if c.is_ascii() && crate::name::is_name_char(c as u8) {
                 c
             } else {
                 '-'

@@ -76,24 +76,18 @@ impl Identity {
     }
 }
 
-/// Checks one path component against `[A-Za-z0-9][A-Za-z0-9._-]{0,252}`; the error names
+/// Checks one path component against [`crate::name::RULE`]; the error names
 /// `source` (the variable or file it came from) and the value.
 pub fn validate_component(source: &str, value: &str) -> Result<(), String> {
-    let b = value.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 253
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
-    if ok {
+    if crate::name::is_valid(value) {
         Ok(())
     } else {
         // escape_debug: a value with a newline, NUL or escape sequence (a hostile HOSTNAME)
         // must still give one readable line on stderr.
         Err(format!(
-            "{source}: '{}' is not a valid path component (expected [A-Za-z0-9][A-Za-z0-9._-]{{0,252}})",
-            value.escape_debug()
+            "{source}: '{}' is not a valid path component (expected {})",
+            value.escape_debug(),
+            crate::name::RULE
         ))
     }
 }

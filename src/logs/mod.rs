@@ -104,14 +104,10 @@ pub fn resolve(name: &str, root: &Path) -> Result<PathBuf, String> {
     if name.contains('/') {
         return Ok(PathBuf::from(name));
     }
-    let valid = name.len() <= 253
-        && name
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && matches!(b, b'.' | b'_' | b'-')));
-    if !valid || name.is_empty() {
+    if !crate::name::is_valid(name) {
         return Err(format!(
-            "'{name}' is not a service name (expected [A-Za-z0-9][A-Za-z0-9._-]*, or a path containing '/')"
+            "'{name}' is not a service name (expected {}, or a path containing '/')",
+            crate::name::RULE
         ));
     }
     let id = crate::log::layout::Identity::from_env().map_err(|e| {

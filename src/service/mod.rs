@@ -12,7 +12,7 @@ mod user;
 
 #[cfg(feature = "import")]
 pub use files::read_bounded;
-pub use files::{one_line, parse_restart_limit, parse_signal, valid_name};
+pub use files::{one_line, parse_restart_limit, parse_signal};
 
 use crate::log::options::LogOptions;
 use files::{ServiceDir, describe_io, envdir_value, parse_notification_fd};
@@ -199,7 +199,7 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
                 continue;
             }
         }
-        if !valid_name(&name) {
+        if !crate::name::is_valid(&name) {
             errors.push((
                 name.clone(),
                 format!(
