@@ -30,5 +30,12 @@ case "$desc" in
 esac
 size=$(stat -c %s "$bin")
 echo "build-static: $bin: $size bytes ($((size / 1024)) KiB), $desc" >&2
-[ "$size" -le $((1024 * 1024)) ] || { echo "build-static: larger than 1 MiB" >&2; exit 1; }
+# Issue 16: room for the features still to come means at most 917504 bytes (896 KiB) with
+# every feature. Today's tree is above that (README, Benchmarks); the ceiling enforced is
+# 960 KiB until the remaining cuts land, then TEND_SIZE_CEILING's default drops to 917504.
+ceiling=${TEND_SIZE_CEILING:-$((960 * 1024))}
+if [ "$size" -gt "$ceiling" ]; then
+  echo "build-static: $size bytes is above the ceiling of $ceiling (scripts/size-report.sh shows where they go)" >&2
+  exit 1
+fi
 echo "$bin"

@@ -1,229 +1,326 @@
 #!/usr/bin/env bash
-# End-to-end: a node agent (rsyslog imfile) ships tend's log tree exactly once.
+# End-to-end: node agents ship tend's log tree exactly once, at 64 KiB rotation.
 #
-# Usage: scripts/collector-e2e.sh                     # tend log as writer if it works
+# Usage: scripts/collector-e2e.sh              # builds the static tend (build-static.sh)
 #        TEND_BIN=/path/to/tend scripts/collector-e2e.sh
-#        COLLECTOR_WRITER=standin scripts/collector-e2e.sh   # force the shell writer
-#        COLLECTOR_WRITER=tend    scripts/collector-e2e.sh   # tend or FAIL, no fallback
+#        TEND_SHARED=/work/shared scripts/collector-e2e.sh   # where tools/fluent-bit is
+#        COLLECTOR_SKIP_RSYSLOG=1, COLLECTOR_KEEP=1 (keep the temp dir): for debugging
 #
-# Runs rsyslogd in the foreground with examples/collectors/rsyslog.conf, only
-# its paths rewritten into a temp dir (own workDirectory, pid file, output; the
-# system rsyslog is never touched). Three writers (two namespaces, two pods,
-# three services) write `seq=N` records in CRI format into
-# LOGROOT/<ns>/<app>/<pod>/<service>/current, rotating at 64 KiB while rsyslog
-# tails. Halfway, rsyslog is stopped and started again (its imfile state must
-# resume without loss or repeats). Then, per service: every seq 1..N arrives
-# exactly once, in order, with namespace/app/pod/service recovered from the path
-# and time/stream parsed from the CRI record.
+# 1. Fluent Bit 5.1.1 ($TEND_SHARED/tools/fluent-bit/fluent-bit, default ../shared next
+#    to the repository) runs the exact fluent-bit.conf, parsers.conf and tend.lua of
+#    examples/kubernetes/fluent-bit.yaml; only the mount paths (log root, config dir,
+#    DB) and the output (a `file` output writing JSON lines) are substituted, from the
+#    YAML's own DaemonSet mounts, so the test breaks when the example does.
+#    Writers: two `tend init`s, each PID 1 of its own `unshare --pid --fork
+#    --mount-proc`, with different TEND_NAMESPACE: ns-a/shop/web-1 {web, worker} and
+#    ns-b/batch/job-7 {cron, main (the CMD)}. Every service writes numbered records to
+#    stdout and stderr, some longer than --max-line (split into P/F), with
+#    --rotate-size 64KiB --compress gzip.
+#    Scenarios: "steady", and "restart" (Fluent Bit stopped and started again while
+#    the writers run; rotations happen while it is down).
+#    Checks (scripts/lib/collector-check.py): every record on disk exactly once (tend),
+#    every record shipped exactly once, split lines joined byte for byte, stream kept,
+#    namespace/app/pod/service lifted from the path, per-file order kept.
+# 2. rsyslog (examples/collectors/rsyslog.conf, imfile): three `tend log` writers,
+#    rsyslog restarted half-way; every record once, in order (as before).
 #
-# Writer: `tend log --format cri --rotate-size 64KiB DIR` (SPEC §1, §3, §4) when
-# the binary's `tend log` works; otherwise a bash loop that writes the same CRI
-# lines and rotates by `mv current @<time>.log`, announced loudly (it proves the
-# collector config, not tend).
-# Exit: 0 all PASS; 1 any FAIL; 0 with "SKIP: reason" only if rsyslog cannot run.
+# Fluent Bit's runtime libraries are installed with apt if missing; a missing
+# Fluent Bit binary or rsyslog is a FAIL, not a skip. Exit 0 only if all PASS.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-N=${COLLECTOR_RECORDS:-6000}
-ROTATE=65536
+# shellcheck source=scripts/lib/common.sh
+. "$ROOT/scripts/lib/common.sh"
 START=$SECONDS
-FAILS=0 PASSES=0
-say() { printf '%s\n' "$*"; }
-pass() { PASSES=$((PASSES + 1)); say "PASS: $*"; }
-fail() { FAILS=$((FAILS + 1)); say "FAIL: $*"; }
-skip() { say "SKIP: $*"; exit 0; }
-
 WORK=$(mktemp -d /tmp/tend-collector-e2e.XXXXXX)
-LOGROOT=$WORK/logs OUT=$WORK/collected.json CONF=$WORK/rsyslog.conf PIDFILE=$WORK/rsyslogd.pid
-mkdir -p "$LOGROOT" "$WORK/spool"
-PAUSE=$WORK/pause-writers
-RSYSLOG_PID=
-WRITER_PIDS=()
 
-stop_rsyslog() {
-    [ -n "$RSYSLOG_PID" ] || return 0
-    kill -TERM "$RSYSLOG_PID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 50); do
-        kill -0 "$RSYSLOG_PID" 2>/dev/null || break
-        sleep 0.2
-    done
-    if kill -0 "$RSYSLOG_PID" 2>/dev/null; then
-        say "rsyslogd $RSYSLOG_PID did not stop in 10 s: SIGKILL"
-        kill -KILL "$RSYSLOG_PID" 2>/dev/null || true
-    fi
-    wait "$RSYSLOG_PID" 2>/dev/null || true
-    RSYSLOG_PID=
-}
 cleanup() {
-    local rc=$?
+    local rc=$? p
     set +e
-    local p
-    rm -f "$PAUSE"
-    for p in "${WRITER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    stop_rsyslog
-    rm -rf "$WORK"
+    # Only this shell's unreaped children: their PIDs cannot have been reused.
+    for p in $(jobs -p); do kill -TERM "$p" 2>/dev/null; done
+    for p in $(jobs -p); do wait_pid_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; done
+    [ "${COLLECTOR_KEEP:-0}" = 1 ] && say "kept $WORK" || rm -rf "$WORK"
     say "collector-e2e took $((SECONDS - START)) s"
     say "collector-e2e: ${PASSES} passed, ${FAILS} failed"
+    [ "$FAILS" -eq 0 ] || rc=1
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---------------------------------------------------------------- rsyslog
-if ! command -v rsyslogd >/dev/null; then
-    say "installing rsyslog (apt)"
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 120 apt-get update -qq </dev/null >/dev/null 2>&1 || true
-    # policy-rc.d 101: do not start the system rsyslog service on install
-    timeout 240 apt-get install -y -qq --no-install-recommends rsyslog </dev/null >/dev/null 2>&1 ||
-        skip "rsyslog could not be installed"
-fi
-command -v rsyslogd >/dev/null || skip "no rsyslogd"
-say "rsyslog: $(rsyslogd -v | head -n 1)"
-
-# The shipped config, paths rewritten; nothing else changes.
-sed -e "s|/data/logs/|$LOGROOT/|" \
-    -e "s|/var/spool/rsyslog|$WORK/spool|" \
-    -e "s|/var/log/tend/collected.json|$OUT|" \
-    "$ROOT/examples/collectors/rsyslog.conf" >"$CONF"
-if timeout 20 rsyslogd -N1 -f "$CONF" -i "$PIDFILE" >"$WORK/n1.log" 2>&1; then
-    say "PASS: examples/collectors/rsyslog.conf validates (rsyslogd -N1)"
-    PASSES=$((PASSES + 1))
-else
-    cat "$WORK/n1.log"
-    if grep -q 'imfile' "$WORK/n1.log" && grep -qi 'could not load module' "$WORK/n1.log"; then
-        skip "rsyslog has no imfile module here"
-    fi
-    fail "examples/collectors/rsyslog.conf validates (rsyslogd -N1)"
+TEND=$(find_tend) || TEND=
+if [ -z "$TEND" ] || ! [ -x "$TEND" ]; then
+    fail "no tend binary (TEND_BIN or scripts/build-static.sh)"
     exit 1
 fi
+say "tend: $TEND ($("$TEND" --version 2>&1 | head -n 1))"
 
-start_rsyslog() {
-    rsyslogd -n -f "$CONF" -i "$PIDFILE" >>"$WORK/rsyslogd.log" 2>&1 </dev/null &
-    RSYSLOG_PID=$!
-    sleep 0.5
-    kill -0 "$RSYSLOG_PID" 2>/dev/null || {
-        cat "$WORK/rsyslogd.log"
-        fail "rsyslogd stays up"
-        exit 1
-    }
+# ================================================================ Fluent Bit
+FB=$(shared_dir)/tools/fluent-bit/fluent-bit
+ROTATE=64KiB
+# Records per service and stream; about 1.8 MB per service, ~28 rotations each.
+N_OUT=${COLLECTOR_N_OUT:-3000} N_ERR=${COLLECTOR_N_ERR:-1000}
+SERVICES=(ns-a/shop/web-1/web ns-a/shop/web-1/worker ns-b/batch/job-7/cron ns-b/batch/job-7/main)
+GEN=$ROOT/scripts/lib/collector-gen.py
+
+# The example's three files, paths moved into DIR and the output replaced by a file.
+extract_fluent_bit() { # DIR LOGROOT STATE OUTDIR
+    python3 - "$ROOT/examples/kubernetes/fluent-bit.yaml" "$@" <<'PY'
+import re, sys, yaml
+src, d, logroot, state, outdir = sys.argv[1:]
+docs = [x for x in yaml.safe_load_all(open(src)) if x]
+data = next(x for x in docs if x["kind"] == "ConfigMap")["data"]
+pod = next(x for x in docs if x["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+vols = {v["name"]: v for v in pod["volumes"]}
+mounts = {}
+for m in pod["containers"][0]["volumeMounts"]:
+    v = vols[m["name"]]
+    kind = "config" if "configMap" in v else v["hostPath"]["path"]
+    mounts[kind] = m["mountPath"].rstrip("/")
+conf = data["fluent-bit.conf"]
+def sub(text, old, new, what):
+    n = text.count(old)
+    if n == 0:
+        sys.exit(f"fluent-bit.yaml: {what} {old!r} not found in fluent-bit.conf")
+    return text.replace(old, new)
+conf = sub(conf, mounts["/data/logs"] + "/", logroot + "/", "log root mount")
+conf = sub(conf, mounts["config"] + "/", d + "/", "config mount")
+state_mount = next(p for k, p in mounts.items() if k.startswith("/var/lib/"))
+conf = sub(conf, state_mount + "/", state + "/", "state mount")
+# Every [OUTPUT] section is replaced by one file output (JSON lines, `plain`).
+parts = re.split(r"(?m)^(?=\s*\[[A-Z]+\]\s*$)", conf)
+kept = [p for p in parts if not re.match(r"\s*\[OUTPUT\]", p)]
+if len(kept) == len(parts):
+    sys.exit("fluent-bit.yaml: no [OUTPUT] section to replace")
+conf = "".join(kept) + f"""
+[OUTPUT]
+    Name    file
+    Match   *
+    Path    {outdir}
+    File    out.json
+    Format  plain
+"""
+open(f"{d}/fluent-bit.conf", "w").write(conf)
+for name in ("parsers.conf", "tend.lua"):
+    open(f"{d}/{name}", "w").write(data[name])
+PY
 }
 
-# ---------------------------------------------------------------- writer
-TEND=
-if [ "${COLLECTOR_WRITER:-auto}" != standin ]; then
-    if [ -n "${TEND_BIN:-}" ]; then
-        TEND=$TEND_BIN
-    elif [ -x "$ROOT/scripts/build-static.sh" ]; then
-        TEND=$(timeout 300 "$ROOT/scripts/build-static.sh" </dev/null | tail -n 1) || TEND=
-    else
-        for c in "${CARGO_TARGET_DIR:-$ROOT/target}"/{x86_64-unknown-linux-musl/release,release,debug}/tend; do
-            [ -x "$c" ] && { TEND=$c; break; }
-        done
-    fi
-fi
-tend_log_works() {
-    [ -n "$TEND" ] && [ -x "$TEND" ] || return 1
-    local d=$WORK/probe/svc
-    mkdir -p "$WORK/probe"
-    printf 'probe\n' | timeout 10 "$TEND" log --format cri --rotate-size 64KiB "$d" >/dev/null 2>"$WORK/probe.err" || return 1
-    grep -Eq '^[0-9-]{10}T[0-9:.]+Z stdout F probe$' "$d/current" 2>/dev/null
-}
-if [ "${COLLECTOR_WRITER:-auto}" != standin ] && tend_log_works; then
-    WRITER=tend
-    say "writer: $TEND log --format cri --rotate-size 64KiB ($("$TEND" --version 2>&1 | head -n 1))"
-elif [ "${COLLECTOR_WRITER:-auto}" = tend ]; then
-    fail "COLLECTOR_WRITER=tend but 'tend log' does not work: ${TEND:-no binary} $(cat "$WORK/probe.err" 2>/dev/null)"
-    exit 1
-else
-    WRITER=standin
-    say "################################################################"
-    say "# STAND-IN WRITER: 'tend log' is not usable here (${TEND:-no binary}):"
-    say "#   $(head -n 1 "$WORK/probe.err" 2>/dev/null)"
-    say "# A bash loop writes the CRI lines and rotates with mv. PASS"
-    say "# proves the rsyslog config and the checks, NOT tend's writer."
-    say "################################################################"
-fi
-
-record_lines() { # N: "seq=1 ..." .. "seq=N ...", paced so the collector tails a live file
+FB_PID=
+start_fluent_bit() { # DIR
+    "$FB" -c "$1/conf/fluent-bit.conf" >>"$1/fluent-bit.log" 2>&1 </dev/null &
+    FB_PID=$!
     local i
-    for ((i = 1; i <= $1; i++)); do
-        printf 'seq=%d payload-%s\n' "$i" 'abcdefghijklmnopqrstuvwxyz0123456789'
-        if ((i % 500 == 0)); then sleep 0.05; fi
-        if ((i == $1 / 2)); then # hold at half-way while main restarts rsyslog (<= 120 s)
-            local t=0
-            while [ -e "$PAUSE" ] && ((t++ < 2400)); do sleep 0.05; done
-        fi
+    for ((i = 0; i < 100; i++)); do
+        grep -q 'inotify_fs_add\|flb_tail_fs_inotify_init\|started' "$1/fluent-bit.log" 2>/dev/null && break
+        sleep 0.1
     done
+    sleep 0.3
+    kill -0 "$FB_PID" 2>/dev/null
 }
-standin_writer() { # DIR N: CRI lines into DIR/current, rotating by mv at 64 KiB
-    local dir=$1 n=$2 size=0 line
-    mkdir -p "$dir"
-    exec 3>>"$dir/current"
-    while IFS= read -r line; do
-        line="2026-11-23T10:00:00.000000000Z stdout F $line"
-        if ((size + ${#line} + 1 > ROTATE)); then
-            exec 3>&-
-            mv "$dir/current" "$dir/@$(date -u +%Y%m%dT%H%M%S.%N)Z.log"
-            exec 3>>"$dir/current"
-            size=0
+stop_fluent_bit() { # graceful: SIGTERM, it flushes within its Grace (5 s)
+    [ -n "$FB_PID" ] || return 0
+    kill -TERM "$FB_PID" 2>/dev/null || true
+    wait_pid_gone "$FB_PID" 20 || { say "fluent-bit did not stop in 20 s: SIGKILL"; kill -KILL "$FB_PID"; }
+    wait "$FB_PID" 2>/dev/null || true
+    FB_PID=
+}
+
+# A service dir whose `run` writes its records, then stays up (a finished longrun).
+make_service() { # TREE NAME DONE
+    mkdir -p "$1/$2"
+    printf '#!/bin/sh\nexec python3 %q %q %d %d %q --stay\n' "$GEN" "$2" "$N_OUT" "$N_ERR" "$3" >"$1/$2/run"
+    chmod +x "$1/$2/run"
+}
+# One `tend init` as PID 1 of a new PID namespace. CMD waits for the services' DONE files.
+start_init() { # DIR NS APP POD LOGROOT CMD...
+    local dir=$1 ns=$2 app=$3 pod=$4 logroot=$5
+    shift 5
+    mkdir -p "$dir/run"
+    TEND_NAMESPACE=$ns TEND_APP=$app TEND_POD=$pod \
+        unshare --pid --fork --kill-child --mount-proc "$TEND" init --services "$dir/services" \
+        --log-root "$logroot" --run-dir "$dir/run" \
+        --rotate-size "$ROTATE" --compress gzip --keep 1000 -- "$@" \
+        >"$dir/init.out" 2>"$dir/init.err" </dev/null &
+    INIT_PIDS+=($!)
+}
+out_records() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+
+fluent_bit_scenario() { # NAME RESTART(0|1)
+    local name=$1 restart=$2 d=$WORK/fb-$1 p
+    local logroot=$d/logs out=$d/out/out.json want
+    mkdir -p "$d/conf" "$d/state" "$d/out" "$logroot" "$d/done"
+    say "---- Fluent Bit, scenario '$name'"
+    if ! extract_fluent_bit "$d/conf" "$logroot" "$d/state" "$d/out"; then
+        fail "$name: fluent-bit.conf, parsers.conf, tend.lua extracted from examples/kubernetes/fluent-bit.yaml"
+        return
+    fi
+    if ! start_fluent_bit "$d"; then
+        tail -n 20 "$d/fluent-bit.log"
+        fail "$name: fluent-bit starts with the example config"
+        return
+    fi
+    INIT_PIDS=()
+    local a=$d/init-a b=$d/init-b dn=$d/done
+    make_service "$a/services" web "$dn/web"
+    make_service "$a/services" worker "$dn/worker"
+    make_service "$b/services" cron "$dn/cron"
+    start_init "$a" ns-a shop web-1 "$logroot" \
+        sh -c "while [ ! -e $dn/web ] || [ ! -e $dn/worker ]; do sleep 0.1; done"
+    start_init "$b" ns-b batch job-7 "$logroot" \
+        sh -c "python3 $GEN main $N_OUT $N_ERR $dn/main && while [ ! -e $dn/cron ]; do sleep 0.1; done"
+    want=$(((N_OUT + N_ERR) * ${#SERVICES[@]}))
+
+    if [ "$restart" = 1 ]; then
+        # Stop it once it has shipped something, while the writers still write.
+        local deadline=$((SECONDS + 30)) busy arch
+        while [ "$(out_records "$out")" -lt 200 ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+        busy=$(($(find "$dn" -type f | wc -l) < ${#SERVICES[@]}))
+        say "stopping fluent-bit (SIGTERM) at $(out_records "$out") of $want records"
+        stop_fluent_bit
+        sleep 1 # rotations happen while it is down
+        arch=$(find "$logroot" -name '@*.log' | wc -l)
+        if [ "$busy" = 1 ] && start_fluent_bit "$d"; then
+            pass "$name: fluent-bit restarted mid-stream ($arch archives on disk by then)"
+        else
+            fail "$name: fluent-bit restarted while the writers ran (busy=$busy)"
         fi
-        printf '%s\n' "$line" >&3
-        size=$((size + ${#line} + 1))
-    done < <(record_lines "$n")
-    exec 3>&-
-}
-run_writer() { # DIR N
-    if [ "$WRITER" = tend ]; then
-        record_lines "$2" | "$TEND" log --format cri --rotate-size 64KiB "$1"
+    fi
+
+    for p in "${INIT_PIDS[@]}"; do
+        if ! wait_pid_gone "$p" 120; then fail "$name: tend init $p did not finish in 120 s"; fi
+        wait "$p" || fail "$name: tend init $p exited non-zero ($(tail -n 3 "$d"/init-*/init.err))"
+    done
+    # Wait for everything, then a little longer: anything shipped twice arrives now.
+    local last=-1 n stable=0 deadline=$((SECONDS + 90))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        n=$(out_records "$out")
+        [ "$n" -ge "$want" ] && break
+        if [ "$n" = "$last" ]; then stable=$((stable + 1)); else stable=0; fi
+        [ "$stable" -ge 150 ] && break # 15 s without progress
+        last=$n
+        sleep 0.1
+    done
+    sleep 3
+    stop_fluent_bit
+    local spec=()
+    for p in "${SERVICES[@]}"; do spec+=("$p:$N_OUT:$N_ERR"); done
+    local allow=()
+    # Fluent Bit 5.1.1 deletes the DB rows of files it saw renamed when it exits
+    # (plugins/in_tail/tail_file.c, flb_tail_file_remove), so after a restart the
+    # archives it had followed through a rename are read again from the start. Known
+    # and documented (examples/README.md): measured, not counted as a pass.
+    [ "$restart" = 1 ] && allow=(--known-archive-repeats)
+    if python3 "$ROOT/scripts/lib/collector-check.py" "${allow[@]}" "$out" "$logroot" "${spec[@]}"; then
+        pass "$name: every record shipped$([ "$restart" = 1 ] && echo ', none lost' || echo ' exactly once'), split lines joined, stream, identity and per-file order kept"
     else
-        standin_writer "$1" "$2"
+        fail "$name: Fluent Bit delivery (details above)"
+        say "---- fluent-bit.log (last lines):"
+        grep -v '\[ info\]' "$d/fluent-bit.log" | tail -n 15
     fi
 }
 
-SERVICES=(ns-a/shop/web-1/web ns-a/shop/web-1/worker ns-b/batch/job-7/main)
-total=$((N * ${#SERVICES[@]}))
-out_lines() { [ -f "$OUT" ] && wc -l <"$OUT" || echo 0; }
+if ! [ -x "$FB" ]; then
+    fail "Fluent Bit binary missing: $FB (set TEND_SHARED to the shared tools directory)"
+else
+    apt_need libsqlite3-0 libssl3 libyaml-0-2 libstdc++6 || true
+    python3 -c 'import yaml' 2>/dev/null || apt_need python3-yaml || true
+    if ! "$FB" --version >"$WORK/fb-version" 2>&1; then
+        cat "$WORK/fb-version"
+        fail "Fluent Bit runs ($FB --version)"
+    else
+        say "fluent-bit: $(head -n 1 "$WORK/fb-version")"
+        fluent_bit_scenario steady 0
+        fluent_bit_scenario restart 1
+    fi
+fi
 
-start_rsyslog
-touch "$PAUSE"
-for s in "${SERVICES[@]}"; do
-    run_writer "$LOGROOT/$s" "$N" &
-    WRITER_PIDS+=($!)
-done
+# ================================================================ rsyslog
+rsyslog_run() {
+    local N=${COLLECTOR_RECORDS:-6000}
+    local d=$WORK/rsyslog
+    local LOGROOT=$d/logs OUT=$d/collected.json CONF=$d/rsyslog.conf PIDFILE=$d/rsyslogd.pid
+    local PAUSE=$d/pause-writers
+    mkdir -p "$LOGROOT" "$d/spool"
+    say "---- rsyslog"
+    command -v rsyslogd >/dev/null || apt_need rsyslog || true
+    if ! command -v rsyslogd >/dev/null; then
+        fail "rsyslogd available (apt-get install rsyslog)"
+        return
+    fi
+    say "rsyslog: $(rsyslogd -v | head -n 1)"
 
-# Halfway through, restart rsyslog: imfile must resume from its saved offsets
-# (no record re-read from byte 0, none skipped). The writers are paused around
-# the restart: a rotation while rsyslog is down is a known hole of tailing only
-# `current` (the renamed file is never read again: see examples/README.md), and
-# is not what this step tests.
-deadline=$((SECONDS + 60))
-while [ "$(out_lines)" -lt $((total / 2)) ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-sleep 0.5
-say "restarting rsyslogd at $(out_lines) of $total records (writers paused)"
-stop_rsyslog
-start_rsyslog
-rm -f "$PAUSE"
+    # The shipped config, paths rewritten; nothing else changes.
+    sed -e "s|/data/logs/|$LOGROOT/|" \
+        -e "s|/var/spool/rsyslog|$d/spool|" \
+        -e "s|/var/log/tend/collected.json|$OUT|" \
+        "$ROOT/examples/collectors/rsyslog.conf" >"$CONF"
+    if timeout 20 rsyslogd -N1 -f "$CONF" -i "$PIDFILE" >"$d/n1.log" 2>&1; then
+        pass "examples/collectors/rsyslog.conf validates (rsyslogd -N1)"
+    else
+        cat "$d/n1.log"
+        fail "examples/collectors/rsyslog.conf validates (rsyslogd -N1)"
+        return
+    fi
+    local RS_PID=
+    start_rsyslog() {
+        rsyslogd -n -f "$CONF" -i "$PIDFILE" >>"$d/rsyslogd.log" 2>&1 </dev/null &
+        RS_PID=$!
+        sleep 0.5
+        kill -0 "$RS_PID" 2>/dev/null
+    }
+    stop_rsyslog() {
+        kill -TERM "$RS_PID" 2>/dev/null || true
+        wait_pid_gone "$RS_PID" 10 || { say "rsyslogd did not stop in 10 s: SIGKILL"; kill -KILL "$RS_PID"; }
+        wait "$RS_PID" 2>/dev/null || true
+    }
+    record_lines() { # N: "seq=1 ..." .. "seq=N ...", paced so the collector tails a live file
+        local i
+        for ((i = 1; i <= $1; i++)); do
+            printf 'seq=%d payload-%s\n' "$i" 'abcdefghijklmnopqrstuvwxyz0123456789'
+            if ((i % 500 == 0)); then sleep 0.05; fi
+            if ((i == $1 / 2)); then # hold at half-way while rsyslog restarts (<= 120 s)
+                local t=0
+                while [ -e "$PAUSE" ] && ((t++ < 2400)); do sleep 0.05; done
+            fi
+        done
+    }
+    local RS_SERVICES=(ns-a/shop/web-1/web ns-a/shop/web-1/worker ns-b/batch/job-7/main)
+    local total=$((N * ${#RS_SERVICES[@]})) s p pids=()
+    out_lines() { [ -f "$OUT" ] && wc -l <"$OUT" || echo 0; }
 
-for p in "${WRITER_PIDS[@]}"; do
-    if ! timeout 120 tail --pid="$p" -f /dev/null; then fail "writer $p did not finish in 120 s"; fi
-    wait "$p" || fail "writer $p exited non-zero"
-done
-WRITER_PIDS=()
-pass "writers finished ($WRITER, ${#SERVICES[@]} services x $N records)"
-
-deadline=$((SECONDS + 60))
-while [ "$(out_lines)" -lt "$total" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-sleep 2 # anything shipped twice would arrive now
-stop_rsyslog
-
-for s in "${SERVICES[@]}"; do
-    arch=$(find "$LOGROOT/$s" -maxdepth 1 -name '@*.log*' | wc -l)
-    if [ "$arch" -ge 2 ]; then pass "$s rotated $arch times while tailed"; else fail "$s rotated only $arch times"; fi
-done
-
-if python3 - "$OUT" "$N" "${SERVICES[@]}" <<'PY'; then pass "every record shipped exactly once, in order, identity recovered"; else fail "exactly-once delivery (details above)"; fi
+    start_rsyslog || { cat "$d/rsyslogd.log"; fail "rsyslogd stays up"; return; }
+    touch "$PAUSE"
+    for s in "${RS_SERVICES[@]}"; do
+        record_lines "$N" | "$TEND" log --format cri --rotate-size 64KiB "$LOGROOT/$s" &
+        pids+=($!)
+    done
+    # Halfway, restart rsyslog: imfile must resume from its saved offsets. The writers
+    # are paused around the restart: a rotation while rsyslog is down is a known hole of
+    # tailing only `current` (see examples/README.md), not what this step tests.
+    local deadline=$((SECONDS + 60))
+    while [ "$(out_lines)" -lt $((total / 2)) ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+    sleep 0.5
+    say "restarting rsyslogd at $(out_lines) of $total records (writers paused)"
+    stop_rsyslog
+    start_rsyslog || fail "rsyslogd starts again"
+    rm -f "$PAUSE"
+    for p in "${pids[@]}"; do
+        wait_pid_gone "$p" 120 || fail "writer $p did not finish in 120 s"
+        wait "$p" || fail "writer $p exited non-zero"
+    done
+    pass "rsyslog: writers finished (tend log, ${#RS_SERVICES[@]} services x $N records)"
+    deadline=$((SECONDS + 60))
+    while [ "$(out_lines)" -lt "$total" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    sleep 2 # anything shipped twice would arrive now
+    stop_rsyslog
+    for s in "${RS_SERVICES[@]}"; do
+        local arch
+        arch=$(find "$LOGROOT/$s" -maxdepth 1 -name '@*.log*' | wc -l)
+        if [ "$arch" -ge 2 ]; then pass "rsyslog: $s rotated $arch times while tailed"; else fail "rsyslog: $s rotated only $arch times"; fi
+    done
+    if python3 - "$OUT" "$N" "${RS_SERVICES[@]}" <<'PY'; then
 import json, sys
 out, n, services = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 seqs = {s: [] for s in services}
@@ -245,14 +342,15 @@ for s, got in seqs.items():
     dups = len(got) - len(set(got))
     missing = sorted(set(range(1, n + 1)) - set(got))
     ordered = got == sorted(got)
-    print(f"  {s}: {len(got)} records, {dups} duplicates, {len(missing)} missing"
+    print(f"  {s}: sent {n}, received {len(got)}, {dups} duplicates, {len(missing)} missing"
           f"{' (first: ' + str(missing[:5]) + ')' if missing else ''}, {'in order' if ordered else 'OUT OF ORDER'}")
     good &= dups == 0 and not missing and ordered
 sys.exit(0 if good else 1)
 PY
-
-if [ "$FAILS" -gt 0 ]; then
-    say "---- rsyslogd output:"
-    tail -n 20 "$WORK/rsyslogd.log"
-    exit 1
-fi
+        pass "rsyslog: every record shipped exactly once, in order, identity recovered"
+    else
+        fail "rsyslog: exactly-once delivery (details above)"
+        tail -n 20 "$d/rsyslogd.log"
+    fi
+}
+[ "${COLLECTOR_SKIP_RSYSLOG:-0}" = 1 ] || rsyslog_run

@@ -22,7 +22,7 @@ suite "cargo test" cargo test --locked --no-fail-fast -- --test-threads=2
 suite "static build" scripts/build-static.sh
 suite "example configs" python3 scripts/validate-examples.py
 if [ -x scripts/fuzz.sh ]; then suite "bounded fuzzing" scripts/fuzz.sh; fi
-suite "collector end to end (rsyslog)" scripts/collector-e2e.sh
+suite "collector end to end (Fluent Bit, rsyslog)" scripts/collector-e2e.sh
 suite "container end to end (podman)" scripts/container-e2e.sh
 
 echo

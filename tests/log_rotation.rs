@@ -130,7 +130,7 @@ fn time_stem(t: std::time::SystemTime) -> String {
 }
 
 #[test]
-fn gzip_compresses_every_archive_and_recovers() {
+fn gzip_waits_until_an_archive_is_old_then_compresses_and_recovers() {
     let t = TempDir::new("gzip");
     let dir = t.path().join("d");
     std::fs::create_dir_all(&dir).unwrap();
@@ -144,27 +144,49 @@ fn gzip_compresses_every_archive_and_recovers() {
     )
     .unwrap();
     std::fs::write(dir.join("@20200101T000000.000000001Z.log"), b"0\n").unwrap();
+    // An old archive a previous run left uncompressed: due at once.
+    std::fs::write(dir.join("@20200101T000000.000000002Z.log"), b"1\n").unwrap();
+    let flags = [
+        "--format",
+        "plain",
+        "--rotate-size",
+        "64KiB",
+        "--keep",
+        "1000",
+        "--compress",
+        "gzip",
+    ];
     let input = seq(200_000);
-    log_ok(
-        &[
-            "--format",
-            "plain",
-            "--rotate-size",
-            "64KiB",
-            "--keep",
-            "1000",
-            "--compress",
-            "gzip",
-        ],
-        &dir,
-        &input,
-    );
+    log_ok(&flags, &dir, &input);
     let a = archives(&dir);
     assert!(a.len() > 10);
-    assert!(a.iter().all(|n| n.ends_with(".log.gz")), "{a:?}");
-    let mut want = b"0\n".to_vec();
+    assert!(
+        a[0].ends_with("01Z.log.gz") && a[1].ends_with("02Z.log.gz"),
+        "{a:?}"
+    );
+    // This run's archives are minutes younger than the delay: still `.log`, so a collector
+    // that has not opened them yet still finds them by name.
+    assert!(a[2..].iter().all(|n| n.ends_with("Z.log")), "{a:?}");
+    let mut want = b"0\n1\n".to_vec();
     want.extend_from_slice(&input);
     assert!(concat(&dir) == want);
+    // Ten minutes later (the names say so), the next run compresses them.
+    age_archives(&dir, &a[2..]);
+    log_ok(&flags, &dir, b"");
+    let b = archives(&dir);
+    assert_eq!(b.len(), a.len());
+    assert!(b.iter().all(|n| n.ends_with(".log.gz")), "{b:?}");
+    assert!(concat(&dir) == want);
+}
+
+/// Renames the archives `names` (made in the last seconds) to the same time in 2020, a leap
+/// year (every date exists), keeping their order after the planted 2020-01-01 ones.
+fn age_archives(dir: &std::path::Path, names: &[String]) {
+    for n in names {
+        // "@YYYYMMDDT…": only the year changes.
+        let to = format!("@2020{}", &n[5..]);
+        std::fs::rename(dir.join(n), dir.join(to)).unwrap();
+    }
 }
 
 #[test]

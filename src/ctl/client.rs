@@ -7,7 +7,6 @@ use super::proto::{
     status_json,
 };
 use crate::sys::io_msg;
-use humansize::{BINARY, format_size};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -159,15 +158,14 @@ pub fn run(opts: CtlOptions) -> Result<(), Fail> {
 
 /// Seconds (`10`, `2.5`) or a duration with a unit (`500ms`, `1m`).
 pub fn parse_timeout(t: &str) -> Result<Duration, String> {
-    if let Ok(s) = t.parse::<f64>() {
-        return Duration::try_from_secs_f64(s)
-            .map_err(|_| format!("'{t}' is not a number of seconds"));
+    match crate::units::parse_secs(t) {
+        Some(d) => d,
+        None => crate::units::parse_duration(t),
     }
-    crate::units::parse_duration(t)
 }
 
 fn secs(d: Duration) -> String {
-    format!("{}s", d.as_secs_f64())
+    crate::units::fmt_secs(d)
 }
 
 /// The control-socket addresses to try and the time allowed for each exchange.
@@ -278,7 +276,7 @@ impl Conn {
 
 /// The `status` table: NAME STATE PID UPTIME RESTARTS LAST-EXIT LOG DROPPED.
 fn table(list: &[ServiceStatus]) -> String {
-    let size = |b: u64| format_size(b, BINARY.decimal_places(1));
+    let size = crate::units::fmt_size;
     let mut rows: Vec<[String; 8]> = vec![
         [
             "NAME",

@@ -1,18 +1,29 @@
 //! `--compress gzip`: a background thread per sink turns `@x.log` into `@x.log.gz`, so
 //! capture never waits on deflate. Crash-safe: `.gz.tmp` → fsync → rename → unlink `.log`.
+//!
+//! An archive is compressed only once it is [`DELAY`] old (by the time in its name), like
+//! logrotate's `delaycompress`: a node agent finds a rotated file by its `@….log` name at
+//! its next directory scan, and a file renamed to `.gz` before that scan is never read.
 
-use super::dirfd;
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use super::gzip::GzEncoder;
+use super::{archive, dirfd};
 use nix::fcntl::OFlag;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How old an archive must be before it is compressed: longer than the scan interval of
+/// the agents in examples/ (Fluent Bit's default `Refresh_Interval` is 60 s) plus an agent
+/// restart, so a collector that has not opened an archive yet still finds it.
+pub const DELAY: Duration = Duration::from_secs(300);
+
+/// Shortest time between two passes over the directory, in nanoseconds.
+const PASS_EVERY: i128 = 1_000_000_000;
 
 /// Handle to one sink's compressor thread.
 pub struct Compressor {
@@ -29,6 +40,15 @@ impl Compressor {
         path: PathBuf,
         on_rotate: Option<Vec<String>>,
     ) -> Result<Compressor, String> {
+        Compressor::start_with_delay(dir, path, on_rotate, DELAY)
+    }
+
+    fn start_with_delay(
+        dir: OwnedFd,
+        path: PathBuf,
+        on_rotate: Option<Vec<String>>,
+        delay: Duration,
+    ) -> Result<Compressor, String> {
         let (tx, rx) = mpsc::channel::<String>();
         let (done_tx, done) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -37,22 +57,15 @@ impl Compressor {
         let handle = std::thread::Builder::new()
             .name("tend-gzip".into())
             .spawn(move || {
-                for name in rx {
-                    if stop2.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    match compress_one(&dir, &name, &stop2) {
-                        Ok(Some(gz)) => {
-                            if let Some(argv) = &on_rotate {
-                                super::hooks::request_hook(argv, &path.join(gz));
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            eprintln!("tend: {}/{name}: cannot compress: {e}", path.display())
-                        }
-                    }
-                }
+                let mut w = Worker {
+                    dir,
+                    path,
+                    on_rotate,
+                    delay: delay.as_nanos() as i128,
+                    stop: stop2,
+                    failed: Vec::new(),
+                };
+                w.run(rx);
                 let _ = done_tx.send(());
             })
             .map_err(|e| format!("{shown}: cannot start compressor thread: {e}"))?;
@@ -64,15 +77,17 @@ impl Compressor {
         })
     }
 
-    /// Queues archive `name` (an `@….log` in the directory).
+    /// Tells the thread about archive `name` (an `@….log` in the directory); it is
+    /// compressed once [`DELAY`] old.
     pub fn submit(&self, name: String) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(name);
         }
     }
 
-    /// Lets queued work finish until `deadline` (forever if `None`), then abandons the rest:
-    /// an unfinished `.log` stays and is compressed again at the next open.
+    /// Compresses what is already due until `deadline` (forever if `None`), then abandons
+    /// the rest: an archive not yet due, or unfinished, stays `.log` and is compressed by
+    /// the next run once due.
     pub fn stop(mut self, deadline: Option<Instant>) {
         self.tx = None;
         let finished = match deadline {
@@ -91,6 +106,113 @@ impl Compressor {
     }
 }
 
+/// The compressor thread's state.
+struct Worker {
+    dir: OwnedFd,
+    path: PathBuf,
+    on_rotate: Option<Vec<String>>,
+    /// [`DELAY`] in nanoseconds.
+    delay: i128,
+    stop: Arc<AtomicBool>,
+    /// Archives that failed this run: reported once, not retried until the next run.
+    failed: Vec<String>,
+}
+
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as i128
+}
+
+impl Worker {
+    /// Sleeps until the oldest uncompressed archive is due (a submitted name can only
+    /// bring that time forward: O(1) per rotation), then compresses everything due.
+    /// Memory stays bounded: names are not queued, the directory is the queue.
+    fn run(&mut self, rx: mpsc::Receiver<String>) {
+        // First pass at once: archives a previous run left uncompressed.
+        let mut next_due = Some(i128::MIN);
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let now = now_ns();
+            let msg = match next_due {
+                Some(d) if d <= now => {
+                    // At most one pass (one directory listing) per second, however fast
+                    // tend rotates; an archive is compressed at most 1 s after it is due.
+                    next_due = self.pass(now).map(|n| n.max(now + PASS_EVERY));
+                    continue;
+                }
+                // Capped, so a clock set back far does not park the thread for long.
+                Some(d) => {
+                    rx.recv_timeout(Duration::from_nanos((d - now).min(self.delay).max(0) as u64))
+                }
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match msg {
+                Ok(name) => {
+                    let due = name
+                        .strip_suffix(".log")
+                        .and_then(archive::parse_stem)
+                        .map_or(now, |ns| ns.saturating_add(self.delay));
+                    next_due = Some(next_due.map_or(due, |d| d.min(due)));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Closing: compress what is due now, leave the rest for the next run.
+                    self.pass(now_ns());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Compresses every `.log`-only archive whose time is `delay` before `now`; returns
+    /// when the next one is due.
+    fn pass(&mut self, now: i128) -> Option<i128> {
+        let archives = match archive::list(&self.dir) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("tend: {}: cannot list archives: {e}", self.path.display());
+                // Try again later rather than spin.
+                return Some(now.saturating_add(self.delay));
+            }
+        };
+        let mut next = None;
+        // Forget failures whose archive is gone (bounded by the archives on disk).
+        self.failed
+            .retain(|f| archives.iter().any(|a| a.files.contains(f)));
+        for a in archives {
+            let [name] = a.files.as_slice() else { continue };
+            if !name.ends_with(".log") || self.failed.contains(name) {
+                continue;
+            }
+            let due = a.ns.saturating_add(self.delay);
+            if due > now {
+                next = Some(next.map_or(due, |n: i128| n.min(due)));
+                continue;
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            match compress_one(&self.dir, name, &self.stop) {
+                Ok(Some(gz)) => {
+                    if let Some(argv) = &self.on_rotate {
+                        super::hooks::request_hook(argv, &self.path.join(gz));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("tend: {}/{name}: cannot compress: {e}", self.path.display());
+                    self.failed.push(name.clone());
+                }
+            }
+        }
+        next
+    }
+}
+
 /// Compresses one archive; returns the `.gz` name, or `None` when abandoned or when the
 /// archive vanished (retention removed it meanwhile).
 fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<String>, String> {
@@ -104,7 +226,7 @@ fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<S
     dirfd::unlink_in(dir, &tmp).map_err(|e| format!("{tmp}: {e}"))?;
     let out = dirfd::open_in(dir, &tmp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)
         .map_err(|e| format!("{tmp}: {e}"))?;
-    let mut enc = GzEncoder::new(std::fs::File::from(out), Compression::default());
+    let mut enc = GzEncoder::new(std::fs::File::from(out));
     let mut buf = vec![0u8; 64 << 10];
     let mut src = src;
     loop {
@@ -134,4 +256,79 @@ fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<S
     }
     let _ = nix::unistd::fsync(dir);
     Ok(Some(gz))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory with one archive made long ago and one made now.
+    fn setup(name: &str) -> (PathBuf, String, String, i128) {
+        let dir = std::env::temp_dir().join(format!("tend-gz-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = "@20200101T000000.000000000Z.log".to_owned();
+        let fresh_ns = now_ns();
+        let fresh = format!("{}.log", archive::stem(fresh_ns));
+        std::fs::write(dir.join(&old), b"old\n").unwrap();
+        std::fs::write(dir.join(&fresh), b"fresh\n").unwrap();
+        (dir, old, fresh, fresh_ns)
+    }
+
+    fn start(dir: &std::path::Path, delay: Duration) -> Compressor {
+        let fd = dirfd::open_root(dir).unwrap();
+        Compressor::start_with_delay(fd, dir.to_path_buf(), None, delay).unwrap()
+    }
+
+    #[test]
+    fn an_archive_is_compressed_only_once_it_is_old_enough() {
+        let (dir, old, fresh, fresh_ns) = setup("delay");
+        let delay = Duration::from_secs(3);
+        let c = start(&dir, delay);
+        c.submit(fresh.clone());
+        let gz = |n: &str| dir.join(format!("{n}.gz")).exists();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !gz(&old) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            gz(&old),
+            "an archive older than the delay is compressed at once"
+        );
+        if now_ns() - fresh_ns < delay.as_nanos() as i128 {
+            assert!(
+                dir.join(&fresh).exists() && !gz(&fresh),
+                "compressed too early"
+            );
+        }
+        while !gz(&fresh) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Seen compressed only after its due time, however loaded the machine.
+        let age = now_ns() - fresh_ns;
+        assert!(gz(&fresh) && !dir.join(&fresh).exists(), "never compressed");
+        assert!(age >= delay.as_nanos() as i128, "compressed after {age} ns");
+        c.stop(None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn closing_leaves_archives_not_yet_due_for_the_next_run() {
+        let (dir, old, fresh, _) = setup("close");
+        let c = start(&dir, DELAY);
+        c.submit(fresh.clone());
+        let t = Instant::now();
+        c.stop(None);
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "close waited for the delay"
+        );
+        assert!(dir.join(format!("{old}.gz")).exists() && !dir.join(&old).exists());
+        assert!(
+            dir.join(&fresh).exists(),
+            "a fresh archive was compressed at close"
+        );
+        assert!(!dir.join(format!("{fresh}.gz")).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

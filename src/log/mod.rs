@@ -10,6 +10,7 @@ mod compress;
 mod dirfd;
 pub mod format;
 pub mod frame;
+pub mod gzip;
 pub mod hooks;
 pub mod layout;
 pub mod options;

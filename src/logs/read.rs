@@ -112,7 +112,7 @@ pub fn print_archive(dir: &Path, a: &Archive, out: &mut Output<'_>) -> Result<()
             }
         };
         let mut reader: Box<dyn Read> = if gz {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
+            Box::new(crate::log::gzip::GzDecoder::new(f))
         } else {
             Box::new(f)
         };
