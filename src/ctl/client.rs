@@ -3,8 +3,8 @@
 
 use super::addr::Addr;
 use super::proto::{
-    ExitInfo, Request, ServiceStatus, is_ready, not_ready, parse_signal_name, parse_status_line,
-    status_json,
+    Exit, Kind, Request, ServiceStatus, Shown, is_ready, not_ready, parse_signal_name,
+    parse_status_line, status_json,
 };
 use crate::sys::io_msg;
 use std::io::{self, Read, Write};
@@ -108,21 +108,20 @@ pub fn run(opts: CtlOptions) -> Result<(), Fail> {
         ["start", name] => {
             c.ask(&Request::Start((*name).into()))?;
             c.wait(name, "come up", |s| {
-                matches!(s.state.as_str(), "ready" | "up")
-                    || (s.kind == "oneshot" && s.state == "done")
+                is_ready(s) || (s.kind == Kind::Oneshot.as_str() && s.shown() == Some(Shown::Done))
             })
         }
         ["stop", name] => {
             c.ask(&Request::Stop((*name).into()))?;
             c.wait(name, "stop", |s| {
-                matches!(s.state.as_str(), "down" | "done" | "failed")
+                matches!(s.shown(), Some(Shown::Down | Shown::Done | Shown::Failed))
             })
         }
         ["restart", name] => {
             let before = c.find(name)?.pid;
             c.ask(&Request::Restart((*name).into()))?;
             c.wait(name, "restart", |s| {
-                s.pid.is_some() && s.pid != before && matches!(s.state.as_str(), "ready" | "up")
+                s.pid.is_some() && s.pid != before && is_ready(s)
             })
         }
         ["kill", sig, name] => {
@@ -299,8 +298,8 @@ fn table(list: &[ServiceStatus]) -> String {
             s.restarts.to_string(),
             match s.last_exit {
                 None => "-".into(),
-                Some(ExitInfo::Code(c)) => c.to_string(),
-                Some(ExitInfo::Signal(n)) => nix::sys::signal::Signal::try_from(n)
+                Some(Exit::Code(c)) => c.to_string(),
+                Some(Exit::Signal(n)) => nix::sys::signal::Signal::try_from(n)
                     .map_or_else(|_| format!("signal {n}"), |s| s.as_str().to_owned()),
             },
             size(s.log_bytes),

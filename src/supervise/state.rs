@@ -54,6 +54,7 @@
 //! ```
 
 use super::backoff::Backoff;
+use crate::ctl::proto::Shown;
 use crate::init::Exit;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -388,18 +389,19 @@ impl Machine {
     /// The state as `tend ctl status` shows it: down, starting, up, ready, stopping,
     /// finishing, backoff, failed, done.
     pub fn name(&self, conf: &Conf) -> &'static str {
-        match self.state {
-            State::Down => "down",
-            State::Starting { .. } => "starting",
-            State::Up { .. } if conf.ready_by == ReadyBy::Start => "up",
-            State::Up { .. } => "ready",
-            State::Stopping { .. } | State::Downing { .. } => "stopping",
-            State::Finishing { .. } => "finishing",
-            State::Backoff { .. } => "backoff",
-            State::Failed => "failed",
-            State::Done if conf.oneshot => "up",
-            State::Done => "done",
-        }
+        let shown = match self.state {
+            State::Down => Shown::Down,
+            State::Starting { .. } => Shown::Starting,
+            State::Up { .. } if conf.ready_by == ReadyBy::Start => Shown::Up,
+            State::Up { .. } => Shown::Ready,
+            State::Stopping { .. } | State::Downing { .. } => Shown::Stopping,
+            State::Finishing { .. } => Shown::Finishing,
+            State::Backoff { .. } => Shown::Backoff,
+            State::Failed => Shown::Failed,
+            State::Done if conf.oneshot => Shown::Up,
+            State::Done => Shown::Done,
+        };
+        shown.as_str()
     }
 
     /// Ready for dependents: a ready longrun or a oneshot whose `up` succeeded.
