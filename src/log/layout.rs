@@ -18,7 +18,6 @@ pub struct Identity {
 
 impl Identity {
     /// Reads the identity from `TEND_*`, Kubernetes and hostname sources (SPEC §2).
-    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn from_env() -> Result<Identity, String> {
         Self::resolve(&|k| std::env::var(k).ok(), &|p| {
             std::fs::read_to_string(p).ok()
@@ -67,7 +66,6 @@ impl Identity {
     }
 
     /// The service's directory below `root`.
-    #[allow(dead_code)] // used by `tend logs` and the PID-1 side once wired
     pub fn service_dir(&self, root: &std::path::Path, service: &str) -> PathBuf {
         root.join(&self.namespace)
             .join(&self.app)

@@ -231,7 +231,6 @@ impl LogOptions {
         apply(self, value).map_err(|msg| format!("--{flag}: {msg}"))
     }
 
-    #[allow(dead_code)] // called by the service reader (init) once it is wired
     /// Applies the lines of a `log-options` file: one flag per line, `--flag value`,
     /// `--flag=value` or a bare `--tee`; blank lines and `#` comments are skipped.
     pub fn apply_lines(&mut self, text: &str) -> Result<(), String> {

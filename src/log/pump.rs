@@ -20,7 +20,7 @@ use super::sink::{OUT_CAP, OUT_SLACK, Sink};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -30,8 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// How long a half-written split line may hold back the other stream of its sink.
 pub const SPLIT_WAIT: Duration = Duration::from_millis(500);
 /// One read buffer for every pipe, reused. As large as the pipe (`sys::enlarge_pipe`) so
-/// one read drains it and wakes the writer once: against 256 KiB this cut `tend log`'s CPU
-/// by ~12% (1.25 → 1.10 s/GiB of 100-byte lines in `cri`), mostly pipe wake-ups.
+/// one read drains it and the writer wakes once per pipe-full, not per chunk.
 const READ_BUF: usize = 1 << 20;
 /// epoll token of the control eventfd.
 const WAKE: u64 = u64::MAX;
@@ -166,14 +165,7 @@ impl Pump {
     }
 
     /// Hands a sink and the read ends of its pipes to the log thread.
-    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn add(&self, sink: Sink, streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
-        self.add_sink(sink, streams)
-    }
-
-    /// [`Pump::add`] for `tend log` (kept separate so the PID-1 entry point can carry its
-    /// own `dead_code` allowance until it is wired).
-    pub(crate) fn add_sink(&self, sink: Sink, streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
         let stats = sink.stats();
         self.send(Msg::Add(Box::new(sink), streams));
         stats
@@ -620,12 +612,12 @@ impl Engine {
 }
 
 fn set_nonblocking(fd: &OwnedFd) {
-    // SAFETY: fcntl F_GETFL/F_SETFL on an fd we own; no pointers involved.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if fl >= 0 {
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-        }
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    if let Ok(fl) = fcntl(fd, FcntlArg::F_GETFL) {
+        let _ = fcntl(
+            fd,
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(fl) | OFlag::O_NONBLOCK),
+        );
     }
 }
 

@@ -31,9 +31,9 @@ const ROTATE_RETRY: Duration = Duration::from_secs(10);
 /// Start writeback of `current` every this many bytes, so the fsync at rotation finds
 /// little left to write instead of stalling capture on the whole file.
 const WRITEBACK_EVERY: u64 = 8 << 20;
-/// The batch is written once it holds this much: a 1 MiB read of 100-byte lines in `cri`
-/// (1.4 MiB) is still one `write`, which measured ~8% less CPU than two, while memory stays
-/// bounded however much a format expands its input (`cri` of empty lines is 41x).
+/// The batch is written once it holds this much: a full 1 MiB read of short lines in `cri`
+/// (1.4 MiB) stays one `write` (scripts/bench-log.sh), while memory stays bounded however
+/// much a format expands its input (`cri` of empty lines is 41x).
 pub const OUT_CAP: usize = 3 << 19;
 /// Room beyond [`OUT_CAP`] for the record that crosses it, so the batch rarely grows.
 pub const OUT_SLACK: usize = 64 << 10;
@@ -70,7 +70,6 @@ pub struct Sink {
 
 impl Sink {
     /// Opens (creating) `<root>/<ns>/<app>/<pod>/<service>/` and takes its lock.
-    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn open_service(
         root: &Path,
         id: &Identity,

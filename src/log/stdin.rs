@@ -43,7 +43,7 @@ pub fn run(dir: &Path, opts: LogOptions) -> Result<(), String> {
     // shared with whoever started tend (a terminal, a shell), so they are put back at exit.
     let stdin_flags = nix::fcntl::fcntl(&stdin, nix::fcntl::FcntlArg::F_GETFL).ok();
     let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
-    pump.add_sink(sink, vec![(Stream::Stdout, stdin)]);
+    pump.add(sink, vec![(Stream::Stdout, stdin)]);
     // What the signals asked for; returns true on a stop signal.
     let on_signals = |hooks: &mut Hooks, pump: Option<&Pump>| {
         let mut stop = false;

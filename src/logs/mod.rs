@@ -113,7 +113,7 @@ pub fn resolve(name: &str, root: &Path) -> Result<PathBuf, String> {
     let id = crate::log::layout::Identity::from_env().map_err(|e| {
         format!("cannot find the log directory of '{name}': {e} (give the directory's path instead, e.g. /data/logs/NS/APP/POD/{name})")
     })?;
-    Ok(root.join(id.namespace).join(id.app).join(id.pod).join(name))
+    Ok(id.service_dir(root, name))
 }
 
 /// The whole job: archives, then `current`, then (with `-f`) following.

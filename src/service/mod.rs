@@ -32,8 +32,6 @@ pub struct Tree {
 
 /// One validated service directory.
 #[derive(Debug)]
-// The supervisor reads these fields; until it is merged only `tend check` reads a few.
-#[allow(dead_code)]
 pub struct ServiceDef {
     /// The directory's name: the service name and its log directory name.
     pub name: String,

@@ -10,6 +10,7 @@ use super::svc::Svc;
 use crate::init::signals::{SignalIntake, Taken, forwardable, send_number};
 use crate::init::{Exit, reap::reap_all};
 use crate::log::pump::Pump;
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -221,45 +222,40 @@ impl Supervisor {
 
     /// Sleeps until a signal, a readiness message or the nearest deadline.
     fn wait_for_events(&mut self) {
-        let mut fds: Vec<libc::pollfd> = vec![pollfd(self.intake.fd().as_raw_fd())];
-        if let Some(h) = &self.hooks {
-            fds.push(pollfd(h.fd().as_raw_fd()));
-        }
-        if let Some(srv) = &self.ctl {
-            for (fd, events) in srv.poll_fds() {
-                fds.push(libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: events.bits(),
-                    revents: 0,
-                });
-            }
-        }
-        for s in &self.svcs {
-            if let Some(p) = &s.ready_pipe {
-                fds.push(pollfd(p.as_raw_fd()));
-            }
-            if let Some(n) = &s.notify {
-                fds.push(pollfd(n.as_raw_fd()));
-            }
-        }
         let timeout = match self.next_deadline() {
             Some(t) => {
                 let ms = t.saturating_duration_since(Instant::now()).as_millis();
                 // Round up so a timer is never polled a millisecond early in a busy loop.
-                (ms + 1).min(60_000) as libc::c_int
+                (ms + 1).min(60_000) as u16
             }
             None => 60_000,
         };
-        // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n <= 0 {
-            return;
-        }
-        let ready: Vec<RawFd> = fds
-            .iter()
-            .filter(|p| p.revents != 0)
-            .map(|p| p.fd)
-            .collect();
+        let ready: Vec<RawFd> = {
+            let mut fds: Vec<PollFd<'_>> = vec![PollFd::new(self.intake.fd(), PollFlags::POLLIN)];
+            if let Some(h) = &self.hooks {
+                fds.push(PollFd::new(h.fd(), PollFlags::POLLIN));
+            }
+            if let Some(srv) = &self.ctl {
+                for (fd, events) in srv.poll_fds() {
+                    fds.push(PollFd::new(fd, events));
+                }
+            }
+            for s in &self.svcs {
+                if let Some(p) = &s.ready_pipe {
+                    fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                }
+                if let Some(n) = &s.notify {
+                    fds.push(PollFd::new(n.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
+                return;
+            }
+            fds.iter()
+                .filter(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                .map(|p| p.as_fd().as_raw_fd())
+                .collect()
+        };
         self.on_readable(&ready);
     }
 
@@ -584,14 +580,6 @@ impl Supervisor {
     /// True when tend is shutting down.
     pub fn shutting_down(&self) -> bool {
         self.stage != Stage::Running
-    }
-}
-
-fn pollfd(fd: RawFd) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
     }
 }
 
