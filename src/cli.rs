@@ -36,6 +36,31 @@ macro_rules! with_log_flags {
     };
 }
 
+/// The flags `run` and `init` share besides the log flags: CMD's name, the log root,
+/// `--expect-exit` and `--metrics-addr`.
+macro_rules! with_cmd_flags {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        with_log_flags! {
+            $(#[$m])*
+            pub struct $name {
+                /// service name CMD logs as (default main)
+                #[argh(option)]
+                pub name: Option<String>,
+                /// log root directory (default /data/logs)
+                #[argh(option)]
+                pub log_root: Option<String>,
+                /// do not count CODE as a failure: CMD exiting with CODE makes tend exit 0 (repeatable)
+                #[argh(option)]
+                pub expect_exit: Vec<String>,
+                /// serve HTTP GET /metrics, /readyz, /livez on HOST:PORT (off by default)
+                #[argh(option)]
+                pub metrics_addr: Option<String>,
+                $($body)*
+            }
+        }
+    };
+}
+
 /// The expansion of [`with_log_flags`]: the valued flags as `Option<String>` fields, `--tee`
 /// as a switch, and `log_flag_values`.
 macro_rules! log_flag_fields {
@@ -83,7 +108,7 @@ pub enum Job {
     Import(ImportArgs),
 }
 
-with_log_flags! {
+with_cmd_flags! {
     #[derive(FromArgs, Debug)]
     #[argh(subcommand, name = "run")]
     /// Wrap one command: reap zombies, forward signals, capture and rotate its output, exit with its code.
@@ -94,25 +119,13 @@ with_log_flags! {
         /// forward signals to the child's whole process group
         #[argh(switch)]
         pub group: bool,
-        /// service name the command logs as (default main)
-        #[argh(option)]
-        pub name: Option<String>,
-        /// log root directory (default /data/logs)
-        #[argh(option)]
-        pub log_root: Option<String>,
-        /// do not count CODE as a failure: CMD exiting with CODE makes tend exit 0 (repeatable)
-        #[argh(option)]
-        pub expect_exit: Vec<String>,
-        /// serve HTTP GET /metrics, /readyz, /livez on HOST:PORT (off by default)
-        #[argh(option)]
-        pub metrics_addr: Option<String>,
         /// the command and its arguments
         #[argh(positional, greedy)]
         pub cmd: Vec<OsString>,
     }
 }
 
-with_log_flags! {
+with_cmd_flags! {
     #[derive(FromArgs, Debug)]
     #[argh(subcommand, name = "init")]
     /// Container init: start the service tree, then CMD; reap, forward signals, shut down in order.
@@ -120,24 +133,12 @@ with_log_flags! {
         /// service tree directory (default /etc/tend/services)
         #[argh(option)]
         pub services: Option<String>,
-        /// log root directory (default /data/logs)
-        #[argh(option)]
-        pub log_root: Option<String>,
         /// directory of the control socket (default /run/tend)
         #[argh(option)]
         pub run_dir: Option<String>,
-        /// service name CMD logs as (default main)
-        #[argh(option)]
-        pub name: Option<String>,
         /// rewrite Prometheus metrics to PATH every 10 s
         #[argh(option)]
         pub metrics_file: Option<String>,
-        /// do not count CODE as a failure: CMD exiting with CODE makes tend exit 0 (repeatable)
-        #[argh(option)]
-        pub expect_exit: Vec<String>,
-        /// serve HTTP GET /metrics, /readyz, /livez on HOST:PORT (off by default)
-        #[argh(option)]
-        pub metrics_addr: Option<String>,
         /// CMD and its arguments (optional)
         #[argh(positional, greedy)]
         pub cmd: Vec<OsString>,

@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use support::{TempDir, tend};
 
 fn record(i: usize) -> String {
-    let stream = if i % 3 == 0 { "stderr" } else { "stdout" };
+    let stream = if i.is_multiple_of(3) {
+        "stderr"
+    } else {
+        "stdout"
+    };
     format!(
         "2026-11-22T22:30:{:02}.{:09}Z {stream} F seq {i}\n",
         i / 1_000_000 % 60,

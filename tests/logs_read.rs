@@ -22,7 +22,11 @@ fn time(i: usize) -> String {
 }
 
 fn stream(i: usize) -> &'static str {
-    if i % 2 == 0 { "stdout" } else { "stderr" }
+    if i.is_multiple_of(2) {
+        "stdout"
+    } else {
+        "stderr"
+    }
 }
 
 fn cri(range: std::ops::Range<usize>) -> String {
@@ -344,11 +348,11 @@ fn wait_peak_kib(mut child: std::process::Child) -> (bool, u64) {
     let status = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            if let Some(l) = text.lines().find(|l| l.starts_with("VmHWM:")) {
-                let kib: u64 = l.split_whitespace().nth(1).unwrap().parse().unwrap();
-                peak = peak.max(kib);
-            }
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(l) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = l.split_whitespace().nth(1).unwrap().parse().unwrap();
+            peak = peak.max(kib);
         }
         if let Some(st) = child.try_wait().unwrap() {
             return (st.success(), peak);

@@ -6,8 +6,9 @@ use super::env::{
     switch_or_env,
 };
 use crate::cli::{InitArgs, RunArgs};
-use crate::supervise::job::{self, InitOptions, RunOptions};
+use crate::supervise::job::{self, CmdOptions, InitOptions, RunOptions};
 use crate::supervise::supervisor::stop_deadline_from_env;
+use std::ffi::OsString;
 
 /// `tend run -- CMD …`.
 pub fn run(args: RunArgs) -> i32 {
@@ -25,16 +26,19 @@ pub fn init(args: InitArgs) -> i32 {
     })
 }
 
-fn run_options(args: RunArgs) -> Result<RunOptions, String> {
+fn run_options(mut args: RunArgs) -> Result<RunOptions, String> {
     if args.cmd.is_empty() {
         return Err("no command given (usage: tend run [OPTIONS] -- CMD ARGS…)".into());
     }
     let no_capture = switch_or_env(args.no_capture, "TEND_NO_CAPTURE")?;
     let group = switch_or_env(args.group, "TEND_GROUP")?;
-    let grace = kill_grace()?;
-    let expect_exit = expect_exit(&args.expect_exit)?;
-    let stop_deadline = stop_deadline_from_env()?;
-    let name = cmd_name(args.name.as_deref());
+    let cmd = std::mem::take(&mut args.cmd);
+    let common = cmd_options(
+        cmd,
+        args.name.take(),
+        &args.expect_exit,
+        args.metrics_addr.take(),
+    )?;
     let capture = if no_capture {
         None
     } else {
@@ -42,25 +46,24 @@ fn run_options(args: RunArgs) -> Result<RunOptions, String> {
         Some((opts, log_root(args.log_root.as_deref())))
     };
     Ok(RunOptions {
-        cmd: args.cmd,
+        common,
         group,
-        grace,
-        stop_deadline,
-        expect_exit,
-        name,
         capture,
-        metrics_addr: (args.metrics_addr, std::env::var("TEND_METRICS_ADDR").ok()),
     })
 }
 
-fn init_options(args: InitArgs) -> Result<InitOptions, String> {
-    let grace = kill_grace()?;
-    let stop_deadline = stop_deadline_from_env()?;
+fn init_options(mut args: InitArgs) -> Result<InitOptions, String> {
+    let cmd = std::mem::take(&mut args.cmd);
+    let common = cmd_options(
+        cmd,
+        args.name.take(),
+        &args.expect_exit,
+        args.metrics_addr.take(),
+    )?;
     let mut log = log_options(&args.log_flag_values(), args.tee, true)?;
     // Under init several services share tend's stdout: name each line.
     log.tee_format
         .get_or_insert(crate::log::options::TeeFormat::Prefixed);
-    let expect_exit = expect_exit(&args.expect_exit)?;
     let (services, services_explicit) = services_dir(args.services.as_deref());
     let cmd_wait = match std::env::var("TEND_CMD_WAIT") {
         Ok(v) if !v.is_empty() => {
@@ -70,18 +73,31 @@ fn init_options(args: InitArgs) -> Result<InitOptions, String> {
         _ => None,
     };
     Ok(InitOptions {
-        cmd: args.cmd,
-        grace,
-        stop_deadline,
+        common,
         log,
-        expect_exit,
         services,
         services_explicit,
         cmd_wait,
-        name: cmd_name(args.name.as_deref()),
         log_root: log_root(args.log_root.as_deref()),
         run_dir: run_dir(args.run_dir.as_deref()),
         metrics_file: path_or_env(args.metrics_file.as_deref(), "TEND_METRICS_FILE"),
-        metrics_addr: (args.metrics_addr, std::env::var("TEND_METRICS_ADDR").ok()),
+    })
+}
+
+/// What `run` and `init` share, from their flags and `TEND_*` variables.
+fn cmd_options(
+    cmd: Vec<OsString>,
+    name: Option<String>,
+    expect_flags: &[String],
+    metrics_addr: Option<String>,
+) -> Result<CmdOptions, String> {
+    Ok(CmdOptions {
+        grace: kill_grace()?,
+        expect_exit: expect_exit(expect_flags)?,
+        stop_deadline: stop_deadline_from_env()?,
+        name: cmd_name(name.as_deref()),
+        cmd,
+        // Checked together by the HTTP server.
+        metrics_addr: (metrics_addr, std::env::var("TEND_METRICS_ADDR").ok()),
     })
 }

@@ -214,10 +214,10 @@ impl Conn {
                 return Err(Fail::one(format!("no reply from tend at {addr}: {e}")));
             }
         }
-        if let Err(e) = wrote {
-            if out.is_empty() {
-                return Err(unreachable(e));
-            }
+        if let Err(e) = wrote
+            && out.is_empty()
+        {
+            return Err(unreachable(e));
         }
         let out = String::from_utf8_lossy(&out);
         let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();

@@ -565,14 +565,16 @@ impl Engine {
                 .enumerate()
                 .any(|(j, s)| j != i && s.as_ref().is_some_and(|s| s.ready));
             let sink = &mut e.sink;
-            if let Some(src) = e.sources[i].as_mut() {
-                if others_wait && !src.ready && self.polled_at >= src.last_data + SPLIT_WAIT {
-                    let stream = src.stream;
-                    self.stamp.set(SystemTime::now());
-                    let (stamp, out) = (&self.stamp, &mut self.out);
-                    src.framer.finish(&mut |r| sink.push(out, stamp, stream, r));
-                    sink.flush(out);
-                }
+            if let Some(src) = e.sources[i].as_mut()
+                && others_wait
+                && !src.ready
+                && self.polled_at >= src.last_data + SPLIT_WAIT
+            {
+                let stream = src.stream;
+                self.stamp.set(SystemTime::now());
+                let (stamp, out) = (&self.stamp, &mut self.out);
+                src.framer.finish(&mut |r| sink.push(out, stamp, stream, r));
+                sink.flush(out);
             }
         }
     }

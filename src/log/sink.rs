@@ -167,10 +167,10 @@ impl Sink {
             let c = Compressor::start(dup, sink.path.clone(), sink.opts.on_rotate.clone())?;
             // Archives left uncompressed by a previous run (or one without --compress).
             for a in &archives {
-                if let [f] = a.files.as_slice() {
-                    if f.ends_with(".log") {
-                        c.submit(f.clone());
-                    }
+                if let [f] = a.files.as_slice()
+                    && f.ends_with(".log")
+                {
+                    c.submit(f.clone());
                 }
             }
             sink.compressor = Some(c);

@@ -385,10 +385,10 @@ fn load_service(
         });
     let env = env(sd);
     let mut log = base_log.clone();
-    if let Some(text) = sd.text("log-options") {
-        if let Err(e) = log.apply_lines(&text) {
-            sd.err("log-options", e);
-        }
+    if let Some(text) = sd.text("log-options")
+        && let Err(e) = log.apply_lines(&text)
+    {
+        sd.err("log-options", e);
     }
 
     if !sd.errors.is_empty() {

@@ -18,60 +18,57 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What `tend run` does, resolved from its flags and `TEND_*` variables.
-pub struct RunOptions {
-    /// The command and its arguments (not empty).
+/// What `run` and `init` share: CMD, how it is stopped, how its exit is counted.
+pub struct CmdOptions {
+    /// The command and its arguments (never empty for `run`, may be for `init`).
     pub cmd: Vec<OsString>,
-    /// Forward signals to the child's whole process group.
-    pub group: bool,
+    /// The name CMD logs as.
+    pub name: String,
+    /// Exit codes of CMD that count as success.
+    pub expect_exit: Vec<i32>,
     /// Between a stop signal and SIGKILL.
     pub grace: Duration,
     /// How long the whole stop may take.
     pub stop_deadline: Duration,
-    /// Exit codes of CMD that count as success.
-    pub expect_exit: Vec<i32>,
-    /// The name CMD logs as.
-    pub name: String,
-    /// The log options and log root; None: no capture (pure tini).
-    pub capture: Option<(LogOptions, PathBuf)>,
     /// `--metrics-addr`, and `TEND_METRICS_ADDR`.
     pub metrics_addr: (Option<String>, Option<String>),
 }
 
+/// What `tend run` does, resolved from its flags and `TEND_*` variables.
+pub struct RunOptions {
+    /// CMD and what `init` shares.
+    pub common: CmdOptions,
+    /// Forward signals to the child's whole process group.
+    pub group: bool,
+    /// The log options and log root; None: no capture (pure tini).
+    pub capture: Option<(LogOptions, PathBuf)>,
+}
+
 /// What `tend init` does, resolved from its flags and `TEND_*` variables.
 pub struct InitOptions {
-    /// CMD and its arguments (may be empty).
-    pub cmd: Vec<OsString>,
-    /// Between a stop signal and SIGKILL.
-    pub grace: Duration,
-    /// How long the whole stop may take.
-    pub stop_deadline: Duration,
+    /// CMD and what `run` shares.
+    pub common: CmdOptions,
     /// Log options of CMD, and the base of every service's.
     pub log: LogOptions,
-    /// Exit codes of CMD that count as success.
-    pub expect_exit: Vec<i32>,
     /// The service tree.
     pub services: PathBuf,
     /// The service tree was named by a flag or variable, so it must exist.
     pub services_explicit: bool,
     /// `TEND_CMD_WAIT`: how long CMD waits for the services to be ready.
     pub cmd_wait: Option<Duration>,
-    /// The name CMD logs as.
-    pub name: String,
     /// The log root.
     pub log_root: PathBuf,
     /// Directory of the control socket.
     pub run_dir: PathBuf,
     /// `--metrics-file`.
     pub metrics_file: Option<PathBuf>,
-    /// `--metrics-addr`, and `TEND_METRICS_ADDR`.
-    pub metrics_addr: (Option<String>, Option<String>),
 }
 
 /// `tend run -- CMD …`: the exit code to leave with.
-pub fn run(o: RunOptions) -> Result<i32, String> {
+pub fn run(opts: RunOptions) -> Result<i32, String> {
+    let o = opts.common;
     // Everything that can be refused is checked before the first side effect.
-    let capture = match o.capture {
+    let capture = match opts.capture {
         None => None,
         Some((opts, root)) => {
             validate_component("--name", &o.name)?;
@@ -98,18 +95,9 @@ pub fn run(o: RunOptions) -> Result<i32, String> {
             (Some(pump), Some((o, e)), Some(stats))
         }
     };
-    let main = MainCmd {
-        argv: o.cmd,
-        name,
-        stats,
-        started: None,
-        out,
-        pid: None,
-        exit: None,
-        expect_exit: o.expect_exit,
-    };
+    let main = main_cmd(o.cmd, name, o.expect_exit, out, stats);
     let sup = Supervisor::new(
-        Mode::Run { group: o.group },
+        Mode::Run { group: opts.group },
         intake,
         Vec::new(),
         Some(main),
@@ -124,13 +112,14 @@ pub fn run(o: RunOptions) -> Result<i32, String> {
 }
 
 /// `tend init [-- CMD …]`: the exit code to leave with.
-pub fn init(o: InitOptions) -> Result<i32, String> {
-    let dir = o.services;
+pub fn init(opts: InitOptions) -> Result<i32, String> {
+    let o = opts.common;
+    let dir = opts.services;
     // The default tree is optional, so `ENTRYPOINT ["tend","init","--"]` works with only a CMD.
-    let defs = if !o.services_explicit && !dir.exists() {
+    let defs = if !opts.services_explicit && !dir.exists() {
         Vec::new()
     } else {
-        crate::service::load_tree(&dir, &o.log)
+        crate::service::load_tree(&dir, &opts.log)
             .map_err(|errs| format!("{}: {}", dir.display(), errs.join("\n  ")))?
             .services
     };
@@ -142,7 +131,7 @@ pub fn init(o: InitOptions) -> Result<i32, String> {
         ));
     }
     let ident = Identity::from_env()?;
-    let root = o.log_root;
+    let root = opts.log_root;
     let http = crate::ctl::http::Http::configured(o.metrics_addr.0.as_deref(), o.metrics_addr.1)?;
     let mut intake = SignalIntake::install()?;
     become_reaper()?;
@@ -158,7 +147,7 @@ pub fn init(o: InitOptions) -> Result<i32, String> {
         .map(|d| request_capture(&pump, &root, &ident, &d.name, d.log.clone()))
         .collect();
     if capture_cmd {
-        pending.push(request_capture(&pump, &root, &ident, &name, o.log));
+        pending.push(request_capture(&pump, &root, &ident, &name, opts.log));
     }
     let mut opened = match await_captures(&pump, pending, &mut intake) {
         Ok(Some(v)) => v.into_iter(),
@@ -181,21 +170,12 @@ pub fn init(o: InitOptions) -> Result<i32, String> {
             Some((o, e, stats)) => (Some((o, e)), Some(stats)),
             None => (None, None),
         };
-        Some(MainCmd {
-            argv: o.cmd,
-            name,
-            stats,
-            started: None,
-            out,
-            pid: None,
-            exit: None,
-            expect_exit: o.expect_exit,
-        })
+        Some(main_cmd(o.cmd, name, o.expect_exit, out, stats))
     };
     // Without a writable run directory (read-only root, non-root user) the control socket
     // moves to @tend/control; failing that, tend still runs with one warning.
-    let server = crate::ctl::server::Server::open(&o.run_dir, http);
-    let metrics = match o.metrics_file {
+    let server = crate::ctl::server::Server::open(&opts.run_dir, http);
+    let metrics = match opts.metrics_file {
         Some(p) => Some(
             crate::ctl::metrics::MetricsWriter::start(p)
                 .map_err(|e| format!("--metrics-file: cannot start its writer: {e}"))?,
@@ -209,13 +189,33 @@ pub fn init(o: InitOptions) -> Result<i32, String> {
         main,
         Some(pump),
         o.grace,
-        o.cmd_wait,
+        opts.cmd_wait,
     );
     Ok(sup
         .with_control(server)
         .with_metrics(metrics)
         .with_stop_deadline(o.stop_deadline)
         .run())
+}
+
+/// CMD before it is spawned.
+fn main_cmd(
+    argv: Vec<OsString>,
+    name: String,
+    expect_exit: Vec<i32>,
+    out: Option<(OwnedFd, OwnedFd)>,
+    stats: Option<Arc<SinkStats>>,
+) -> MainCmd {
+    MainCmd {
+        argv,
+        name,
+        stats,
+        started: None,
+        out,
+        pid: None,
+        exit: None,
+        expect_exit,
+    }
 }
 
 /// PID 1 reaps by nature; anywhere else tend asks to inherit orphans.
@@ -316,10 +316,10 @@ fn user_env(env: &mut Vec<(String, Option<String>)>, c: &crate::service::Credent
         ("LOGNAME", Some(c.name.clone())),
     ];
     for (k, v) in defaults {
-        if let Some(v) = v {
-            if !env.iter().any(|(n, _)| n == k) {
-                env.insert(0, (k.to_owned(), Some(v)));
-            }
+        if let Some(v) = v
+            && !env.iter().any(|(n, _)| n == k)
+        {
+            env.insert(0, (k.to_owned(), Some(v)));
         }
     }
 }

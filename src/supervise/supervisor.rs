@@ -296,21 +296,20 @@ impl Supervisor {
         for i in 0..self.svcs.len() {
             let s = &mut self.svcs[i];
             let mut got_ready = false;
-            if let Some(p) = &s.ready_pipe {
-                if ready.contains(&p.as_raw_fd()) {
-                    match super::readiness::read_pipe(p) {
-                        super::readiness::Signalled::Ready => got_ready = true,
-                        super::readiness::Signalled::Closed => s.ready_pipe = None,
-                        super::readiness::Signalled::Nothing => {}
-                    }
+            if let Some(p) = &s.ready_pipe
+                && ready.contains(&p.as_raw_fd())
+            {
+                match super::readiness::read_pipe(p) {
+                    super::readiness::Signalled::Ready => got_ready = true,
+                    super::readiness::Signalled::Closed => s.ready_pipe = None,
+                    super::readiness::Signalled::Nothing => {}
                 }
             }
-            if let Some(n) = &s.notify {
-                if ready.contains(&n.as_raw_fd())
-                    && super::readiness::read_notify(n) == super::readiness::Signalled::Ready
-                {
-                    got_ready = true;
-                }
+            if let Some(n) = &s.notify
+                && ready.contains(&n.as_raw_fd())
+                && super::readiness::read_notify(n) == super::readiness::Signalled::Ready
+            {
+                got_ready = true;
             }
             if got_ready {
                 self.feed(i, Event::Ready, Instant::now());
@@ -415,26 +414,26 @@ impl Supervisor {
         if self.hooks.as_mut().is_some_and(|h| h.on_exit(pid)) {
             return;
         }
-        if let Some(m) = self.main.as_mut() {
-            if m.pid == Some(pid) {
-                m.pid = None;
-                m.exit = Some(exit);
-                self.main_kill_at = None;
-                if self.exit_code.is_none() {
-                    let code = exit.code();
-                    let expected = m.expect_exit.contains(&code);
-                    self.exit_code = Some(if expected { 0 } else { code });
-                }
-                match self.mode {
-                    // tini: the command is gone, so is the job; sweep what it left.
-                    Mode::Run { .. } => {
-                        self.stage = Stage::Sweep;
-                        self.arm_stop_deadline(Instant::now());
-                    }
-                    Mode::Init => self.begin_shutdown(None),
-                }
-                return;
+        if let Some(m) = self.main.as_mut()
+            && m.pid == Some(pid)
+        {
+            m.pid = None;
+            m.exit = Some(exit);
+            self.main_kill_at = None;
+            if self.exit_code.is_none() {
+                let code = exit.code();
+                let expected = m.expect_exit.contains(&code);
+                self.exit_code = Some(if expected { 0 } else { code });
             }
+            match self.mode {
+                // tini: the command is gone, so is the job; sweep what it left.
+                Mode::Run { .. } => {
+                    self.stage = Stage::Sweep;
+                    self.arm_stop_deadline(Instant::now());
+                }
+                Mode::Init => self.begin_shutdown(None),
+            }
+            return;
         }
         if let Some(i) = self.svcs.iter().position(|s| s.m.owns(pid)) {
             self.feed(i, Event::Exited(pid, exit), Instant::now());
