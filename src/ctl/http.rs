@@ -211,18 +211,8 @@ impl Conn {
                 }
             }
         }
-        while self.sent < self.out.len() {
-            // MSG_NOSIGNAL: a vanished client must not SIGPIPE PID 1.
-            match send(
-                self.stream.as_raw_fd(),
-                &self.out[self.sent..],
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-            ) {
-                Ok(n) => self.sent += n,
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(nix::errno::Errno::EAGAIN) => return true,
-                Err(_) => return false,
-            }
+        if let Some(keep) = send_pending(self.stream.as_raw_fd(), &self.out, &mut self.sent) {
+            return keep;
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
         false
@@ -291,6 +281,25 @@ fn response(code: u16, body: &str, head_only: bool) -> Vec<u8> {
         out.extend_from_slice(body.as_bytes());
     }
     out
+}
+
+/// Sends `out[*sent..]` without blocking, advancing `sent`. None once all is sent;
+/// Some(true) when the socket is full (poll again), Some(false) when the peer is gone.
+pub(super) fn send_pending(fd: RawFd, out: &[u8], sent: &mut usize) -> Option<bool> {
+    while *sent < out.len() {
+        // MSG_NOSIGNAL: a vanished client must not SIGPIPE PID 1.
+        match send(
+            fd,
+            &out[*sent..],
+            MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(n) => *sent += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => return Some(true),
+            Err(_) => return Some(false),
+        }
+    }
+    None
 }
 
 #[cfg(test)]

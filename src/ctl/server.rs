@@ -448,18 +448,10 @@ impl Client {
 
     /// Writes what the socket takes; false once everything is sent (or the peer is gone).
     fn flush(&mut self) -> bool {
-        while self.sent < self.output.len() {
-            // MSG_NOSIGNAL: a vanished client must not SIGPIPE PID 1.
-            match send(
-                self.stream.as_raw_fd(),
-                &self.output[self.sent..],
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-            ) {
-                Ok(n) => self.sent += n,
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(nix::errno::Errno::EAGAIN) => return true,
-                Err(_) => return false,
-            }
+        if let Some(keep) =
+            super::http::send_pending(self.stream.as_raw_fd(), &self.output, &mut self.sent)
+        {
+            return keep;
         }
         drain(&self.stream);
         false

@@ -116,13 +116,7 @@ pub fn snapshot(dir: &Path) -> Result<Snapshot, Stop> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
             Err(e) => return Err(fail(e)),
         };
-        let archives = list_stable(dir).map_err(|e| {
-            Stop::Fail(format!(
-                "cannot list {}: {}",
-                dir.display(),
-                crate::sys::io_msg(&e)
-            ))
-        })?;
+        let archives = list_stable(dir).map_err(|e| Stop::io("list", dir, &e))?;
         tries += 1;
         if id_of(&path) == id || tries >= 50 {
             return Ok(Snapshot {

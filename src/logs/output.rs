@@ -25,6 +25,17 @@ impl From<io::Error> for Stop {
     }
 }
 
+impl Stop {
+    /// `cannot VERB PATH: why`, for a file of the log directory.
+    pub fn io(verb: &str, path: &std::path::Path, e: &io::Error) -> Stop {
+        Stop::Fail(format!(
+            "cannot {verb} {}: {}",
+            path.display(),
+            crate::sys::io_msg(e)
+        ))
+    }
+}
+
 /// Where records go: straight to stdout, or into the `-n` ring first.
 pub struct Output<'a> {
     /// Buffered stdout.

@@ -3,7 +3,6 @@
 
 use super::output::{Output, Stop};
 use crate::log::archive::Archive;
-use crate::sys::io_msg;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -104,11 +103,7 @@ pub fn print_archive(dir: &Path, a: &Archive, out: &mut Output<'_>) -> Result<()
             Ok(None) => continue,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
-                return Err(Stop::Fail(format!(
-                    "cannot open {}: {}",
-                    path.display(),
-                    io_msg(&e)
-                )));
+                return Err(Stop::io("open", &path, &e));
             }
         };
         let mut reader: Box<dyn Read> = if gz {
@@ -134,11 +129,7 @@ fn copy_lines(r: &mut dyn Read, path: &Path, out: &mut Output<'_>) -> Result<(),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(Stop::Fail(format!(
-                    "cannot read {}: {}",
-                    path.display(),
-                    io_msg(&e)
-                )));
+                return Err(Stop::io("read", path, &e));
             }
         };
         lines.feed(&buf[..n], out)?;

@@ -427,12 +427,7 @@ fn longrun_kind(sd: &mut ServiceDir) -> Option<Kind> {
             "a longrun has no down script (to keep it from starting, use an empty disabled file)",
         );
     }
-    let finish = sd.executable("finish");
-    if !sd.exists("run") {
-        sd.err("run", "missing (a longrun needs an executable run file)");
-        return None;
-    }
-    let run = sd.executable("run")?;
+    let (run, finish) = scripts(sd, "longrun", "run", "finish")?;
     Some(Kind::Longrun { run, finish })
 }
 
@@ -445,13 +440,27 @@ fn oneshot_kind(sd: &mut ServiceDir) -> Option<Kind> {
             );
         }
     }
-    let down = sd.executable("down");
-    if !sd.exists("up") {
-        sd.err("up", "missing (a oneshot needs an executable up file)");
+    let (up, down) = scripts(sd, "oneshot", "up", "down")?;
+    Some(Kind::Oneshot { up, down })
+}
+
+/// A kind's required script (`run`, `up`) and optional one (`finish`, `down`); None, with
+/// the error recorded, when the required one is missing or unusable.
+fn scripts(
+    sd: &mut ServiceDir,
+    kind: &str,
+    required: &str,
+    optional: &str,
+) -> Option<(PathBuf, Option<PathBuf>)> {
+    let opt = sd.executable(optional);
+    if !sd.exists(required) {
+        sd.err(
+            required,
+            format!("missing (a {kind} needs an executable {required} file)"),
+        );
         return None;
     }
-    let up = sd.executable("up")?;
-    Some(Kind::Oneshot { up, down })
+    Some((sd.executable(required)?, opt))
 }
 
 /// The `env/` directory as s6-envdir reads it, sorted by name.
