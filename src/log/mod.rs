@@ -18,6 +18,7 @@ pub mod options;
 pub mod pump;
 mod recover;
 pub mod sink;
+pub mod stats;
 pub mod stdin;
 mod tee;
 

@@ -11,8 +11,8 @@ use super::hooks::request_hook;
 use super::index::{Index, Policy};
 use super::layout::{Identity, validate_component};
 use super::options::{Format, OnFull, TeeFormat};
-use super::pump::{GiveUp, SinkStats};
 use super::recover;
+use super::stats::{GiveUp, SinkStats};
 use super::tee::Tee;
 use super::{LogOptions, Stream};
 use nix::errno::Errno;
@@ -138,7 +138,7 @@ impl Sink {
             stats: Arc::new(SinkStats::default()),
             compressor: None,
             // On the log thread, a shutdown must end a repair blocked on a full disk too.
-            give_up: super::pump::engine_give_up(),
+            give_up: super::stats::engine_give_up(),
             rotate_asked: false,
             tee: None,
             dir,

@@ -3,7 +3,7 @@
 use super::state::Event;
 use super::supervisor::Supervisor;
 use crate::ctl::proto::{Control, Kind, ServiceStatus, Shown};
-use crate::log::pump::SinkStats;
+use crate::log::stats::SinkStats;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::sync::atomic::Ordering::Relaxed;

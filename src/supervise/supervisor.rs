@@ -35,7 +35,7 @@ pub struct MainCmd {
     /// The name it logs and shows as (`main`, or `--name`).
     pub name: String,
     /// Its log counters, when captured.
-    pub stats: Option<std::sync::Arc<crate::log::pump::SinkStats>>,
+    pub stats: Option<std::sync::Arc<crate::log::stats::SinkStats>>,
     /// When it started.
     pub started: Option<Instant>,
     /// Capture pipe write ends (None: inherit tend's stdout/stderr).
