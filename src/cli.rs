@@ -58,6 +58,21 @@ macro_rules! with_cmd_flags {
                 $($body)*
             }
         }
+
+        impl $name {
+            /// Takes CMD and the flags shared with the other command: (CMD, `--name`,
+            /// `--expect-exit`, `--metrics-addr`).
+            pub fn take_cmd_flags(
+                &mut self,
+            ) -> (Vec<OsString>, Option<String>, Vec<String>, Option<String>) {
+                (
+                    std::mem::take(&mut self.cmd),
+                    self.name.take(),
+                    std::mem::take(&mut self.expect_exit),
+                    self.metrics_addr.take(),
+                )
+            }
+        }
     };
 }
 

@@ -32,13 +32,7 @@ fn run_options(mut args: RunArgs) -> Result<RunOptions, String> {
     }
     let no_capture = switch_or_env(args.no_capture, "TEND_NO_CAPTURE")?;
     let group = switch_or_env(args.group, "TEND_GROUP")?;
-    let cmd = std::mem::take(&mut args.cmd);
-    let common = cmd_options(
-        cmd,
-        args.name.take(),
-        &args.expect_exit,
-        args.metrics_addr.take(),
-    )?;
+    let common = cmd_options(args.take_cmd_flags())?;
     let capture = if no_capture {
         None
     } else {
@@ -53,13 +47,7 @@ fn run_options(mut args: RunArgs) -> Result<RunOptions, String> {
 }
 
 fn init_options(mut args: InitArgs) -> Result<InitOptions, String> {
-    let cmd = std::mem::take(&mut args.cmd);
-    let common = cmd_options(
-        cmd,
-        args.name.take(),
-        &args.expect_exit,
-        args.metrics_addr.take(),
-    )?;
+    let common = cmd_options(args.take_cmd_flags())?;
     let mut log = log_options(&args.log_flag_values(), args.tee, true)?;
     // Under init several services share tend's stdout: name each line.
     log.tee_format
@@ -86,14 +74,16 @@ fn init_options(mut args: InitArgs) -> Result<InitOptions, String> {
 
 /// What `run` and `init` share, from their flags and `TEND_*` variables.
 fn cmd_options(
-    cmd: Vec<OsString>,
-    name: Option<String>,
-    expect_flags: &[String],
-    metrics_addr: Option<String>,
+    (cmd, name, expect_flags, metrics_addr): (
+        Vec<OsString>,
+        Option<String>,
+        Vec<String>,
+        Option<String>,
+    ),
 ) -> Result<CmdOptions, String> {
     Ok(CmdOptions {
         grace: kill_grace()?,
-        expect_exit: expect_exit(expect_flags)?,
+        expect_exit: expect_exit(&expect_flags)?,
         stop_deadline: stop_deadline_from_env()?,
         name: cmd_name(name.as_deref()),
         cmd,

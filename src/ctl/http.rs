@@ -145,15 +145,12 @@ impl Http {
 
     fn accept(&mut self, ctl: &dyn Control) {
         for _ in 0..ACCEPTS_PER_CALL {
-            let stream = match self.listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // WouldBlock, or EMFILE and the like: try again on the next wake-up.
-                Err(_) => return,
+            let accepted = self.listener.accept().map(|(s, _)| s);
+            let stream = match accepted_nonblocking(accepted, |s| s.set_nonblocking(true)) {
+                Accepted::Conn(s) => s,
+                Accepted::Skip => continue,
+                Accepted::Stop => return,
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
             if self.conns.len() >= MAX_CONNS {
                 // A probe sends its request with the connection and is answered below at
                 // once, so the oldest connection is the idle or slow one.
@@ -281,6 +278,30 @@ fn response(code: u16, body: &str, head_only: bool) -> Vec<u8> {
         out.extend_from_slice(body.as_bytes());
     }
     out
+}
+
+/// What one `accept` gave.
+pub(super) enum Accepted<S> {
+    /// A connection, made non-blocking.
+    Conn(S),
+    /// Interrupted, or the connection could not be made non-blocking: try the next.
+    Skip,
+    /// WouldBlock (nothing more to accept), or EMFILE and the like: try again on the next
+    /// wake-up rather than spin here.
+    Stop,
+}
+
+/// Sorts an `accept` result and makes the connection non-blocking.
+pub(super) fn accepted_nonblocking<S>(
+    r: io::Result<S>,
+    nonblocking: impl FnOnce(&S) -> io::Result<()>,
+) -> Accepted<S> {
+    match r {
+        Ok(s) if nonblocking(&s).is_ok() => Accepted::Conn(s),
+        Ok(_) => Accepted::Skip,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Accepted::Skip,
+        Err(_) => Accepted::Stop,
+    }
 }
 
 /// Sends `out[*sent..]` without blocking, advancing `sent`. None once all is sent;

@@ -3,7 +3,7 @@
 //! carries the `--metrics-addr` HTTP listener ([`super::http`]), so the loop polls one thing.
 
 use super::addr::{ABSTRACT_NAME, Addr, bind_abstract, pidns_name};
-use super::http::Http;
+use super::http::{Accepted, Http, accepted_nonblocking};
 use super::metrics::render_metrics;
 use super::proto::{Control, MAX_REQUEST, Request, status_json, status_line};
 use nix::poll::PollFlags;
@@ -200,16 +200,12 @@ impl Server {
     fn accept(&mut self, ctl: &mut dyn Control) {
         let Some(b) = &self.unix else { return };
         for _ in 0..ACCEPTS_PER_CALL {
-            let stream = match b.listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // WouldBlock: nothing more to accept. EMFILE and the like: try again on the
-                // next wake-up rather than spin here.
-                Err(_) => return,
+            let accepted = b.listener.accept().map(|(s, _)| s);
+            let stream = match accepted_nonblocking(accepted, |s| s.set_nonblocking(true)) {
+                Accepted::Conn(s) => s,
+                Accepted::Skip => continue,
+                Accepted::Stop => return,
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
             let refuse = |msg: &[u8]| {
                 drain(&stream);
                 let _ = send(
