@@ -94,17 +94,13 @@ type Apply = fn(&mut LogOptions, &str) -> Result<(), String>;
 /// reads their `TEND_*` variables from it, `log-options` files and error hints use it.
 const TABLE: &[(&str, Apply)] = &[
     ("format", |o, v| {
-        o.format = match v {
-            "cri" => Format::Cri,
-            "json" => Format::Json,
-            "ts" => Format::Ts,
-            "plain" => Format::Plain,
-            v => {
-                return Err(format!(
-                    "'{v}' is not a format (expected cri, json, ts or plain)"
-                ));
-            }
-        };
+        let words = [
+            ("cri", Format::Cri),
+            ("json", Format::Json),
+            ("ts", Format::Ts),
+            ("plain", Format::Plain),
+        ];
+        o.format = pick(v, "a format", &words)?;
         Ok(())
     }),
     ("max-line", |o, v| {
@@ -144,15 +140,7 @@ const TABLE: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("compress", |o, v| {
-        o.compress = match v {
-            "gzip" => true,
-            "none" => false,
-            v => {
-                return Err(format!(
-                    "'{v}' is not a compression (expected gzip or none)"
-                ));
-            }
-        };
+        o.compress = pick(v, "a compression", &[("gzip", true), ("none", false)])?;
         Ok(())
     }),
     ("on-rotate", |o, v| {
@@ -167,24 +155,20 @@ const TABLE: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("on-full", |o, v| {
-        o.on_full = match v {
-            "block" => OnFull::Block,
-            "drop" => OnFull::Drop,
-            v => return Err(format!("'{v}' is not a policy (expected block or drop)")),
-        };
+        o.on_full = pick(
+            v,
+            "a policy",
+            &[("block", OnFull::Block), ("drop", OnFull::Drop)],
+        )?;
         Ok(())
     }),
     ("tee-format", |o, v| {
-        o.tee_format = Some(match v {
-            "same" => TeeFormat::Same,
-            "plain" => TeeFormat::Plain,
-            "prefixed" => TeeFormat::Prefixed,
-            v => {
-                return Err(format!(
-                    "'{v}' is not a tee format (expected same, plain or prefixed)"
-                ));
-            }
-        });
+        let words = [
+            ("same", TeeFormat::Same),
+            ("plain", TeeFormat::Plain),
+            ("prefixed", TeeFormat::Prefixed),
+        ];
+        o.tee_format = Some(pick(v, "a tee format", &words)?);
         Ok(())
     }),
     ("tee", |o, v| {
@@ -251,6 +235,19 @@ impl LogOptions {
         }
         Ok(())
     }
+}
+
+/// The value named by `v` among `words`; else `'v' is not WHAT (expected a, b or c)`.
+fn pick<T: Copy>(v: &str, what: &str, words: &[(&str, T)]) -> Result<T, String> {
+    if let Some((_, t)) = words.iter().find(|(w, _)| *w == v) {
+        return Ok(*t);
+    }
+    let names: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
+    let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+    Err(format!(
+        "'{v}' is not {what} (expected {} or {last})",
+        rest.join(", ")
+    ))
 }
 
 fn nonzero_duration(v: &str) -> Result<Duration, String> {
