@@ -107,12 +107,7 @@ impl Http {
     pub fn poll_fds<'a>(&'a self, v: &mut Vec<(BorrowedFd<'a>, PollFlags)>) {
         v.push((self.listener.as_fd(), PollFlags::POLLIN));
         for c in &self.conns {
-            let ev = if c.responded {
-                PollFlags::POLLOUT
-            } else {
-                PollFlags::POLLIN
-            };
-            v.push((c.stream.as_fd(), ev));
+            v.push((c.stream.as_fd(), wanted(c.responded)));
         }
     }
 
@@ -278,6 +273,15 @@ fn response(code: u16, body: &str, head_only: bool) -> Vec<u8> {
         out.extend_from_slice(body.as_bytes());
     }
     out
+}
+
+/// What a connection waits for: to send its reply once it has one, else to read.
+pub(super) fn wanted(replied: bool) -> PollFlags {
+    if replied {
+        PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
+    }
 }
 
 /// What one `accept` gave.

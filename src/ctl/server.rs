@@ -132,12 +132,7 @@ impl Server {
             v.push((b.listener.as_fd(), PollFlags::POLLIN));
         }
         for c in &self.clients {
-            let ev = if c.replied {
-                PollFlags::POLLOUT
-            } else {
-                PollFlags::POLLIN
-            };
-            v.push((c.stream.as_fd(), ev));
+            v.push((c.stream.as_fd(), super::http::wanted(c.replied)));
         }
         if let Some(h) = &self.http {
             h.poll_fds(&mut v);

@@ -603,11 +603,7 @@ impl Machine {
                 },
                 Event::Timer,
             ) if now >= t => {
-                out.push(Action::Log(format!(
-                    "{}: did not stop in time; sending SIGKILL",
-                    conf.name
-                )));
-                out.push(Action::Signal(pid, Signal::SIGKILL));
+                kill_late(&mut out, conf, "did not stop", pid);
                 State::Stopping {
                     pid,
                     kill_at: None,
@@ -736,11 +732,7 @@ impl Machine {
                 },
                 Event::Timer,
             ) if now >= t => {
-                out.push(Action::Log(format!(
-                    "{}: down did not exit in time; sending SIGKILL",
-                    conf.name
-                )));
-                out.push(Action::Signal(d, Signal::SIGKILL));
+                kill_late(&mut out, conf, "down did not exit", d);
                 State::Downing {
                     pid: Some(d),
                     kill_at: None,
@@ -945,6 +937,15 @@ pub fn after(now: Instant, d: Duration) -> Instant {
 /// The program that starts a service.
 fn first_prog(conf: &Conf) -> Prog {
     if conf.oneshot { Prog::Up } else { Prog::Run }
+}
+
+/// `NAME: WHAT in time; sending SIGKILL`, and the SIGKILL.
+fn kill_late(out: &mut Vec<Action>, conf: &Conf, what: &str, pid: Pid) {
+    out.push(Action::Log(format!(
+        "{}: {what} in time; sending SIGKILL",
+        conf.name
+    )));
+    out.push(Action::Signal(pid, Signal::SIGKILL));
 }
 
 /// The down signal (and SIGCONT, so a stopped process can act on it); SIGKILL at `kill_at`.
