@@ -28,7 +28,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -72,6 +72,8 @@ pub struct Pump {
     note: Arc<EventFd>,
     idle: Arc<EventFd>,
     give_up: Arc<GiveUp>,
+    /// Set by the log thread when its work is over, just before its last note.
+    done: Arc<AtomicBool>,
     handle: JoinHandle<()>,
 }
 
@@ -101,12 +103,19 @@ impl Pump {
             finishing: None,
             polled_at: Instant::now(),
         };
+        let done = Arc::new(AtomicBool::new(false));
+        let ended = done.clone();
         let handle = std::thread::Builder::new()
             .name("tend-log".into())
             .spawn(move || {
                 set_engine_give_up(engine.give_up.clone());
                 engine.run();
-                let _ = engine.note.write(1);
+                // Said only once the engine is gone: `is_finished` turns true a moment after
+                // this note, so a waiter that looked in between slept a whole second.
+                let note = engine.note.clone();
+                drop(engine);
+                ended.store(true, Ordering::Release);
+                let _ = note.write(1);
             })?;
         Ok(Pump {
             tx,
@@ -114,6 +123,7 @@ impl Pump {
             note,
             idle,
             give_up,
+            done,
             handle,
         })
     }
@@ -175,7 +185,7 @@ impl Pump {
         loop {
             // Cleared before looking, so the thread's last note still wakes the wait below.
             let _ = self.note.read();
-            if self.handle.is_finished() {
+            if self.done.load(Ordering::Acquire) || self.handle.is_finished() {
                 break;
             }
             if stop(Duration::from_secs(1), self.note.as_fd()) && !given_up {
