@@ -120,9 +120,10 @@ fn bytes_written_to_a_deleted_directory_are_carried_over_at_the_link_check() {
     carry_over("100MiB");
 }
 
-/// Plants `kind` (fifo, socket, device) at `path`.
+/// Plants `kind` (fifo, socket, device, dir) at `path`.
 fn plant(kind: &str, path: &Path) {
     let st = match kind {
+        "dir" => return std::fs::create_dir(path).unwrap(),
         "fifo" => Command::new("mkfifo").arg(path).status().unwrap(),
         "device" => Command::new("mknod")
             .arg(path)
@@ -150,6 +151,8 @@ fn non_regular_files_planted_as_current_or_lock_are_removed_by_tend_log() {
         ("lock", "fifo", "lock: is a FIFO"),
         ("lock", "socket", "lock: is a socket"),
         ("lock", "device", "lock: is a device"),
+        ("current", "dir", "current: is a directory"),
+        ("lock", "dir", "lock: is a directory"),
     ] {
         let t = TempDir::new("atk-planted");
         let dir = t.path().join("d");

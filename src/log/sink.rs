@@ -1038,14 +1038,20 @@ mod tests {
         };
         sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"one"));
         sink.flush(&mut out);
-        std::fs::remove_dir_all(&root).unwrap();
+        // Seen linked after "one": only what follows is carried over.
         sink.tick(Instant::now() + GONE_CHECK);
+        std::fs::remove_dir_all(&root).unwrap();
+        // Written to the deleted file before the next check: carried over, not lost.
         sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"two"));
+        sink.flush(&mut out);
+        sink.tick(Instant::now() + GONE_CHECK * 2);
+        sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"three"));
         sink.close(&mut out, None);
         let cur = std::fs::read_to_string(root.join("ns/app/pod/web/current")).unwrap();
-        assert!(
-            cur.ends_with(" stdout F two\n") && !cur.contains("one"),
-            "{cur}"
+        let stamp = "1970-01-01T00:00:00.000000000Z";
+        assert_eq!(
+            cur,
+            format!("{stamp} stdout F two\n{stamp} stdout F three\n")
         );
         std::fs::remove_dir_all(&root).unwrap();
     }
