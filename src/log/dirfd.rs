@@ -103,26 +103,79 @@ pub fn list(dir: &OwnedFd) -> nix::Result<Vec<String>> {
     Ok(names)
 }
 
-/// Opens `current` for appending. A symlink or hard link planted there is removed (its
-/// target is never opened); anything else that is not a regular file is an error.
-pub fn open_current(dir: &OwnedFd, shown: &str) -> Result<OwnedFd, String> {
-    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_NONBLOCK;
-    for _ in 0..2 {
-        let fd = match open_in(dir, "current", flags) {
+/// What `st` is, when it is not a regular file (a name for the message).
+fn odd_kind(st: &FileStat) -> Option<&'static str> {
+    let t = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    Some(match t {
+        SFlag::S_IFREG => return None,
+        SFlag::S_IFLNK => "symlink",
+        SFlag::S_IFIFO => "FIFO",
+        SFlag::S_IFSOCK => "socket",
+        SFlag::S_IFCHR | SFlag::S_IFBLK => "device",
+        SFlag::S_IFDIR => "directory",
+        _ => "special file",
+    })
+}
+
+/// Removes whatever non-regular file is named `name` in `dir` (a directory is renamed
+/// aside), saying so once, without opening or following it: whoever can write the log
+/// directory must not be able to stop tend from starting, nor make it open a FIFO or a
+/// device.
+fn clear_planted(dir: &OwnedFd, name: &str, shown: &str) -> Result<(), String> {
+    let Some(kind) = stat_in(dir, name).ok().as_ref().and_then(odd_kind) else {
+        return Ok(());
+    };
+    if kind == "directory" {
+        let aside = format!("{name}.planted.{}", std::process::id());
+        eprintln!("tend: {shown}/{name}: is a directory; moving it to {aside}");
+        return renameat(dir, name, dir, aside.as_str())
+            .map_err(|e| format!("{shown}/{name}: cannot move the directory aside: {e}"));
+    }
+    let untouched = if kind == "symlink" {
+        " (target untouched)"
+    } else {
+        ""
+    };
+    eprintln!("tend: {shown}/{name}: is a {kind}; removing it{untouched}");
+    unlink_in(dir, name).map_err(|e| format!("{shown}/{name}: cannot remove {kind}: {e}"))
+}
+
+/// Opens (creating) the regular file `name` in `dir`, first removing anything else
+/// planted there. `O_NONBLOCK` and the check after opening cover a swap in between.
+pub fn open_regular(
+    dir: &OwnedFd,
+    name: &str,
+    flags: OFlag,
+    shown: &str,
+) -> Result<OwnedFd, String> {
+    let flags = flags | OFlag::O_CREAT | OFlag::O_NONBLOCK;
+    for _ in 0..3 {
+        clear_planted(dir, name, shown)?;
+        let fd = match open_in(dir, name, flags) {
             Ok(fd) => fd,
-            Err(Errno::ELOOP) => {
-                eprintln!("tend: {shown}/current: is a symlink; removing it (target untouched)");
-                unlink_in(dir, "current")
-                    .map_err(|e| format!("{shown}/current: cannot remove symlink: {e}"))?;
-                continue;
-            }
-            Err(e) => return Err(format!("{shown}/current: cannot open: {e}")),
+            // Swapped in since the check: the next round removes it.
+            Err(Errno::ELOOP | Errno::ENXIO) => continue,
+            Err(e) => return Err(format!("{shown}/{name}: cannot open: {e}")),
         };
         let st =
-            nix::sys::stat::fstat(&fd).map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
-        if !is_regular(&st) {
-            return Err(format!("{shown}/current: not a regular file"));
+            nix::sys::stat::fstat(&fd).map_err(|e| format!("{shown}/{name}: cannot stat: {e}"))?;
+        if is_regular(&st) {
+            return Ok(fd);
         }
+    }
+    Err(format!(
+        "{shown}/{name}: keeps being replaced by something not a regular file"
+    ))
+}
+
+/// Opens `current` for appending. Anything not a regular file planted there is removed
+/// (never opened nor followed), and so is a hard link to another file.
+pub fn open_current(dir: &OwnedFd, shown: &str) -> Result<OwnedFd, String> {
+    let flags = OFlag::O_RDWR | OFlag::O_APPEND;
+    for _ in 0..2 {
+        let fd = open_regular(dir, "current", flags, shown)?;
+        let st =
+            nix::sys::stat::fstat(&fd).map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
         if st.st_nlink > 1 {
             eprintln!("tend: {shown}/current: has other hard links; replacing it");
             unlink_in(dir, "current")

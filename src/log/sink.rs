@@ -49,6 +49,9 @@ pub struct Sink {
     _lock: Flock<OwnedFd>,
     current: OwnedFd,
     cur_size: u64,
+    /// Offset of `current` at a record boundary where its name was last seen linked:
+    /// if it is deleted, the bytes past it are copied into the new `current`.
+    confirmed: u64,
     /// Offset up to which writeback of `current` has been started.
     written_back: u64,
     cur_since: Instant,
@@ -123,6 +126,7 @@ impl Sink {
             .map_err(|e| format!("{shown}/current: cannot stat: {e}"))?;
         let mut sink = Sink {
             cur_size: st.st_size as u64,
+            confirmed: 0,
             written_back: st.st_size as u64,
             cur_since: Instant::now(),
             in_split: false,
@@ -148,6 +152,7 @@ impl Sink {
             opts,
         };
         sink.repair_tail(&shown)?;
+        sink.confirmed = sink.cur_size;
         if sink.opts.tee {
             let name = sink
                 .path
@@ -462,6 +467,8 @@ impl Sink {
     /// `deadline`.
     pub fn close(mut self, out: &mut Batch, deadline: Option<Instant>) {
         self.flush(out);
+        // Bytes written since the last periodic check are kept if `current` was deleted.
+        self.recreate_if_gone();
         if self.pending_drop > 0 {
             // Last chance to say that bytes were lost.
             let text = format!("tend: dropped {} bytes", self.pending_drop);
@@ -590,13 +597,22 @@ impl Sink {
     /// If `current` is no longer linked (its directory, or a parent, or the file itself was
     /// deleted, so everything written would be lost) or its name now is another file,
     /// recreates the directories and a new `current` and says so once; returns whether it
-    /// did.
+    /// did. While linked, notes the offset as confirmed (no cost per write).
     fn recreate_if_gone(&mut self) -> bool {
-        match nix::sys::stat::fstat(&self.current) {
-            Ok(st) if st.st_nlink == 0 || !self.current_is_ours() => {}
-            _ => return false,
-        }
-        match self.recreate() {
+        let unlinked = match nix::sys::stat::fstat(&self.current) {
+            Ok(st) if st.st_nlink == 0 => true,
+            Ok(_) if !self.current_is_ours() => false,
+            Ok(_) => {
+                // Only at a record boundary: bytes of a record cut by a failed write, or
+                // a `plain` line not yet ended, are carried over from its start.
+                if self.ends_nl {
+                    self.confirmed = self.cur_size;
+                }
+                return false;
+            }
+            Err(_) => return false,
+        };
+        match self.recreate(unlinked) {
             Ok(what) => {
                 eprintln!("tend: {}: {what}", self.path.display());
                 true
@@ -625,7 +641,9 @@ impl Sink {
         }
     }
 
-    fn recreate(&mut self) -> Result<&'static str, String> {
+    /// Opens a new `current` (and its directories); when the old one is `unlinked`, first
+    /// copies into it what was written since the last confirmed offset.
+    fn recreate(&mut self, unlinked: bool) -> Result<String, String> {
         let (dir, path) = open_chain(&self.chain.0, &self.chain.1)?;
         let shown = path.display().to_string();
         let same =
@@ -654,14 +672,59 @@ impl Sink {
             }
             "log directory was deleted; recreated it"
         };
-        self.current = open_current(&self.dir, &shown)?;
+        let old = std::mem::replace(&mut self.current, open_current(&self.dir, &shown)?);
+        let (from, to) = (self.confirmed, self.cur_size);
         let size = nix::sys::stat::fstat(&self.current).map_or(0, |st| st.st_size as u64);
         self.cur_size = size;
+        self.confirmed = size;
         self.written_back = size;
         self.ends_nl = true;
-        self.in_split = false;
         self.cur_since = Instant::now();
-        Ok(what)
+        let carried = if unlinked {
+            self.carry_over(&old, from, to)
+        } else {
+            0
+        };
+        // The carried bytes end where the old file did, a split line's `P` included.
+        self.in_split &= unlinked && carried == to - from;
+        if !unlinked {
+            return Ok(what.to_string());
+        }
+        Ok(format!(
+            "{what}; carried over the {carried} bytes written since it was last seen{}",
+            if carried < to - from {
+                format!(" ({} could not be)", to - from - carried)
+            } else {
+                String::new()
+            }
+        ))
+    }
+
+    /// Copies `from..to` of the unlinked `old` into `current`; returns the bytes copied.
+    fn carry_over(&mut self, old: &OwnedFd, from: u64, to: u64) -> u64 {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut off = from;
+        while off < to {
+            let want = buf.len().min((to - off) as usize);
+            let n = match nix::sys::uio::pread(old, &mut buf[..want], off as i64) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    eprintln!(
+                        "tend: {}: cannot read the deleted current: {e}",
+                        self.path.display()
+                    );
+                    break;
+                }
+            };
+            let w = self.write_all(&buf[..n]);
+            off += w as u64;
+            if w < n {
+                break;
+            }
+        }
+        off - from
     }
 
     fn try_rotate(&mut self) {
@@ -708,6 +771,7 @@ impl Sink {
         let shown = self.path.display().to_string();
         self.current = open_current(&self.dir, &shown)?;
         self.cur_size = 0;
+        self.confirmed = 0;
         self.written_back = 0;
         self.cur_since = Instant::now();
         self.ends_nl = true;
@@ -759,19 +823,9 @@ fn open_chain(root: &Path, parts: &[String]) -> Result<(OwnedFd, PathBuf), Strin
 
 /// Takes the directory's lock: one writer per log directory.
 fn lock_dir(dir: &OwnedFd, shown: &str) -> Result<Flock<OwnedFd>, String> {
-    let open = || dirfd::open_in(dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT);
-    let lock_fd = match open() {
-        // A planted symlink is removed, as one at `current` is: refusing would stop every
-        // service of an `init` over one service's directory. No tend locks a symlink.
-        Err(Errno::ELOOP) => {
-            eprintln!("tend: {shown}/lock: is a symlink; removing it (target untouched)");
-            dirfd::unlink_in(dir, "lock")
-                .map_err(|e| format!("{shown}/lock: cannot remove symlink: {e}"))?;
-            open()
-        }
-        r => r,
-    }
-    .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
+    // A planted symlink, FIFO, socket or device is removed, as one at `current` is:
+    // refusing would stop every service of an `init` over one service's directory.
+    let lock_fd = dirfd::open_regular(dir, "lock", OFlag::O_RDWR, shown)?;
     match Flock::lock(lock_fd, FlockArg::LockExclusiveNonblock) {
         Ok(l) => Ok(l),
         Err((_, Errno::EWOULDBLOCK)) => Err(format!(
@@ -983,14 +1037,20 @@ mod tests {
         };
         sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"one"));
         sink.flush(&mut out);
-        std::fs::remove_dir_all(&root).unwrap();
+        // Seen linked after "one": only what follows is carried over.
         sink.tick(Instant::now() + GONE_CHECK);
+        std::fs::remove_dir_all(&root).unwrap();
+        // Written to the deleted file before the next check: carried over, not lost.
         sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"two"));
+        sink.flush(&mut out);
+        sink.tick(Instant::now() + GONE_CHECK * 2);
+        sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"three"));
         sink.close(&mut out, None);
         let cur = std::fs::read_to_string(root.join("ns/app/pod/web/current")).unwrap();
-        assert!(
-            cur.ends_with(" stdout F two\n") && !cur.contains("one"),
-            "{cur}"
+        let stamp = "1970-01-01T00:00:00.000000000Z";
+        assert_eq!(
+            cur,
+            format!("{stamp} stdout F two\n{stamp} stdout F three\n")
         );
         std::fs::remove_dir_all(&root).unwrap();
     }
