@@ -2,14 +2,14 @@
 //! deleted `current` before tend notices are carried into the new one; a FIFO, socket or
 //! device planted as `current` or `lock` is removed (never opened), not a reason to refuse.
 
-mod common;
-use common::*;
+mod support;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
+use support::*;
 
 /// Lines per write of the writer below.
 const CHUNK: u64 = 100;
@@ -68,7 +68,8 @@ fn carry_over(rotate: &str) {
             n
         })
     };
-    assert!(wait_for(20, || !archives(&dir).is_empty()
+    assert!(wait_for(Duration::from_secs(20), || !archives(&dir)
+        .is_empty()
         || std::fs::metadata(dir.join("current"))
             .is_ok_and(|m| m.len() > 100_000)));
     let c = done.load(SeqCst);
