@@ -3,7 +3,6 @@
 #
 # Usage: scripts/container-e2e.sh            # the real static tend
 #        TEND_BIN=/path/to/tend scripts/container-e2e.sh
-#        E2E_STANDIN=1 scripts/container-e2e.sh   # busybox-sh stand-in (proves the harness only)
 #
 # What it checks (SPEC.md §2 layout, §5 services, §6 PID 1 and exit codes):
 #   1. the image is Dockerfile.base (FROM scratch + static tend) plus a test layer
@@ -54,18 +53,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NS=e2e-ns APP=e2e-app POD=e2e-pod-1
 TAG=e2e-$$
 START=$SECONDS
-FAILS=0 PASSES=0
+# shellcheck source=scripts/lib/common.sh
+. "$ROOT/scripts/lib/common.sh"
 
-say() { printf '%s\n' "$*"; }
-pass() { PASSES=$((PASSES + 1)); say "PASS: $*"; }
-fail() { FAILS=$((FAILS + 1)); say "FAIL: $*"; }
 skip() { say "SKIP: $*"; exit 0; }
-check() { # DESCRIPTION COMMAND...: PASS if the command succeeds
-    local what=$1; shift
-    if "$@" 2>/dev/null; then pass "$what"; else fail "$what"; fi
-}
-
-PID1_PREFIX=''
 WORK=$(mktemp -d /tmp/tend-container-e2e.XXXXXX)
 LOGS=$WORK/logs
 mkdir -p "$LOGS" "$WORK/ctx" "$WORK/test"
@@ -98,56 +89,23 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- tools
-apt_install() {
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 120 apt-get update -qq </dev/null >/dev/null 2>&1 || true
-    timeout 240 apt-get install -y -qq --no-install-recommends "$@" </dev/null >/dev/null 2>&1
-}
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null || [ ! -x /bin/busybox ]; then
-    say "installing podman runc busybox-static (apt)"
-    apt_install podman runc busybox-static || skip "podman/runc/busybox-static could not be installed"
-fi
+apt_need podman runc busybox-static || skip "podman/runc/busybox-static could not be installed"
 command -v podman >/dev/null || skip "podman not installed"
 BUSYBOX=/bin/busybox
 file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
     { [ -x "${BUSYBOX}" ] && "$BUSYBOX" true; } || skip "no static busybox at $BUSYBOX"
 
 # ---------------------------------------------------------------- the binary
-find_tend() {
-    if [ -n "${TEND_BIN:-}" ]; then echo "$TEND_BIN"; return; fi
-    if [ -x "$ROOT/scripts/build-static.sh" ]; then
-        # contract: the static binary's path is the last line of its output
-        timeout 300 "$ROOT/scripts/build-static.sh" </dev/null | tail -n 1
-        return
-    fi
-    local tdir=${CARGO_TARGET_DIR:-$ROOT/target}
-    say "building: cargo build --release --target x86_64-unknown-linux-musl" >&2
-    (cd "$ROOT" && timeout 240 cargo build --release --locked --target x86_64-unknown-linux-musl \
-        </dev/null >"$WORK/cargo.log" 2>&1) || tail -n 30 "$WORK/cargo.log" >&2
-    for c in "$tdir/x86_64-unknown-linux-musl/release/tend" "$tdir/release/tend"; do
-        [ -x "$c" ] && { echo "$c"; return; }
-    done
-}
-if [ "${E2E_STANDIN:-0}" = 1 ]; then
-    say "################################################################"
-    say "# STAND-IN MODE: /usr/bin/tend is scripts/lib/tend-standin.sh, #"
-    say "# a busybox-sh imitation. PASS here proves the harness (podman,  #"
-    say "# image, volume, timing, assertions), NOT tend.                 #"
-    say "################################################################"
-    TEND=$ROOT/scripts/lib/tend-standin.sh
-    PID1_PREFIX='/bin/sh ' # the kernel runs the script through its #! interpreter
+TEND=$(find_tend)
+if [ -z "$TEND" ] || [ ! -x "$TEND" ]; then
+    fail "no tend binary (set TEND_BIN or build it)"
+    exit 1
+fi
+if file -L "$TEND" | grep -Eq 'statically linked|static-pie linked'; then
+    pass "tend binary is static: $TEND ($(stat -c %s "$TEND") bytes, $("$TEND" --version 2>&1 | head -n 1))"
 else
-    TEND=$(find_tend)
-    if [ -z "$TEND" ] || [ ! -x "$TEND" ]; then
-        fail "no tend binary (set TEND_BIN or build it)"
-        exit 1
-    fi
-    if file -L "$TEND" | grep -Eq 'statically linked|static-pie linked'; then
-        pass "tend binary is static: $TEND ($(stat -c %s "$TEND") bytes, $("$TEND" --version 2>&1 | head -n 1))"
-    else
-        fail "tend binary is not static (FROM scratch needs it): $(file -L "$TEND")"
-        exit 1
-    fi
+    fail "tend binary is not static (FROM scratch needs it): $(file -L "$TEND")"
+    exit 1
 fi
 
 # ---------------------------------------------------------------- podman works here?
@@ -211,15 +169,6 @@ IMG=localhost/tend-test:$TAG
 
 # ---------------------------------------------------------------- helpers
 svc_log() { echo "$LOGS/$NS/$APP/$POD/$1/current"; }
-wait_for() { # SECONDS DESCRIPTION COMMAND...: poll every 0.2 s until COMMAND succeeds
-    local limit=$1 what=$2; shift 2
-    local deadline=$((SECONDS + limit))
-    until "$@" 2>/dev/null; do
-        [ "$SECONDS" -lt "$deadline" ] || { fail "$what (not within ${limit} s)"; return 1; }
-        sleep 0.2
-    done
-    pass "$what"
-}
 count_ge() { # FILE PATTERN N
     [ -f "$1" ] && [ "$(grep -c -- "$2" "$1" || true)" -ge "$3" ]
 }
@@ -250,7 +199,7 @@ if ! container_up "$cid"; then
     pm logs "$cid" 2>&1 | tail -n 20 | sed 's/^/    /'
 else
     check "talker log at HOSTDIR/$NS/$APP/$POD/talker/current" count_ge "$TALK" 'talker tick' 3
-    check "PID 1 is tend (talker read /proc/1/cmdline)" grep -q "talker start pid=[0-9]* pid1=${PID1_PREFIX}/usr/bin/tend init --" "$TALK"
+    check "PID 1 is tend (talker read /proc/1/cmdline)" grep -q "talker start pid=[0-9]* pid1=/usr/bin/tend init --" "$TALK"
     check "services inherit the container env (POD_NAMESPACE/APP_NAME/POD_NAME)" \
         grep -q "talker identity ns=$NS app=$APP pod=$POD" "$TALK"
     check "stdout captured as CRI 'stdout F'" cri_line "$TALK" stdout 'talker tick 1'
@@ -314,80 +263,76 @@ check "error names the variable and the value" grep -q 'POD_NAMESPACE.*\.\./etc\
 
 # ---------------------------------------------------------------- run 5: read-only, non-root, probes
 say "== run 5: --read-only --user 1000:1000, abstract control socket, HTTP probes"
-if [ "${E2E_STANDIN:-0}" = 1 ]; then
-    say "(run 5 skipped: the stand-in has no control socket or HTTP listener)"
-else
-    LOGS_RO=$WORK/logs-ro
-    mkdir -p "$LOGS_RO"
-    chown 1000:1000 "$LOGS_RO"
-    RO_POD=e2e-pod-ro
-    cid=$(pm run -d --network=none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
-        --read-only --read-only-tmpfs=false --user 1000:1000 -v "$LOGS_RO:/data/logs" \
-        -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" -e "POD_NAME=$RO_POD" \
-        -e TEND_SERVICES=/etc/tend/services-ro -e TEND_METRICS_ADDR=:9090 -e TEND_TEE=1 \
-        --name "tend-e2e-5-$TAG" "$IMG" sleep 600) || { fail "podman run -d (run 5)"; exit 1; }
-    ex() { pm exec "$cid" "$@"; } # as the container's user, 1000:1000
-    http() { ex wget -q -O - "http://127.0.0.1:9090$1"; }
-    ctl_up() { ex /usr/bin/tend ctl status talker >/dev/null; }
-    if wait_for 15 "run 5: tend ctl status talker as uid 1000 on a read-only root (exit 0)" ctl_up; then
-        pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
-        check "run 5: tend moved the control socket to @tend/control (stderr says so)" \
-            grep -q 'listening on @tend/control instead' "$WORK/run5.out"
-        not_ok() { ! "$@"; }
-        ready_names_gate() {
+LOGS_RO=$WORK/logs-ro
+mkdir -p "$LOGS_RO"
+chown 1000:1000 "$LOGS_RO"
+RO_POD=e2e-pod-ro
+cid=$(pm run -d --network=none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
+    --read-only --read-only-tmpfs=false --user 1000:1000 -v "$LOGS_RO:/data/logs" \
+    -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" -e "POD_NAME=$RO_POD" \
+    -e TEND_SERVICES=/etc/tend/services-ro -e TEND_METRICS_ADDR=:9090 -e TEND_TEE=1 \
+    --name "tend-e2e-5-$TAG" "$IMG" sleep 600) || { fail "podman run -d (run 5)"; exit 1; }
+ex() { pm exec "$cid" "$@"; } # as the container's user, 1000:1000
+http() { ex wget -q -O - "http://127.0.0.1:9090$1"; }
+ctl_up() { ex /usr/bin/tend ctl status talker >/dev/null; }
+if wait_for 15 "run 5: tend ctl status talker as uid 1000 on a read-only root (exit 0)" ctl_up; then
+    pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
+    check "run 5: tend moved the control socket to @tend/control (stderr says so)" \
+        grep -q 'listening on @tend/control instead' "$WORK/run5.out"
+    not_ok() { ! "$@"; }
+    ready_names_gate() {
+        local out
+        out=$(ex /usr/bin/tend ctl ready 2>&1 || true)
+        say "    tend ctl ready: $out"
+        # CMD (main) waits for every service to be ready, so it is not ready either.
+        test "$out" = 'tend ctl: not ready: gate (starting), main (starting)'
+    }
+    check "run 5: the read-only root really is read-only for tend's uid" not_ok ex sh -c 'echo x > /probe'
+    check "run 5: tend ctl ready exits 1 while gate's check fails" not_ok ex /usr/bin/tend ctl ready
+    check "run 5: ... with one line naming gate and CMD" ready_names_gate
+    check "run 5: GET /livez -> 200 ok" test "$(http /livez)" = ok
+    check "run 5: GET /readyz -> 503 while gate is not ready" not_ok http /readyz
+    touch "$LOGS_RO/gate.ok"
+    gate_ready() { ex /usr/bin/tend ctl ready >/dev/null; }
+    wait_for 15 "run 5: tend ctl ready exits 0 once gate's check passes" gate_ready || true
+    check "run 5: tend ctl status gate exits 0 (ready)" ex /usr/bin/tend ctl status gate
+    check "run 5: GET /readyz -> 200 ready" test "$(http /readyz)" = ready
+    http /metrics >"$WORK/run5.metrics" 2>&1 || true
+    check "run 5: GET /metrics is Prometheus text with talker up" \
+        grep -q '^tend_service_up{service="talker"} 1$' "$WORK/run5.metrics"
+    check "run 5: logs written as uid 1000 on the volume" count_ge "$LOGS_RO/$NS/$APP/$RO_POD/talker/current" 'talker tick' 1
+    pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
+    check "run 5: tee shows the services' records in podman logs" grep -q 'talker tick' "$WORK/run5.out"
+    # A second container joining the first one's network namespace, like a pod: the
+    # abstract @tend/control is taken, so its tend takes its PID namespace's name.
+    cid2=$(pm run -d --network "container:$cid" --ulimit nofile=1024:1024 \
+        --ulimit nproc=4096:4096 --read-only --read-only-tmpfs=false --user 1000:1000 \
+        -v "$LOGS_RO:/data/logs" -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" \
+        -e "POD_NAME=$RO_POD-b" -e TEND_SERVICES=/etc/tend/services-cmd \
+        --name "tend-e2e-5b-$TAG" "$IMG" sleep 600) || fail "podman run -d (run 5b)"
+    if [ -n "${cid2:-}" ]; then
+        ctl2_up() { pm exec "$cid2" /usr/bin/tend ctl status talker >/dev/null; }
+        own_tend() { # the second container's tend ctl lists its own services only
             local out
-            out=$(ex /usr/bin/tend ctl ready 2>&1 || true)
-            say "    tend ctl ready: $out"
-            # CMD (main) waits for every service to be ready, so it is not ready either.
-            test "$out" = 'tend ctl: not ready: gate (starting), main (starting)'
+            out=$(pm exec "$cid2" /usr/bin/tend ctl status 2>&1 || true)
+            ! echo "$out" | grep -q '^gate ' && echo "$out" | grep -q '^talker '
         }
-        check "run 5: the read-only root really is read-only for tend's uid" not_ok ex sh -c 'echo x > /probe'
-        check "run 5: tend ctl ready exits 1 while gate's check fails" not_ok ex /usr/bin/tend ctl ready
-        check "run 5: ... with one line naming gate and CMD" ready_names_gate
-        check "run 5: GET /livez -> 200 ok" test "$(http /livez)" = ok
-        check "run 5: GET /readyz -> 503 while gate is not ready" not_ok http /readyz
-        touch "$LOGS_RO/gate.ok"
-        gate_ready() { ex /usr/bin/tend ctl ready >/dev/null; }
-        wait_for 15 "run 5: tend ctl ready exits 0 once gate's check passes" gate_ready || true
-        check "run 5: tend ctl status gate exits 0 (ready)" ex /usr/bin/tend ctl status gate
-        check "run 5: GET /readyz -> 200 ready" test "$(http /readyz)" = ready
-        http /metrics >"$WORK/run5.metrics" 2>&1 || true
-        check "run 5: GET /metrics is Prometheus text with talker up" \
-            grep -q '^tend_service_up{service="talker"} 1$' "$WORK/run5.metrics"
-        check "run 5: logs written as uid 1000 on the volume" count_ge "$LOGS_RO/$NS/$APP/$RO_POD/talker/current" 'talker tick' 1
-        pm logs "$cid" >"$WORK/run5.out" 2>&1 || true
-        check "run 5: tee shows the services' records in podman logs" grep -q 'talker tick' "$WORK/run5.out"
-        # A second container joining the first one's network namespace, like a pod: the
-        # abstract @tend/control is taken, so its tend takes its PID namespace's name.
-        cid2=$(pm run -d --network "container:$cid" --ulimit nofile=1024:1024 \
-            --ulimit nproc=4096:4096 --read-only --read-only-tmpfs=false --user 1000:1000 \
-            -v "$LOGS_RO:/data/logs" -e "POD_NAMESPACE=$NS" -e "APP_NAME=$APP" \
-            -e "POD_NAME=$RO_POD-b" -e TEND_SERVICES=/etc/tend/services-cmd \
-            --name "tend-e2e-5b-$TAG" "$IMG" sleep 600) || fail "podman run -d (run 5b)"
-        if [ -n "${cid2:-}" ]; then
-            ctl2_up() { pm exec "$cid2" /usr/bin/tend ctl status talker >/dev/null; }
-            own_tend() { # the second container's tend ctl lists its own services only
-                local out
-                out=$(pm exec "$cid2" /usr/bin/tend ctl status 2>&1 || true)
-                ! echo "$out" | grep -q '^gate ' && echo "$out" | grep -q '^talker '
-            }
-            moved() { pm logs "$cid2" 2>&1 | grep -q 'listening on @tend/control/[0-9]* instead'; }
-            wait_for 15 "run 5b: tend ctl in a second container of the same network namespace works" ctl2_up || true
-            check "run 5b: ... its tend listens on @tend/control/<pidns> (the first has @tend/control)" moved
-            check "run 5b: ... and tend ctl there reaches its own tend, not the first one" own_tend
-            pm rm -f -t 0 "$cid2" >/dev/null 2>&1 || true
-        fi
-    else
-        pm logs "$cid" 2>&1 | tail -n 20 | sed 's/^/    /'
+        moved() { pm logs "$cid2" 2>&1 | grep -q 'listening on @tend/control/[0-9]* instead'; }
+        wait_for 15 "run 5b: tend ctl in a second container of the same network namespace works" ctl2_up || true
+        check "run 5b: ... its tend listens on @tend/control/<pidns> (the first has @tend/control)" moved
+        check "run 5b: ... and tend ctl there reaches its own tend, not the first one" own_tend
+        pm rm -f -t 0 "$cid2" >/dev/null 2>&1 || true
     fi
-    t0=$(date +%s.%N)
-    pm stop -t 10 "$cid" >/dev/null || true
-    took=$(echo "$(date +%s.%N) - $t0" | bc)
-    code=$(pm inspect -f '{{.State.ExitCode}}' "$cid")
-    check "run 5: podman stop -> 143 in < 5 s (got $code in ${took} s)" \
-        test "$code" = 143 -a "$(echo "$took < 5" | bc)" = 1
-    pm rm "$cid" >/dev/null
+else
+    pm logs "$cid" 2>&1 | tail -n 20 | sed 's/^/    /'
 fi
+t0=$(date +%s.%N)
+pm stop -t 10 "$cid" >/dev/null || true
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+code=$(pm inspect -f '{{.State.ExitCode}}' "$cid")
+check "run 5: podman stop -> 143 in < 5 s (got $code in ${took} s)" \
+    test "$code" = 143 -a "$(echo "$took < 5" | bc)" = 1
+pm rm "$cid" >/dev/null
 
 # ---------------------------------------------------------------- nothing left
 left=$(pm ps -aq | wc -l)

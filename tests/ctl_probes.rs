@@ -46,6 +46,7 @@ impl Init {
             "--pid",
             "--fork",
             "--mount-proc",
+            "--kill-child",
             tend(),
             "init",
             "--services",

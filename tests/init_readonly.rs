@@ -33,6 +33,7 @@ fn non_root_on_a_read_only_root_needs_only_the_log_root() {
         "--pid",
         "--fork",
         "--mount-proc",
+        "--kill-child",
         "sh",
         "-c",
         &script,

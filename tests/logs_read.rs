@@ -272,14 +272,7 @@ fn service_name_resolves_under_the_log_root() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a service name"));
     let out = run(&["web"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("not implemented yet") {
-        // log::layout::Identity::from_env lands with the log engine; until then the name
-        // form explains itself and the path form is the way.
-        assert!(err.contains("give the directory's path instead"), "{err}");
-        std::fs::remove_dir_all(&root).unwrap();
-        return;
-    }
-    assert_eq!(seqs(&out), [0, 1]);
+    assert_eq!(seqs(&out), [0, 1], "{err}");
     let out = run(&["--log-root", "/nonexistent", "web"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ns1/app1/pod1/web"));
     std::fs::remove_dir_all(&root).unwrap();

@@ -308,3 +308,31 @@ fn no_capture_hands_the_terminal_to_the_child() {
     );
     assert_eq!(code(out.status), 0);
 }
+
+#[test]
+fn a_hung_pid1_fails_output_within_instead_of_hanging() {
+    // tend as PID 1 outlives a killed `unshare` and holds the pipes: the harness must kill
+    // the whole namespace so a hung test fails. Also through a wrapper without --kill-child.
+    let dir = support::TempDir::new("hung");
+    let run_dir = dir.path().to_owned();
+    let mut wrapped = std::process::Command::new("sh");
+    wrapped.args([
+        "-c",
+        "unshare --pid --fork --mount-proc \"$0\" run --no-capture -- sleep 600",
+        tend(),
+    ]);
+    for mut cmd in [
+        pid1(&["run", "--no-capture", "--", "sleep", "600"]),
+        wrapped,
+    ] {
+        cmd.env("TEND_RUN_DIR", &run_dir);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let run = std::panic::AssertUnwindSafe(|| output_within(cmd, Duration::from_secs(1)));
+            let r = std::panic::catch_unwind(run);
+            let _ = tx.send(r.is_err());
+        });
+        let failed = rx.recv_timeout(Duration::from_secs(30));
+        assert_eq!(failed, Ok(true), "output_within did not fail within 30 s");
+    }
+}

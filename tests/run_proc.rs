@@ -18,7 +18,7 @@ fn stderr(out: &std::process::Output) -> String {
 fn a_non_utf8_argument_reaches_the_command_as_bytes() {
     // As PID 1 a panic here would abort (134): arguments are bytes and pass through as such.
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", tend()])
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", tend()])
         .args(["run", "--no-capture", "--", "printf", "%s"])
         .arg(OsStr::from_bytes(b"a\xffb"))
         .stdin(Stdio::null());
@@ -230,7 +230,7 @@ fn the_command_starts_with_the_callers_mask_and_ignored_signals() {
         let mut cmd = Command::new("python3");
         cmd.args(["-c", wrapper]);
         if pid1 {
-            cmd.args(["unshare", "--pid", "--fork", "--mount-proc"]);
+            cmd.args(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]);
         }
         cmd.arg(tend()).arg(job);
         if job == "run" {
@@ -365,6 +365,7 @@ fn init_cmd_on_a_terminal_keeps_it() {
         "--pid",
         "--fork",
         "--mount-proc",
+        "--kill-child",
     ])
     .args([tend(), "init", "--", "bash", "--norc", "--noprofile", "-i"])
     .env("TEND_RUN_DIR", dir.path())

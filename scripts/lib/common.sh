@@ -42,3 +42,23 @@ wait_pid_gone() {
     done
     ! kill -0 "$1" 2>/dev/null
 }
+
+# check DESCRIPTION COMMAND...: PASS if the command succeeds, else FAIL.
+check() {
+    local what=$1
+    shift
+    if "$@" 2>/dev/null; then pass "$what"; else fail "$what"; fi
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls every 0.2 s until COMMAND succeeds
+# (PASS), or FAILs and returns 1 after SECONDS.
+wait_for() {
+    local limit=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + limit))
+    until "$@" 2>/dev/null; do
+        [ "$SECONDS" -lt "$deadline" ] || { fail "$what (not within ${limit} s)"; return 1; }
+        sleep 0.2
+    done
+    pass "$what"
+}

@@ -21,7 +21,8 @@ const MAX_REQUEST: usize = 2048;
 pub const MAX_CONNS: usize = 16;
 /// Time a client has to send its request and read the response.
 const TIMEOUT: Duration = Duration::from_secs(2);
-/// Accepts per `handle` call, so a connection flood cannot starve the rest of the loop.
+/// Accepts per `handle` call (HTTP and control socket), so a connection flood cannot starve
+/// PID 1's other duties.
 const ACCEPTS_PER_CALL: usize = 16;
 
 /// The listener and its open connections.
@@ -139,35 +140,34 @@ impl Http {
     }
 
     fn accept(&mut self, ctl: &dyn Control) {
-        for _ in 0..ACCEPTS_PER_CALL {
-            let accepted = self.listener.accept().map(|(s, _)| s);
-            let stream = match accepted_nonblocking(accepted, |s| s.set_nonblocking(true)) {
-                Accepted::Conn(s) => s,
-                Accepted::Skip => continue,
-                Accepted::Stop => return,
-            };
-            if self.conns.len() >= MAX_CONNS {
-                // A probe sends its request with the connection and is answered below at
-                // once, so the oldest connection is the idle or slow one.
-                if let Some(i) = (0..self.conns.len()).min_by_key(|&i| self.conns[i].seq) {
-                    self.conns.swap_remove(i);
+        let listener = &self.listener;
+        accept_some(
+            || listener.accept().map(|(s, _)| s),
+            |s| s.set_nonblocking(true),
+            |stream| {
+                if self.conns.len() >= MAX_CONNS {
+                    // A probe sends its request with the connection and is answered below at
+                    // once, so the oldest connection is the idle or slow one.
+                    if let Some(i) = (0..self.conns.len()).min_by_key(|&i| self.conns[i].seq) {
+                        self.conns.swap_remove(i);
+                    }
                 }
-            }
-            let mut c = Conn {
-                stream,
-                buf: [0; MAX_REQUEST],
-                len: 0,
-                out: Vec::new(),
-                sent: 0,
-                responded: false,
-                deadline: Instant::now() + self.timeout,
-                seq: self.next_seq,
-            };
-            self.next_seq += 1;
-            if c.service(ctl) {
-                self.conns.push(c);
-            }
-        }
+                let mut c = Conn {
+                    stream,
+                    buf: [0; MAX_REQUEST],
+                    len: 0,
+                    out: Vec::new(),
+                    sent: 0,
+                    responded: false,
+                    deadline: Instant::now() + self.timeout,
+                    seq: self.next_seq,
+                };
+                self.next_seq += 1;
+                if c.service(ctl) {
+                    self.conns.push(c);
+                }
+            },
+        );
     }
 }
 
@@ -284,27 +284,22 @@ pub(super) fn wanted(replied: bool) -> PollFlags {
     }
 }
 
-/// What one `accept` gave.
-pub(super) enum Accepted<S> {
-    /// A connection, made non-blocking.
-    Conn(S),
-    /// Interrupted, or the connection could not be made non-blocking: try the next.
-    Skip,
-    /// WouldBlock (nothing more to accept), or EMFILE and the like: try again on the next
-    /// wake-up rather than spin here.
-    Stop,
-}
-
-/// Sorts an `accept` result and makes the connection non-blocking.
-pub(super) fn accepted_nonblocking<S>(
-    r: io::Result<S>,
-    nonblocking: impl FnOnce(&S) -> io::Result<()>,
-) -> Accepted<S> {
-    match r {
-        Ok(s) if nonblocking(&s).is_ok() => Accepted::Conn(s),
-        Ok(_) => Accepted::Skip,
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Accepted::Skip,
-        Err(_) => Accepted::Stop,
+/// Accepts up to `ACCEPTS_PER_CALL` connections, each made non-blocking, and hands each to
+/// `each`. An interrupted accept, or a connection that cannot be made non-blocking, is
+/// skipped; WouldBlock (nothing more to accept), or EMFILE and the like, ends the round:
+/// the next wake-up tries again rather than spin here.
+pub(super) fn accept_some<S>(
+    mut accept: impl FnMut() -> io::Result<S>,
+    nonblocking: impl Fn(&S) -> io::Result<()>,
+    mut each: impl FnMut(S),
+) {
+    for _ in 0..ACCEPTS_PER_CALL {
+        match accept() {
+            Ok(s) if nonblocking(&s).is_ok() => each(s),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! carries the `--metrics-addr` HTTP listener ([`super::http`]), so the loop polls one thing.
 
 use super::addr::{ABSTRACT_NAME, Addr, bind_abstract, pidns_name};
-use super::http::{Accepted, Http, accepted_nonblocking};
+use super::http::{Http, accept_some};
 use super::metrics::render_metrics;
 use super::proto::{Control, MAX_REQUEST, Request, status_json, status_line};
 use nix::poll::PollFlags;
@@ -21,8 +21,6 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Connections served at once (bounds memory and fds); a new one beyond this evicts the
 /// oldest, so idle or slow clients can never lock others out.
 const MAX_CLIENTS: usize = 32;
-/// Accepts per `handle` call, so a connection flood cannot starve PID 1's other duties.
-const ACCEPTS_PER_CALL: usize = 16;
 
 /// The listening control socket and its connected clients (and the HTTP listener, if any).
 pub struct Server {
@@ -194,67 +192,65 @@ impl Server {
 
     fn accept(&mut self, ctl: &mut dyn Control) {
         let Some(b) = &self.unix else { return };
-        for _ in 0..ACCEPTS_PER_CALL {
-            let accepted = b.listener.accept().map(|(s, _)| s);
-            let stream = match accepted_nonblocking(accepted, |s| s.set_nonblocking(true)) {
-                Accepted::Conn(s) => s,
-                Accepted::Skip => continue,
-                Accepted::Stop => return,
-            };
-            let refuse = |msg: &[u8]| {
-                drain(&stream);
-                let _ = send(
-                    stream.as_raw_fd(),
-                    msg,
-                    MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-                );
-            };
-            match getsockopt(&stream, sockopt::PeerCredentials) {
-                Ok(cred) if cred.uid() == 0 || cred.uid() == self.uid => {}
-                Ok(cred) => {
-                    let _ = writeln!(
-                        io::stderr(),
-                        "tend: control socket: refused uid {} (pid {}): only root and uid {} may control tend",
-                        cred.uid(),
-                        cred.pid(),
-                        self.uid
+        accept_some(
+            || b.listener.accept().map(|(s, _)| s),
+            |s| s.set_nonblocking(true),
+            |stream| {
+                let refuse = |msg: &[u8]| {
+                    drain(&stream);
+                    let _ = send(
+                        stream.as_raw_fd(),
+                        msg,
+                        MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
                     );
-                    refuse(b"error permission denied\n");
-                    continue;
-                }
-                Err(e) => {
-                    let _ = writeln!(io::stderr(), "tend: control socket: SO_PEERCRED: {e}");
-                    refuse(b"error permission denied\n");
-                    continue;
-                }
-            }
-            if self.clients.len() >= MAX_CLIENTS {
-                // The oldest connection goes: a live `tend ctl` sends its request as it
-                // connects and is answered right below, so what lingers is idle or slow.
-                if let Some(i) = (0..self.clients.len()).min_by_key(|&i| self.clients[i].seq) {
-                    let old = self.clients.swap_remove(i);
-                    if !old.replied {
-                        old.tell(b"error too many connections; closed the oldest\n");
+                };
+                match getsockopt(&stream, sockopt::PeerCredentials) {
+                    Ok(cred) if cred.uid() == 0 || cred.uid() == self.uid => {}
+                    Ok(cred) => {
+                        let _ = writeln!(
+                            io::stderr(),
+                            "tend: control socket: refused uid {} (pid {}): only root and uid {} may control tend",
+                            cred.uid(),
+                            cred.pid(),
+                            self.uid
+                        );
+                        refuse(b"error permission denied\n");
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = writeln!(io::stderr(), "tend: control socket: SO_PEERCRED: {e}");
+                        refuse(b"error permission denied\n");
+                        return;
                     }
                 }
-            }
-            let seq = self.clients.iter().map(|c| c.seq + 1).max().unwrap_or(0);
-            let mut c = Client {
-                stream,
-                input: Vec::new(),
-                output: Vec::new(),
-                sent: 0,
-                replied: false,
-                deadline: Instant::now() + self.timeout,
-                timeout: self.timeout,
-                seq,
-            };
-            // Its request has usually arrived with the connection: answer it now, before
-            // later connections of a flood could evict it.
-            if c.service(ctl) {
-                self.clients.push(c);
-            }
-        }
+                if self.clients.len() >= MAX_CLIENTS {
+                    // The oldest connection goes: a live `tend ctl` sends its request as it
+                    // connects and is answered right below, so what lingers is idle or slow.
+                    if let Some(i) = (0..self.clients.len()).min_by_key(|&i| self.clients[i].seq) {
+                        let old = self.clients.swap_remove(i);
+                        if !old.replied {
+                            old.tell(b"error too many connections; closed the oldest\n");
+                        }
+                    }
+                }
+                let seq = self.clients.iter().map(|c| c.seq + 1).max().unwrap_or(0);
+                let mut c = Client {
+                    stream,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    sent: 0,
+                    replied: false,
+                    deadline: Instant::now() + self.timeout,
+                    timeout: self.timeout,
+                    seq,
+                };
+                // Its request has usually arrived with the connection: answer it now, before
+                // later connections of a flood could evict it.
+                if c.service(ctl) {
+                    self.clients.push(c);
+                }
+            },
+        );
     }
 }
 

@@ -43,7 +43,9 @@ impl Drop for TempDir {
 /// `unshare --pid --fork --mount-proc tend ARGS…`: tend runs as PID 1 of a new namespace.
 pub fn pid1(args: &[&str]) -> Command {
     let mut c = Command::new("unshare");
-    c.args(["--pid", "--fork", "--mount-proc", tend()])
+    // --kill-child: if unshare is killed (a time-out), tend gets SIGKILL too, and with its
+    // PID 1 the whole namespace goes.
+    c.args(["--pid", "--fork", "--mount-proc", "--kill-child", tend()])
         .args(args);
     c.stdin(Stdio::null());
     c
@@ -56,9 +58,12 @@ pub fn plain(args: &[&str]) -> Command {
     c
 }
 
-/// Runs a command to completion with a hard time limit.
+/// Runs a command to completion with a hard time limit; past it, kills the command and
+/// everything under it (a tend that is PID 1 of a namespace would otherwise outlive
+/// `unshare` holding the pipes) and fails the test.
 pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let what = format!("{cmd:?}");
     let child = cmd.spawn().expect("spawn");
     let pid = child.id();
     let killer = std::thread::spawn(move || {
@@ -66,14 +71,43 @@ pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
         while start.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(50));
             if !Path::new(&format!("/proc/{pid}")).exists() {
-                return;
+                return false;
             }
         }
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        kill_tree(pid);
+        true
     });
     let out = child.wait_with_output().expect("wait");
-    let _ = killer.join();
+    let timed_out = killer.join().unwrap_or(false);
+    assert!(
+        !timed_out,
+        "timed out after {limit:?}, killed: {what}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
+}
+
+/// SIGKILLs `pid` and all its descendants, looked up before any is killed (an orphan is
+/// reparented out of reach). Killing a namespace's PID 1 takes the rest of it along.
+pub fn kill_tree(pid: u32) {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let tasks = format!("/proc/{}/task", all[i]);
+        for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            all.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+        i += 1;
+    }
+    let pids: Vec<String> = all.iter().map(u32::to_string).collect();
+    let _ = Command::new("kill").arg("-9").args(&pids).status();
 }
 
 /// Polls `f` every 20 ms until it is true or `limit` passes; returns whether it became true.
