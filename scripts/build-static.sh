@@ -11,9 +11,11 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
 fi
 
 # A fixed-address executable needs no run-time relocations (static-pie carries ~33 KiB of
-# them), and with panic=abort nothing unwinds, so no unwind tables need forcing.
+# them), and with panic=abort nothing unwinds, so no unwind tables need forcing, and the
+# ones std and musl bring are dropped at link time (scripts/no-unwind.ld says why it is safe).
 small="-C relocation-model=static -C force-unwind-tables=no"
-if rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+small="$small -C link-arg=-Wl,-T,$PWD/scripts/no-unwind.ld -C link-arg=-Wl,--no-eh-frame-hdr"
+if [ -z "${TEND_FORCE_GNU:-}" ] && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
   RUSTFLAGS="$small" cargo build --release --locked --target "$musl" >&2
   bin="target/$musl/release/tend"
 else
