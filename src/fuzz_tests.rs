@@ -129,7 +129,10 @@ mod log_records {
     /// Runs the real framer over `chunks`, checking `in_split` after every call: true exactly
     /// while the last record emitted is a `P` piece.
     fn frame(chunks: &[&[u8]], max: usize) -> Vec<Rec> {
-        let mut f = Framer::new(max);
+        frame_with(Framer::new(max), chunks)
+    }
+
+    fn frame_with(mut f: Framer, chunks: &[&[u8]]) -> Vec<Rec> {
         let mut out: Vec<Rec> = Vec::new();
         let push = |out: &mut Vec<Rec>, r: Record<'_>| {
             out.push(Rec {
@@ -275,13 +278,24 @@ mod log_records {
             prop_assert!(!prev_partial, "output ends with a P record");
             prop_assert_eq!(&joined, &want);
 
-            // json: valid JSON, three fields, `log` is each piece decoded on its own with
-            // invalid UTF-8 replaced by U+FFFD (format.rs), `\n` only when the line ended.
-            let out = render_all(Format::Json, &stamp, stream, &recs);
+            // json: pieces cut at a character boundary at or before max; valid JSON, three
+            // fields, `log` is each piece decoded on its own with invalid UTF-8 replaced by
+            // U+FFFD, `\n` on every record but a `P` piece; valid text comes out unaltered.
+            let jrecs = frame_with(Framer::new(max).utf8_cuts(true), &chunks(&data, &cuts));
+            let mut raw = Vec::new();
+            for r in &jrecs {
+                prop_assert!(r.line.len() <= max && r.line.len() + 3 >= max || !r.partial);
+                raw.extend_from_slice(&r.line);
+                if !r.partial {
+                    raw.push(b'\n');
+                }
+            }
+            prop_assert_eq!(&raw, &want, "json pieces joined give the lines");
+            let out = render_all(Format::Json, &stamp, stream, &jrecs);
             let lines = out_lines(&out);
-            prop_assert_eq!(lines.len(), recs.len());
+            prop_assert_eq!(lines.len(), jrecs.len());
             let mut all_logs = String::new();
-            for (line, r) in lines.into_iter().zip(&recs) {
+            for (line, r) in lines.into_iter().zip(&jrecs) {
                 let v: serde_json::Value = serde_json::from_slice(line)
                     .map_err(|e| TestCaseError::fail(format!("{e}: {line:?}")))?;
                 let o = v.as_object().ok_or_else(|| TestCaseError::fail("not an object"))?;
@@ -289,14 +303,14 @@ mod log_records {
                 prop_assert_eq!(o["stream"].as_str(), Some(stream.as_str()));
                 prop_assert_eq!(o["time"].as_str(), Some(when.as_str()));
                 let mut log = String::from_utf8_lossy(&r.line).into_owned();
-                if r.newline {
+                if !r.partial {
                     log.push('\n');
                 }
                 prop_assert_eq!(o["log"].as_str(), Some(log.as_str()));
                 all_logs.push_str(&log);
             }
-            if data.is_ascii() {
-                prop_assert_eq!(all_logs.as_bytes(), &data[..]);
+            if let Ok(text) = std::str::from_utf8(&want) {
+                prop_assert_eq!(all_logs.as_str(), text, "valid text altered");
             }
 
             // ts: microsecond stamp, one space, the payload untouched.

@@ -403,6 +403,7 @@ fn collect(t: &Tree, safe: &Path, svc: &str) -> (HashMap<String, Found>, usize, 
     paths.push(dir.join("current"));
     let mut found: HashMap<String, Found> = HashMap::new();
     let mut pending: HashMap<&str, Vec<u8>> = HashMap::new();
+    let mut cut: HashMap<&str, Vec<u8>> = HashMap::new();
     let mut bytes = 0;
     for p in paths {
         let data = std::fs::read(&p).unwrap_or_default();
@@ -419,8 +420,29 @@ fn collect(t: &Tree, safe: &Path, svc: &str) -> (HashMap<String, Found>, usize, 
             buf.extend_from_slice(payload);
             if !partial {
                 let whole = std::mem::take(buf);
-                scan(svc, stream, &whole, &mut found);
+                // A line that ran on for --rotate-size past the rotation point is ended
+                // with F and continues as a new line (SPEC §4): a line that stops inside a
+                // record and one that does not start a record are the two halves.
+                let held = cut.entry(stream).or_default();
+                let whole = if !held.is_empty() && !whole.starts_with(b"R|") {
+                    [std::mem::take(held), whole].concat()
+                } else {
+                    if !held.is_empty() {
+                        scan(svc, stream, &std::mem::take(held), &mut found);
+                    }
+                    whole
+                };
+                if whole.ends_with(b"|E") {
+                    scan(svc, stream, &whole, &mut found);
+                } else {
+                    *held = whole;
+                }
             }
+        }
+    }
+    for (stream, held) in cut {
+        if !held.is_empty() {
+            scan(svc, stream, &held, &mut found);
         }
     }
     for (stream, rest) in pending {

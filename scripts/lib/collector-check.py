@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks what a collector shipped against what tend wrote (scripts/collector-e2e.sh).
 
-Usage: collector-check.py [--known-archive-repeats] OUT.jsonl LOGROOT NS/APP/POD/SVC:N_OUT:N_ERR...
+Usage: collector-check.py [--known-archive-repeats] [--id-key NAME] OUT.jsonl LOGROOT NS/APP/POD/SVC:N_OUT:N_ERR...
 
 1. On disk (tend): in every service directory, the archives (`@*.log`, `@*.log.gz`, in
    name order) then `current` are parsed as CRI; P pieces are joined with their F
@@ -14,6 +14,8 @@ Usage: collector-check.py [--known-archive-repeats] OUT.jsonl LOGROOT NS/APP/POD
 With --known-archive-repeats (a collector restart), a record may arrive twice only if
 it is in an archive and the repeated records of that archive are a prefix of it (the
 file read again from its start); the repeats are counted and reported, not failed.
+With --id-key NAME, every shipped record must carry NAME, equal on every copy of a record
+and different between records: deduplicated by it, every record arrives exactly once.
 Prints counts per service and stream; exits 1 on any failure.
 """
 import gzip
@@ -74,9 +76,15 @@ def disk(logroot, svc_path):
 
 def main():
     args = sys.argv[1:]
-    allow = args[0] == "--known-archive-repeats"
-    if allow:
-        args = args[1:]
+    allow, id_key = False, None
+    while args and args[0].startswith("--"):
+        flag = args.pop(0)
+        if flag == "--known-archive-repeats":
+            allow = True
+        elif flag == "--id-key" and args:
+            id_key = args.pop(0)
+        else:
+            sys.exit(f"collector-check.py: unknown flag {flag!r}")
     out, logroot, specs = args[0], args[1], args[2:]
     ok = True
     services, want, where = {}, set(), {}
@@ -95,6 +103,7 @@ def main():
         ok &= not errors and not missing and splits > 0 and files > 10
 
     got, bad, order = {}, [], {}
+    ids, id_of = {}, {}  # id -> records with it; record -> its ids
     lines = open(out, encoding="utf-8").read().splitlines() if os.path.exists(out) else []
     for n, raw in enumerate(lines, 1):
         try:
@@ -113,6 +122,13 @@ def main():
         if r.get("stream") != STREAM[key[1]]:
             bad.append(f"line {n}: {key}: stream {r.get('stream')!r}")
         got[key] = got.get(key, 0) + 1
+        if id_key is not None:
+            i = r.get(id_key)
+            if not isinstance(i, str) or not i:
+                bad.append(f"line {n}: {key}: no {id_key}")
+            else:
+                ids.setdefault(i, set()).add(key)
+                id_of.setdefault(key, set()).add(i)
         if key in where:
             # Per file and per copy (1st, 2nd): the indices must increase.
             order.setdefault((key[0], where[key][0], got[key]), []).append(where[key][1])
@@ -141,6 +157,15 @@ def main():
             print(f"  shipped {path} {STREAM[st]}: sent {n}, received {rec}, {dup} duplicates, "
                   f"{len(miss)} missing{' (first: ' + str(miss[:5]) + ')' if miss else ''}")
             ok &= (allow or dup == 0) and not miss
+    if id_key is not None:
+        shared = sum(1 for ks in ids.values() if len(ks) > 1)
+        unstable = sum(1 for i in id_of.values() if len(i) > 1)
+        good = shared == 0 and unstable == 0 and len(ids) == len(got)
+        print(f"  {id_key}: {len(ids)} distinct for {len(got)} distinct records, {shared} shared "
+              f"by different records, {unstable} records with more than one: "
+              + (f"deduplicated by it, {len(got)} of {len(want)} records each once" if good
+                 else "NOT a key to deduplicate by"))
+        ok &= good
     files = len({(p, f) for p, f, _ in order})
     print(f"  total: sent {len(want)}, received {len(lines)} lines, {len(bad)} bad, "
           f"from {files} files, {len(unordered)} out of order {unordered[:3]}")

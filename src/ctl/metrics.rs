@@ -81,35 +81,63 @@ fn label(v: &str) -> String {
 
 /// Replaces `path` with `text` atomically: a temp file in the same directory, fsync,
 /// rename, so a scraper (node_exporter's textfile collector) never reads half a file.
+///
+/// tend runs as root and the directory may not be its own: the temp file is created with
+/// `O_EXCL|O_NOFOLLOW` under an unpredictable name, relative to the directory's fd (a
+/// planted symlink or file is never written through), mode 0644; a directory writable by
+/// others without the sticky bit is refused (anyone could swap the file under us).
 pub fn write_metrics_file(path: &Path, text: &str) -> io::Result<()> {
-    let dir = match path.parent() {
+    use nix::fcntl::{OFlag, open, openat, renameat};
+    use nix::sys::stat::{Mode, fchmod, fstat};
+    let dir_path = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let file_name = path.file_name().ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, "metrics path has no file name")
     })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
+    let dir = open(
+        dir_path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = fstat(&dir)?;
+    if st.st_mode & 0o002 != 0 && st.st_mode & 0o1000 == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{}: writable by others without the sticky bit (refusing to write there)",
+                dir_path.display()
+            ),
+        ));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(file_name);
+    tmp.push(format!(".tmp.{}.{nanos:09}", std::process::id()));
+    let tmp = Path::new(&tmp);
+    let fd = openat(
+        &dir,
+        tmp,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )?;
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        // The umask may have taken bits away; scrapers run as other users.
+        fchmod(&fd, Mode::from_bits_truncate(0o644))?;
+        let mut f = std::fs::File::from(fd);
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        renameat(&dir, tmp, &dir, file_name)?;
         // Make the rename itself durable; a failure here leaves a complete file either way.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let _ = nix::unistd::fsync(&dir);
         Ok(())
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = nix::unistd::unlinkat(&dir, tmp, nix::unistd::UnlinkatFlags::NoRemoveDir);
     }
     result
 }
@@ -224,6 +252,33 @@ pub(crate) mod tests {
             1,
             "no temp file left"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temp_file_is_never_written_through_a_link_and_unsafe_dirs_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tend-metrics-sec-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        // The old predictable name, planted as a symlink to a file root must not overwrite.
+        let planted = dir.join(format!(".tend.prom.tmp.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let p = dir.join("tend.prom");
+        write_metrics_file(&p, "a 1\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a 1\n");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+        // World-writable without sticky: refused; with sticky (like /tmp): fine.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = write_metrics_file(&p, "a 2\n").unwrap_err();
+        assert!(e.to_string().contains("without the sticky bit"), "{e}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        write_metrics_file(&p, "a 3\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a 3\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -96,6 +96,11 @@ impl Batch {
         self.len = 0;
     }
 
+    /// Keeps only the first `n` bytes.
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+
     /// Removes the first `n` bytes (written already), keeping the rest in order.
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len);

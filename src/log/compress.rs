@@ -28,6 +28,8 @@ const PASS_EVERY: i128 = 1_000_000_000;
 /// Handle to one sink's compressor thread.
 pub struct Compressor {
     tx: Option<mpsc::Sender<String>>,
+    /// `(archive .log name, size of its .gz)` for each archive compressed (the sink's index).
+    sizes: mpsc::Receiver<(String, u64)>,
     done: mpsc::Receiver<()>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -51,6 +53,7 @@ impl Compressor {
     ) -> Result<Compressor, String> {
         let (tx, rx) = mpsc::channel::<String>();
         let (done_tx, done) = mpsc::channel();
+        let (size_tx, sizes) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let shown = path.display().to_string();
@@ -64,6 +67,7 @@ impl Compressor {
                     delay: delay.as_nanos() as i128,
                     stop: stop2,
                     failed: Vec::new(),
+                    sizes: size_tx,
                 };
                 w.run(rx);
                 let _ = done_tx.send(());
@@ -71,6 +75,7 @@ impl Compressor {
             .map_err(|e| format!("{shown}: cannot start compressor thread: {e}"))?;
         Ok(Compressor {
             tx: Some(tx),
+            sizes,
             done,
             stop,
             handle: Some(handle),
@@ -83,6 +88,11 @@ impl Compressor {
         if let Some(tx) = &self.tx {
             let _ = tx.send(name);
         }
+    }
+
+    /// Archives compressed since the last call: `(.log name, .gz size)`.
+    pub fn compressed(&self) -> impl Iterator<Item = (String, u64)> + '_ {
+        self.sizes.try_iter()
     }
 
     /// Compresses what is already due until `deadline` (forever if `None`), then abandons
@@ -116,6 +126,8 @@ struct Worker {
     stop: Arc<AtomicBool>,
     /// Archives that failed this run: reported once, not retried until the next run.
     failed: Vec<String>,
+    /// Reports each `.gz` size back to the sink's archive index.
+    sizes: mpsc::Sender<(String, u64)>,
 }
 
 fn now_ns() -> i128 {
@@ -198,6 +210,9 @@ impl Worker {
             }
             match compress_one(&self.dir, name, &self.stop) {
                 Ok(Some(gz)) => {
+                    if let Ok(st) = dirfd::stat_in(&self.dir, &gz) {
+                        let _ = self.sizes.send((name.clone(), st.st_size as u64));
+                    }
                     if let Some(argv) = &self.on_rotate {
                         super::hooks::request_hook(argv, &self.path.join(gz));
                     }
@@ -226,25 +241,23 @@ fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<S
     dirfd::unlink_in(dir, &tmp).map_err(|e| format!("{tmp}: {e}"))?;
     let out = dirfd::open_in(dir, &tmp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)
         .map_err(|e| format!("{tmp}: {e}"))?;
-    let mut enc = GzEncoder::new(std::fs::File::from(out));
-    let mut buf = vec![0u8; 64 << 10];
-    let mut src = src;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            drop(enc);
+    // Every way out but the rename removes the temporary file: a `.gz.tmp` left behind
+    // (ENOSPC mid-write) is invisible to retention, which would delete real archives.
+    match deflate_into(src, out, &tmp, stop) {
+        Ok(true) => {}
+        Ok(false) => {
             let _ = dirfd::unlink_in(dir, &tmp);
             return Ok(None);
         }
-        let n = std::io::Read::read(&mut src, &mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
+        Err(e) => {
+            let _ = dirfd::unlink_in(dir, &tmp);
+            return Err(e);
         }
-        enc.write_all(&buf[..n])
-            .map_err(|e| format!("{tmp}: {e}"))?;
     }
-    let file = enc.finish().map_err(|e| format!("{tmp}: {e}"))?;
-    file.sync_all().map_err(|e| format!("{tmp}: fsync: {e}"))?;
-    dirfd::rename_in(dir, &tmp, &gz).map_err(|e| format!("{tmp} → {gz}: {e}"))?;
+    if let Err(e) = dirfd::rename_in(dir, &tmp, &gz) {
+        let _ = dirfd::unlink_in(dir, &tmp);
+        return Err(format!("{tmp} → {gz}: {e}"));
+    }
     // If retention deleted the .log while we read it, the archive is gone: drop the .gz too.
     match nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) => {}
@@ -256,6 +269,31 @@ fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<S
     }
     let _ = nix::unistd::fsync(dir);
     Ok(Some(gz))
+}
+
+/// Gzips `src` into `out` and fsyncs it; `false` when abandoned (`stop`).
+fn deflate_into(
+    mut src: std::fs::File,
+    out: OwnedFd,
+    tmp: &str,
+    stop: &AtomicBool,
+) -> Result<bool, String> {
+    let mut enc = GzEncoder::new(std::fs::File::from(out));
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let n = std::io::Read::read(&mut src, &mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        enc.write_all(&buf[..n])
+            .map_err(|e| format!("{tmp}: {e}"))?;
+    }
+    let file = enc.finish().map_err(|e| format!("{tmp}: {e}"))?;
+    file.sync_all().map_err(|e| format!("{tmp}: fsync: {e}"))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -137,6 +137,7 @@ pub fn open_current(dir: &OwnedFd, shown: &str) -> Result<OwnedFd, String> {
 /// whose `.log.gz` exists is deleted (the rename finished, the unlink did not).
 pub fn recover_compression(dir: &OwnedFd) {
     let Ok(names) = list(dir) else { return };
+    let names: std::collections::HashSet<String> = names.into_iter().collect();
     for n in &names {
         let regular = |f: &str| stat_in(dir, f).is_ok_and(|st| is_regular(&st));
         let gz = format!("{n}.gz");

@@ -1,14 +1,18 @@
 //! Records to bytes: `cri`, `json`, `ts`, `plain`, with the timestamp formatted once per batch.
 //!
-//! # A UTF-8 character cut at a `--max-line` boundary (json)
+//! # A UTF-8 character at a `--max-line` boundary (json)
 //!
-//! Pieces are cut at exactly `max_line` bytes of the line, never moved to a character
-//! boundary, so every piece but the last carries exactly `max_line` input bytes (what Docker
-//! does and what Vector expects). Each piece is then decoded on its own, as
-//! `String::from_utf8_lossy` would: the leading bytes of a character cut at the end of a
-//! piece become one U+FFFD, and each orphaned continuation byte at the start of the next
-//! piece becomes one U+FFFD. Everything else in both pieces is kept as is; only the broken
-//! fragment is replaced. `cri`, `ts` and `plain` write the bytes untouched.
+//! The json framer cuts a split line at the last character boundary at or before
+//! `max_line` bytes ([`super::frame::Framer::utf8_cuts`]), so a valid character is never
+//! split and valid text is never altered. Each piece is decoded on its own, as
+//! `String::from_utf8_lossy` would: only invalid input bytes become U+FFFD. `cri`, `ts` and
+//! `plain` cut at exactly `max_line` bytes and write the bytes untouched.
+//!
+//! # Complete records in json
+//!
+//! Every json record but a `P` piece ends its `log` with `\n`, as `cri` writes `F`: an
+//! unterminated last line (EOF) and a held piece released early for the other stream are
+//! complete records, so a reader never joins the next record (of either stream) to them.
 //!
 //! # Split lines in `ts` and `plain`
 //!
@@ -118,7 +122,9 @@ pub fn render(format: Format, stamp: &Stamp, stream: Stream, rec: Record<'_>, ou
         Format::Json => {
             out.put(b"{\"log\":\"");
             json_escape(rec.line, out);
-            if rec.newline {
+            // Every record but a `P` piece is complete (as `cri` writes `F`), so a record of
+            // the other stream is never joined to it: an unterminated line gets `\n` too.
+            if !rec.partial {
                 out.put(b"\\n");
             }
             out.put(match stream {
@@ -262,12 +268,16 @@ mod tests {
         );
         assert_eq!(
             s,
-            "{\"log\":\"a\\\"b\\\\c\\td\\u0001\\u001f\u{FFFD}\u{FFFD}\",\"stream\":\"stderr\",\"time\":\"2026-11-22T22:30:01.123456789Z\"}\n"
+            "{\"log\":\"a\\\"b\\\\c\\td\\u0001\\u001f\u{FFFD}\u{FFFD}\\n\",\"stream\":\"stderr\",\"time\":\"2026-11-22T22:30:01.123456789Z\"}\n"
         );
-        // A euro sign cut after its first byte: one U+FFFD per side of the cut.
+        // Invalid input (a euro sign's first byte, then orphaned continuation bytes): one
+        // U+FFFD per invalid sequence.
         let a = one(Format::Json, Stdout, b"ab\xe2", true, false);
         let b = one(Format::Json, Stdout, b"\x82\xacc", false, true);
         assert!(a.starts_with("{\"log\":\"ab\u{FFFD}\""), "{a}");
         assert!(b.starts_with("{\"log\":\"\u{FFFD}\u{FFFD}c\\n\""), "{b}");
+        // An unterminated last line is a complete record: `\n` like any `F`.
+        let eof = one(Format::Json, Stdout, b"end", false, false);
+        assert!(eof.starts_with("{\"log\":\"end\\n\""), "{eof}");
     }
 }

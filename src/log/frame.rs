@@ -47,6 +47,8 @@ pub struct Framer {
     carry: Vec<u8>,
     max_line: usize,
     in_split: bool,
+    /// Cut pieces at a UTF-8 character boundary (json), not at exactly `max_line` bytes.
+    utf8: bool,
 }
 
 impl Framer {
@@ -57,7 +59,15 @@ impl Framer {
             carry: Vec::with_capacity(max_line),
             max_line,
             in_split: false,
+            utf8: false,
         }
+    }
+
+    /// Cuts pieces at the last UTF-8 character boundary at or before `max_line` (json), so
+    /// a valid character is never split between two records.
+    pub fn utf8_cuts(mut self, on: bool) -> Framer {
+        self.utf8 = on;
+        self
     }
 
     /// `true` between a `P` piece and its `F` piece: the other stream must wait.
@@ -71,10 +81,21 @@ impl Framer {
         self.carry.len()
     }
 
+    /// Where to end a piece of `s` (`s.len() > max_line`).
+    #[inline(always)]
+    fn cut(&self, s: &[u8]) -> usize {
+        if self.utf8 {
+            utf8_cut(&s[..self.max_line], &s[self.max_line..])
+        } else {
+            self.max_line
+        }
+    }
+
     /// Frames `data`, calling `emit` for every record it completes.
     pub fn feed(&mut self, mut data: &[u8], emit: &mut impl FnMut(Record<'_>)) {
         let max = self.max_line;
-        if !self.carry.is_empty() {
+        // A UTF-8 cut can leave up to 3 bytes of a piece in the carry: loop until it empties.
+        while !self.carry.is_empty() {
             let room = max - self.carry.len();
             match self.newline.find(&data[..data.len().min(room + 1)]) {
                 Some(i) if i <= room => {
@@ -87,10 +108,15 @@ impl Framer {
                 _ if data.len() > room => {
                     // The carry plus `room` more bytes make a full piece and more follows.
                     self.carry.extend_from_slice(&data[..room]);
-                    self.in_split = true;
-                    emit(piece(&self.carry));
-                    self.carry.clear();
                     data = &data[room..];
+                    let at = if self.utf8 {
+                        utf8_cut(&self.carry, data)
+                    } else {
+                        max
+                    };
+                    self.in_split = true;
+                    emit(piece(&self.carry[..at]));
+                    self.carry.drain(..at);
                 }
                 _ => {
                     self.carry.extend_from_slice(data);
@@ -102,8 +128,9 @@ impl Framer {
             let mut line = &data[..i];
             while line.len() > max {
                 self.in_split = true;
-                emit(piece(&line[..max]));
-                line = &line[max..];
+                let at = self.cut(line);
+                emit(piece(&line[..at]));
+                line = &line[at..];
             }
             self.in_split = false;
             emit(full(line, true));
@@ -111,8 +138,9 @@ impl Framer {
         }
         while data.len() > max {
             self.in_split = true;
-            emit(piece(&data[..max]));
-            data = &data[max..];
+            let at = self.cut(data);
+            emit(piece(&data[..at]));
+            data = &data[at..];
         }
         // Exactly `max` bytes may wait here: whether they end the line is not known yet.
         self.carry.extend_from_slice(data);
@@ -148,6 +176,39 @@ impl Framer {
             emit(full(&self.carry, false));
             self.carry.clear();
         }
+    }
+}
+
+/// Length of `piece` once a character straddling its end is moved to the next piece
+/// (`after` holds the bytes that follow, possibly few). Only a character begun in the last
+/// 3 bytes and continued after the end is moved, never the whole piece; bytes that cannot
+/// be valid UTF-8 stay where they are (they become U+FFFD wherever they land).
+#[cold] // once per piece of a long line: kept out of the per-line loop
+#[inline(never)]
+fn utf8_cut(piece: &[u8], after: &[u8]) -> usize {
+    let n = piece.len();
+    let cont = |b: u8| b & 0xC0 == 0x80;
+    let mut start = n;
+    while start > 0 && n - start < 3 && cont(piece[start - 1]) {
+        start -= 1;
+    }
+    let Some(start) = start.checked_sub(1) else {
+        return n;
+    };
+    let need = match piece[start] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return n, // ASCII, or no lead byte: nothing straddles the end
+    };
+    let missing = (start + need).saturating_sub(n);
+    if start == 0 || missing == 0 {
+        return n;
+    }
+    if after.iter().take(missing).all(|&b| cont(b)) {
+        start
+    } else {
+        n
     }
 }
 
@@ -236,5 +297,38 @@ mod tests {
         assert!(f.in_split() && n == 1 && f.carried() == 4);
         f.feed(b"y\n", &mut |_| n += 1);
         assert!(!f.in_split() && n == 2);
+    }
+
+    #[test]
+    fn json_cuts_at_a_character_boundary_in_any_chunking() {
+        // max 8: "abcdef€" would cut the euro sign (3 bytes at 6..9) after its 2nd byte.
+        let input = "abcdef€gh\nxyz😀😀\n".as_bytes();
+        let want: Vec<(Vec<u8>, bool)> = vec![
+            (b"abcdef".to_vec(), true),
+            ("€gh".as_bytes().to_vec(), false),
+            ("xyz😀".as_bytes().to_vec(), true),
+            ("😀".as_bytes().to_vec(), false),
+        ];
+        for cut1 in 0..input.len() {
+            for cut2 in cut1..input.len() {
+                let mut f = Framer::new(8).utf8_cuts(true);
+                let mut got = Vec::new();
+                for c in [&input[..cut1], &input[cut1..cut2], &input[cut2..]] {
+                    f.feed(c, &mut |r| got.push((r.line.to_vec(), r.partial)));
+                }
+                f.finish(&mut |r| got.push((r.line.to_vec(), r.partial)));
+                assert_eq!(got, want, "cuts {cut1} {cut2}");
+            }
+        }
+        // Invalid bytes are not moved: a lead byte followed by ASCII stays in its piece.
+        assert_eq!(utf8_cut(b"abcdefg\xe2", b"xy"), 8);
+        assert_eq!(utf8_cut(b"abcdefg\xe2", b"\x82"), 7);
+        // A piece that is one character's start only is never emptied.
+        assert_eq!(utf8_cut(b"\xf0\x9f\x98", b"\x80"), 3);
+        // Without utf8_cuts, exactly max_line bytes.
+        let mut f = Framer::new(8);
+        let mut got = Vec::new();
+        f.feed(input, &mut |r| got.push(r.line.len()));
+        assert_eq!(got[0], 8);
     }
 }

@@ -12,10 +12,11 @@ pub mod format;
 pub mod frame;
 pub mod gzip;
 pub mod hooks;
+mod index;
 pub mod layout;
 pub mod options;
 pub mod pump;
-mod retention;
+mod recover;
 pub mod sink;
 mod tee;
 

@@ -1,5 +1,6 @@
 //! One log directory: `current`, rotation to `@<time>.log`, retention, disk-full policy.
 
+use super::archive;
 use super::batch::Batch;
 use super::compress::Compressor;
 use super::dirfd;
@@ -7,10 +8,11 @@ use super::dirfd::{open_current, recover_compression};
 use super::format::{Stamp, render, render_marker};
 use super::frame::{Framer, Record};
 use super::hooks::request_hook;
+use super::index::{Index, Policy};
 use super::layout::{Identity, validate_component};
 use super::options::{Format, OnFull, TeeFormat};
 use super::pump::{GiveUp, SinkStats};
-use super::retention::{self, Policy};
+use super::recover;
 use super::tee::Tee;
 use super::{LogOptions, Stream};
 use nix::errno::Errno;
@@ -21,11 +23,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Marker written after a record torn by a crash.
-const TORN_MARKER: &str = "tend: previous record was cut short (tend restarted)";
+/// Marker after a `plain` line that a crash ended early.
+const PLAIN_TORN: &str = "tend: previous record was cut short (tend restarted)";
 /// First and longest wait between write attempts on a full disk.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How often to check that `current` is still linked (a deleted directory).
+const GONE_CHECK: Duration = Duration::from_secs(1);
 /// How long to wait before retrying a rotation that failed.
 const ROTATE_RETRY: Duration = Duration::from_secs(10);
 /// Start writeback of `current` every this many bytes, so the fsync at rotation finds
@@ -56,8 +60,17 @@ pub struct Sink {
     /// Bytes dropped since the last marker was written (`--on-full drop`).
     pending_drop: u64,
     last_archive_ns: i128,
+    /// The archives, listed once at open.
+    archives: Index,
+    /// The log root and the directories below it, to recreate them if deleted.
+    chain: (PathBuf, Vec<String>),
+    /// When to check next that `current` is still linked.
+    gone_check_at: Instant,
     rotate_retry_at: Option<Instant>,
-    disk_full_reported: bool,
+    /// The write error going on (reported once when it starts), and the bytes lost
+    /// since (reported once when writing works again).
+    failing: Option<Errno>,
+    lost_while_failing: u64,
     stats: Arc<SinkStats>,
     compressor: Option<Compressor>,
     /// Past its deadline a full disk drops instead of blocking (shutdown).
@@ -85,34 +98,26 @@ impl Sink {
         ] {
             validate_component(src, v)?;
         }
-        let mut fd = dirfd::open_root(root)?;
-        let mut path = root.to_path_buf();
-        for part in [id.namespace.as_str(), &id.app, &id.pod, service] {
-            path.push(part);
-            fd = dirfd::sub_dir(&fd, part, &path)?;
-        }
-        Sink::open_fd(fd, path, opts)
+        let parts = [id.namespace.as_str(), &id.app, &id.pod, service];
+        let parts: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+        let (fd, path) = open_chain(root, &parts)?;
+        Sink::open_fd(fd, path, (root.to_path_buf(), parts), opts)
     }
 
     /// Opens (creating) a log directory given directly, as `tend log DIR` does.
     pub fn open_dir(dir: &Path, opts: LogOptions) -> Result<Sink, String> {
         let fd = dirfd::open_root(dir)?;
-        Sink::open_fd(fd, dir.to_path_buf(), opts)
+        Sink::open_fd(fd, dir.to_path_buf(), (dir.to_path_buf(), Vec::new()), opts)
     }
 
-    fn open_fd(dir: OwnedFd, path: PathBuf, opts: LogOptions) -> Result<Sink, String> {
+    fn open_fd(
+        dir: OwnedFd,
+        path: PathBuf,
+        chain: (PathBuf, Vec<String>),
+        opts: LogOptions,
+    ) -> Result<Sink, String> {
         let shown = path.display().to_string();
-        let lock_fd = dirfd::open_in(&dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT)
-            .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
-        let lock = match Flock::lock(lock_fd, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((_, Errno::EWOULDBLOCK)) => {
-                return Err(format!(
-                    "{shown}: another tend is writing this log directory (lock held)"
-                ));
-            }
-            Err((_, e)) => return Err(format!("{shown}/lock: cannot lock: {e}")),
-        };
+        let lock = lock_dir(&dir, &shown)?;
         recover_compression(&dir);
         let current = open_current(&dir, &shown)?;
         let st = nix::sys::stat::fstat(&current)
@@ -125,8 +130,12 @@ impl Sink {
             ends_nl: true,
             pending_drop: 0,
             last_archive_ns: 0,
+            archives: Index::default(),
+            chain,
+            gone_check_at: Instant::now() + GONE_CHECK,
             rotate_retry_at: None,
-            disk_full_reported: false,
+            failing: None,
+            lost_while_failing: 0,
             stats: Arc::new(SinkStats::default()),
             compressor: None,
             // On the log thread, a shutdown must end a repair blocked on a full disk too.
@@ -139,16 +148,7 @@ impl Sink {
             current,
             opts,
         };
-        if sink.cur_size > 0 {
-            let mut last = [0u8; 1];
-            nix::sys::uio::pread(&sink.current, &mut last, sink.cur_size as i64 - 1)
-                .map_err(|e| format!("{shown}/current: cannot read: {e}"))?;
-            if last[0] != b'\n' {
-                // A crash tore the last record: end it, then say so.
-                sink.ends_nl = false;
-                sink.write_marker(TORN_MARKER);
-            }
-        }
+        sink.repair_tail(&shown)?;
         if sink.opts.tee {
             let name = sink
                 .path
@@ -158,8 +158,11 @@ impl Sink {
             let t = Tee::new(format, name.as_deref().unwrap_or("?"), sink.stats.clone());
             sink.tee = Some(t);
         }
-        let archives = retention::list(&sink.dir).unwrap_or_default();
-        sink.last_archive_ns = archives.last().map_or(0, |a| a.ns);
+        let archives = archive::list(&sink.dir).unwrap_or_default();
+        for a in &archives {
+            sink.archives.push(a.stem.clone(), a.ns, a.size);
+        }
+        sink.last_archive_ns = sink.archives.last_ns();
         if sink.opts.compress {
             let dup = sink
                 .dir
@@ -180,14 +183,55 @@ impl Sink {
         Ok(sink)
     }
 
+    /// After a crash: cuts a torn last record (writing one marker saying how many bytes
+    /// went) and closes a dangling `P` piece with an empty `F`, before anything else.
+    fn repair_tail(&mut self, shown: &str) -> Result<(), String> {
+        let fix = recover::inspect(&self.current, self.cur_size, self.opts.format)
+            .map_err(|e| format!("{shown}/current: cannot read: {e}"))?;
+        if let Some(len) = fix.truncate_to {
+            nix::unistd::ftruncate(&self.current, len as i64)
+                .map_err(|e| format!("{shown}/current: cannot cut a torn record: {e}"))?;
+            self.cur_size = len;
+            self.written_back = len;
+        }
+        let mut m = Batch::with_capacity(256);
+        let stamp = Stamp::now();
+        if fix.newline {
+            // plain: the app's bytes stay (any prefix of a line is valid plain); the line
+            // is ended and marked.
+            m.push(b'\n');
+            render_marker(self.opts.format, &stamp, PLAIN_TORN, &mut m);
+        }
+        if let Some(stream) = fix.close {
+            let empty_f = Record {
+                line: b"",
+                partial: false,
+                newline: true,
+            };
+            render(self.opts.format, &stamp, stream, empty_f, &mut m);
+        }
+        if fix.cut > 0 {
+            let text = format!(
+                "tend: cut {} bytes of a record torn by a crash (tend restarted)",
+                fix.cut
+            );
+            render_marker(self.opts.format, &stamp, &text, &mut m);
+        }
+        if self.write_all(m.as_slice()) < m.len() {
+            // Reported by write_all; capture goes on (a full disk under `drop`).
+            eprintln!("tend: {shown}/current: the end of the file is left unrepaired");
+        }
+        Ok(())
+    }
+
     /// Counters shared with the PID-1 thread.
     pub fn stats(&self) -> Arc<SinkStats> {
         self.stats.clone()
     }
 
-    /// Longest record payload (`--max-line`), for the framers of this sink's streams.
-    pub fn max_line(&self) -> usize {
-        self.opts.max_line
+    /// A framer for one of this sink's streams (`--max-line`; json cuts at characters).
+    pub fn framer(&self) -> Framer {
+        Framer::new(self.opts.max_line).utf8_cuts(self.opts.format == Format::Json)
     }
 
     /// The directory this sink writes.
@@ -207,13 +251,19 @@ impl Sink {
         if let Some(t) = &mut self.tee {
             t.record(stream, &rec, &out.as_slice()[mark..]);
         }
-        if !self.in_split
-            && self.cur_size + out.len() as u64 > self.opts.rotate_size
+        if self.cur_size + out.len() as u64 > self.opts.rotate_size
             && self.cur_size + mark as u64 > 0
         {
-            self.write_batch(&out.as_slice()[..mark]);
-            out.consume(mark);
-            self.try_rotate();
+            if !self.in_split {
+                self.write_batch(&out.as_slice()[..mark]);
+                out.consume(mark);
+                self.try_rotate();
+            } else if rec.partial
+                && self.cur_size + out.len() as u64 > self.opts.rotate_size.saturating_mul(2)
+            {
+                self.end_split(out, mark, stamp, stream, rec);
+                return;
+            }
         }
         self.in_split = rec.partial;
         if self.rotate_asked && !rec.partial {
@@ -224,6 +274,33 @@ impl Sink {
         if out.len() >= OUT_CAP {
             self.flush_full(out);
         }
+    }
+
+    /// A split line has run on for `--rotate-size` past the rotation point (output without
+    /// newlines): its piece just rendered at `out[mark..]` ends the line (`cri`: `F`,
+    /// json: `\n`), the file rotates, and the rest of the line continues as a new line.
+    /// `ts` pieces are whole lines already and `plain` stays byte-exact: they just rotate.
+    #[cold]
+    #[inline(never)]
+    fn end_split(
+        &mut self,
+        out: &mut Batch,
+        mark: usize,
+        stamp: &Stamp,
+        stream: Stream,
+        rec: Record<'_>,
+    ) {
+        if matches!(self.opts.format, Format::Cri | Format::Json) {
+            out.truncate(mark);
+            let last = Record {
+                partial: false,
+                ..rec
+            };
+            render(self.opts.format, stamp, stream, last, out);
+        }
+        self.flush(out);
+        self.in_split = false;
+        self.try_rotate();
     }
 
     /// Frames, formats and writes one read of `stream` (whose framer is `framer`), leaving
@@ -281,6 +358,14 @@ impl Sink {
                 next
             };
             if self.cur_size + cut as u64 == 0 || (cut + first) as u64 <= room {
+                if next - 1 > self.opts.max_line {
+                    // A split line may run past the point where `push` ends it and rotates
+                    // (`end_split`): its pieces go through `push`.
+                    self.write_batch(&lines[..cut]);
+                    self.push_pieces(out, &lines[cut..cut + next - 1]);
+                    lines = &lines[cut + next..];
+                    continue;
+                }
                 cut += next;
             }
             self.write_batch(&lines[..cut]);
@@ -295,6 +380,30 @@ impl Sink {
                 return;
             }
         }
+    }
+
+    /// Pushes one `plain` line (without its `\n`) as the framer would cut it: `P` pieces of
+    /// `--max-line` bytes, then the rest as its `F`; then flushes.
+    #[cold]
+    fn push_pieces(&mut self, out: &mut Batch, mut line: &[u8]) {
+        let stamp = Stamp::default(); // plain writes no time
+        let max = self.opts.max_line;
+        while line.len() > max {
+            let piece = Record {
+                line: &line[..max],
+                partial: true,
+                newline: false,
+            };
+            self.push(out, &stamp, Stream::Stdout, piece);
+            line = &line[max..];
+        }
+        let last = Record {
+            line,
+            partial: false,
+            newline: true,
+        };
+        self.push(out, &stamp, Stream::Stdout, last);
+        self.flush(out);
     }
 
     /// [`Sink::flush`] out of line, so the per-record path stays small.
@@ -320,6 +429,10 @@ impl Sink {
 
     /// Rotates by age if due (an empty `current` just restarts its clock).
     pub fn tick(&mut self, now: Instant) {
+        if now >= self.gone_check_at {
+            self.gone_check_at = now + GONE_CHECK;
+            self.recreate_if_gone();
+        }
         // No flush: between reads the log thread's batch is empty.
         if self.deadline().is_some_and(|d| now >= d) && !self.in_split {
             if self.cur_size > 0 {
@@ -356,6 +469,13 @@ impl Sink {
             if self.write_marker(&text) {
                 self.pending_drop = 0;
             }
+        }
+        if let Some(e) = self.failing {
+            eprintln!(
+                "tend: {}/current: closing while writes fail with {e}; {} bytes lost",
+                self.path.display(),
+                self.lost_while_failing
+            );
         }
         if let Err(e) = nix::unistd::fsync(&self.current) {
             eprintln!("tend: {}/current: fsync: {e}", self.path.display());
@@ -397,6 +517,7 @@ impl Sink {
     }
 
     fn drop_bytes(&mut self, n: u64) {
+        self.lost_while_failing += n;
         self.pending_drop += n;
         self.stats.dropped.fetch_add(n, Relaxed);
     }
@@ -412,27 +533,24 @@ impl Sink {
                     off += k;
                     self.cur_size += k as u64;
                     backoff = BACKOFF_MIN;
-                    if self.disk_full_reported {
-                        self.disk_full_reported = false;
-                        eprintln!("tend: {}: writing again", self.path.display());
+                    if let Some(e) = self.failing.take() {
+                        eprintln!(
+                            "tend: {}/current: writing again after {e}; {} bytes lost",
+                            self.path.display(),
+                            std::mem::take(&mut self.lost_while_failing)
+                        );
                     }
                 }
                 Err(Errno::EINTR) => {}
                 Err(e @ (Errno::ENOSPC | Errno::EDQUOT)) => {
-                    if retention::remove_oldest(&self.dir) {
+                    if self.archives.remove_oldest(&self.dir).unwrap_or(false) {
                         continue;
                     }
-                    if !self.disk_full_reported {
-                        self.disk_full_reported = true;
-                        eprintln!(
-                            "tend: {}/current: {e}; {}",
-                            self.path.display(),
-                            match self.opts.on_full {
-                                OnFull::Block => "waiting for space",
-                                OnFull::Drop => "dropping records",
-                            }
-                        );
-                    }
+                    let action = match self.opts.on_full {
+                        OnFull::Block => "waiting for space",
+                        OnFull::Drop => "dropping records",
+                    };
+                    self.report_failing(e, action);
                     let give_up = self.give_up.as_ref().is_some_and(|g| g.passed());
                     if self.opts.on_full == OnFull::Drop || give_up {
                         break;
@@ -441,7 +559,7 @@ impl Sink {
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
                 Err(e) => {
-                    eprintln!("tend: {}/current: write: {e}", self.path.display());
+                    self.report_failing(e, "dropping records until writing works again");
                     break;
                 }
             }
@@ -457,11 +575,90 @@ impl Sink {
         off
     }
 
+    /// Says once that writing fails with `e` (a persistent error, e.g. `EROFS`, would
+    /// otherwise print a line per batch); the end is reported by `write_all`.
+    fn report_failing(&mut self, e: Errno, action: &str) {
+        if self.failing.is_none() {
+            self.failing = Some(e);
+            self.lost_while_failing = 0;
+            eprintln!(
+                "tend: {}/current: write: {e}; {action}",
+                self.path.display()
+            );
+        }
+    }
+
+    /// If `current` is no longer linked (its directory, or a parent, or the file itself was
+    /// deleted, so everything written would be lost), recreates the directories and a new
+    /// `current` and says so once; returns whether it did.
+    fn recreate_if_gone(&mut self) -> bool {
+        match nix::sys::stat::fstat(&self.current) {
+            Ok(st) if st.st_nlink == 0 => {}
+            _ => return false,
+        }
+        match self.recreate() {
+            Ok(what) => {
+                eprintln!("tend: {}: {what}", self.path.display());
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "tend: {}: deleted and cannot be recreated: {e}",
+                    self.path.display()
+                );
+                false
+            }
+        }
+    }
+
+    fn recreate(&mut self) -> Result<&'static str, String> {
+        let (dir, path) = open_chain(&self.chain.0, &self.chain.1)?;
+        let shown = path.display().to_string();
+        let same =
+            |a: &OwnedFd, b: &OwnedFd| match (nix::sys::stat::fstat(a), nix::sys::stat::fstat(b)) {
+                (Ok(x), Ok(y)) => (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino),
+                _ => false,
+            };
+        let what = if same(&dir, &self.dir) {
+            "current was deleted; writing a new one"
+        } else {
+            // A new directory: its own lock, archives and compressor.
+            self._lock = lock_dir(&dir, &shown)?;
+            self.dir = dir;
+            self.archives = Index::default();
+            for a in archive::list(&self.dir).unwrap_or_default() {
+                self.archives.push(a.stem, a.ns, a.size);
+            }
+            if let Some(old) = self.compressor.take() {
+                old.stop(Some(Instant::now()));
+                let dup = self
+                    .dir
+                    .try_clone()
+                    .map_err(|e| format!("cannot duplicate directory fd: {e}"))?;
+                let c = Compressor::start(dup, path.clone(), self.opts.on_rotate.clone())?;
+                self.compressor = Some(c);
+            }
+            "log directory was deleted; recreated it"
+        };
+        self.current = open_current(&self.dir, &shown)?;
+        let size = nix::sys::stat::fstat(&self.current).map_or(0, |st| st.st_size as u64);
+        self.cur_size = size;
+        self.written_back = size;
+        self.ends_nl = true;
+        self.in_split = false;
+        self.cur_since = Instant::now();
+        Ok(what)
+    }
+
     fn try_rotate(&mut self) {
         if self.rotate_retry_at.is_some_and(|t| Instant::now() < t) {
             return;
         }
-        match self.rotate() {
+        let mut result = self.rotate();
+        if result.is_err() && self.recreate_if_gone() {
+            result = Ok(()); // a fresh, empty `current`: nothing to rotate
+        }
+        match result {
             Ok(()) => self.rotate_retry_at = None,
             Err(e) => {
                 eprintln!("tend: {}: rotation failed: {e}", self.path.display());
@@ -480,7 +677,7 @@ impl Sink {
             .as_nanos() as i128;
         ns = ns.max(self.last_archive_ns + 1);
         let name = loop {
-            let stem = retention::stem(ns);
+            let stem = archive::stem(ns);
             let free = |n: &str| matches!(dirfd::stat_in(&self.dir, n), Err(Errno::ENOENT));
             if free(&format!("{stem}.log")) && free(&format!("{stem}.log.gz")) {
                 break format!("{stem}.log");
@@ -490,6 +687,7 @@ impl Sink {
         dirfd::rename_in(&self.dir, "current", &name)
             .map_err(|e| format!("rename current → {name}: {e}"))?;
         self.last_archive_ns = ns;
+        self.archives.push(archive::stem(ns), ns, self.cur_size);
         let shown = self.path.display().to_string();
         self.current = open_current(&self.dir, &shown)?;
         self.cur_size = 0;
@@ -517,9 +715,41 @@ impl Sink {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos() as i128;
-        if let Err(e) = retention::prune(&self.dir, &policy, now) {
+        if let Some(c) = &self.compressor {
+            for (name, size) in c.compressed() {
+                if let Some(stem) = name.strip_suffix(".log") {
+                    self.archives.resize(stem, size);
+                }
+            }
+        }
+        if let Err(e) = self.archives.prune(&self.dir, &policy, now) {
             eprintln!("tend: {}: retention: {e}", self.path.display());
         }
+    }
+}
+
+/// Creates (if missing) and opens `root`, then each of `parts` below it without following
+/// symlinks; returns the last directory and its path.
+fn open_chain(root: &Path, parts: &[String]) -> Result<(OwnedFd, PathBuf), String> {
+    let mut fd = dirfd::open_root(root)?;
+    let mut path = root.to_path_buf();
+    for part in parts {
+        path.push(part);
+        fd = dirfd::sub_dir(&fd, part, &path)?;
+    }
+    Ok((fd, path))
+}
+
+/// Takes the directory's lock: one writer per log directory.
+fn lock_dir(dir: &OwnedFd, shown: &str) -> Result<Flock<OwnedFd>, String> {
+    let lock_fd = dirfd::open_in(dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT)
+        .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
+    match Flock::lock(lock_fd, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(l),
+        Err((_, Errno::EWOULDBLOCK)) => Err(format!(
+            "{shown}: another tend is writing this log directory (lock held)"
+        )),
+        Err((_, e)) => Err(format!("{shown}/lock: cannot lock: {e}")),
     }
 }
 
@@ -705,5 +935,35 @@ mod tests {
             .unwrap();
         assert!(e.starts_with("service: '../x'"), "{e}");
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_deleted_log_root_is_recreated() {
+        let root = std::env::temp_dir().join(format!("tend-sink-gone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let id = Identity {
+            namespace: "ns".into(),
+            app: "app".into(),
+            pod: "pod".into(),
+        };
+        let mut sink = Sink::open_service(&root, &id, "web", LogOptions::default()).unwrap();
+        let mut out = Batch::with_capacity(0);
+        let rec = |line: &'static [u8]| Record {
+            line,
+            partial: false,
+            newline: true,
+        };
+        sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"one"));
+        sink.flush(&mut out);
+        std::fs::remove_dir_all(&root).unwrap();
+        sink.tick(Instant::now() + GONE_CHECK);
+        sink.push(&mut out, &Stamp::default(), Stream::Stdout, rec(b"two"));
+        sink.close(&mut out, None);
+        let cur = std::fs::read_to_string(root.join("ns/app/pod/web/current")).unwrap();
+        assert!(
+            cur.ends_with(" stdout F two\n") && !cur.contains("one"),
+            "{cur}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -441,6 +441,13 @@ impl Supervisor {
             }
         }
         if let Some(i) = self.svcs.iter().position(|s| s.m.owns(pid)) {
+            // Before any next instance can write: its unterminated line is closed.
+            if self.svcs[i].m.pid() == Some(pid)
+                && let Some(p) = &self.pump
+            {
+                let s = &self.svcs[i];
+                p.instance_ended(&s.stats, s.out.as_fd(), s.err.as_fd());
+            }
             self.feed(i, Event::Exited(pid, exit), Instant::now());
         }
     }
@@ -480,7 +487,11 @@ impl Supervisor {
             if !self.startup_over && self.all_settled() {
                 self.startup_over = true;
             }
-            self.maybe_start_main(now);
+            // Starting a service may have begun the shutdown (a permanent start error, a
+            // critical failure): then CMD must not start.
+            if self.stage == Stage::Running {
+                self.maybe_start_main(now);
+            }
         } else {
             self.advance_shutdown(now);
         }

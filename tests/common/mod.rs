@@ -13,7 +13,7 @@ pub fn tend() -> Command {
 
 // The temporary directory helper is the one every integration test shares.
 #[path = "../support/mod.rs"]
-mod support;
+pub mod support;
 pub use support::TempDir;
 
 /// Runs `tend log ARGS DIR` with `input` on stdin.
