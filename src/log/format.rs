@@ -104,19 +104,26 @@ pub fn render(format: Format, stamp: &Stamp, stream: Stream, rec: Record<'_>, ou
         Format::Plain => out.put_record(&[], rec.line, !rec.partial),
         Format::Ts => {
             let mut prefix = [b' '; MICROS_LEN + 2];
-            prefix[..MICROS_LEN].copy_from_slice(stamp.micros());
-            prefix[MICROS_LEN] = b'Z';
+            if let Some((head, tail)) = prefix.split_first_chunk_mut::<MICROS_LEN>() {
+                *head = *stamp.micros();
+                tail[0] = b'Z';
+            }
             out.put_record(&prefix, rec.line, true);
         }
         Format::Cri => {
+            // Array moves, not slice copies: at opt-level "z" those are memcpy calls.
             let mut prefix = [0u8; STAMP_LEN + 10];
-            prefix[..STAMP_LEN].copy_from_slice(stamp.nanos());
-            prefix[STAMP_LEN..].copy_from_slice(match (stream, rec.partial) {
-                (Stream::Stdout, false) => b" stdout F ",
-                (Stream::Stdout, true) => b" stdout P ",
-                (Stream::Stderr, false) => b" stderr F ",
-                (Stream::Stderr, true) => b" stderr P ",
-            });
+            if let Some((head, tail)) = prefix.split_first_chunk_mut::<STAMP_LEN>() {
+                *head = *stamp.nanos();
+                if let Some(tail) = tail.first_chunk_mut::<10>() {
+                    *tail = *match (stream, rec.partial) {
+                        (Stream::Stdout, false) => b" stdout F ",
+                        (Stream::Stdout, true) => b" stdout P ",
+                        (Stream::Stderr, false) => b" stderr F ",
+                        (Stream::Stderr, true) => b" stderr P ",
+                    };
+                }
+            }
             out.put_record(&prefix, rec.line, true);
         }
         Format::Json => {
