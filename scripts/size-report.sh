@@ -14,6 +14,7 @@ musl=x86_64-unknown-linux-musl
 target=x86_64-unknown-linux-gnu
 flags="-C relocation-model=static -C force-unwind-tables=no"
 flags="$flags -C link-arg=-Wl,-T,$PWD/scripts/no-unwind.ld -C link-arg=-Wl,--no-eh-frame-hdr"
+flags="$flags -C link-arg=-Wl,-z,noseparate-code"
 if [ -z "${TEND_FORCE_GNU:-}" ] && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
   target=$musl
 else

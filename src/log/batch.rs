@@ -35,6 +35,15 @@ impl Batch {
     }
 
     /// Appends `n` bytes for the caller to fill, with one capacity check.
+    /// Appends a fixed-size piece as one array move (a slice copy is a `memcpy` call at
+    /// opt-level "z").
+    #[inline(always)]
+    pub fn put_array<const N: usize>(&mut self, b: &[u8; N]) {
+        if let Some(d) = self.slot(N).first_chunk_mut::<N>() {
+            *d = *b;
+        }
+    }
+
     #[inline(always)]
     pub fn slot(&mut self, n: usize) -> &mut [u8] {
         let (start, end) = (self.len, self.len + n);
