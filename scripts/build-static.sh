@@ -18,7 +18,10 @@ small="$small -C link-arg=-Wl,-T,$PWD/scripts/no-unwind.ld -C link-arg=-Wl,--no-
 # One read-only+code segment instead of three page-aligned ones: ~4 KB of padding less.
 small="$small -C link-arg=-Wl,-z,noseparate-code"
 if [ -z "${TEND_FORCE_GNU:-}" ] && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
-  RUSTFLAGS="$small" cargo build --release --locked --target "$musl" >&2
+  # musl applies PT_GNU_RELRO only in its dynamic loader, never in a static executable, so
+  # the segment protects nothing here; without it the data segment need not end on a page
+  # boundary (up to 4 KiB of padding). glibc's static start-up does apply it: kept there.
+  RUSTFLAGS="$small -C link-arg=-Wl,-z,norelro" cargo build --release --locked --target "$musl" >&2
   bin="target/$musl/release/tend"
 else
   RUSTFLAGS="$small -C target-feature=+crt-static" \

@@ -17,6 +17,7 @@ flags="$flags -C link-arg=-Wl,-T,$PWD/scripts/no-unwind.ld -C link-arg=-Wl,--no-
 flags="$flags -C link-arg=-Wl,-z,noseparate-code"
 if [ -z "${TEND_FORCE_GNU:-}" ] && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
   target=$musl
+  flags="$flags -C link-arg=-Wl,-z,norelro" # as scripts/build-static.sh, which says why
 else
   flags="$flags -C target-feature=+crt-static"
 fi

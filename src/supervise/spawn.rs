@@ -136,7 +136,7 @@ pub fn fork_exec(
             if k == "PATH" {
                 path = Some(v.as_bytes().to_vec());
             }
-            vars.push(cstring(format!("{k}={v}").as_bytes())?);
+            vars.push(cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
         }
     }
     // execvp's search: each PATH entry in turn (musl's default PATH when there is none).
