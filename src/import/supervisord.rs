@@ -158,8 +158,8 @@ fn program(name: &str, sec: &Section, source: &str, imp: &mut Import) -> Option<
                 Err(_) => bad(imp, "a number"),
             },
             "stopsignal" => s.value("down-signal", &v.to_ascii_uppercase()),
-            "stopwaitsecs" => match v.parse::<u64>() {
-                Ok(n) if n > 0 => s.value("timeout-kill", &(n * 1000).to_string()),
+            "stopwaitsecs" => match v.parse::<u64>().map(|n| n.checked_mul(1000)) {
+                Ok(Some(ms)) if ms > 0 => s.value("timeout-kill", &ms.to_string()),
                 _ => bad(imp, "a number of seconds above zero"),
             },
             "priority" => match v.parse() {
@@ -199,9 +199,21 @@ fn program(name: &str, sec: &Section, source: &str, imp: &mut Import) -> Option<
     if autorestart != "false" && startsecs > 0 {
         // supervisord gives up after startretries+1 runs that each ended within startsecs;
         // tend counts failed runs in a window: those runs, plus tend's backoff between them.
-        let n = startretries + 1;
-        let window = n * startsecs + backoff_sum(startretries) + 1;
-        s.value("restart-limit", &format!("{n}/{window}s"));
+        let n = startretries.saturating_add(1);
+        let window = n
+            .saturating_mul(startsecs)
+            .saturating_add(backoff_sum(startretries))
+            .saturating_add(1);
+        // Beyond what `restart-limit` holds (u32 runs, a window in ms) it never ends anyway.
+        if n <= u64::from(u32::MAX) && window <= u64::MAX / 1000 {
+            s.value("restart-limit", &format!("{n}/{window}s"));
+        } else {
+            imp.note(
+                source,
+                "startretries",
+                "too large to convert: restarts without a limit",
+            );
+        }
     }
     run.push_str("exec");
     for word in split_words(command) {
@@ -214,16 +226,12 @@ fn program(name: &str, sec: &Section, source: &str, imp: &mut Import) -> Option<
 }
 
 /// Seconds tend waits before `restarts` restarts: 0, then 1 doubling to 30 (SPEC §5).
+/// Counted, not looped: `startretries` comes from the source and may be huge.
 fn backoff_sum(restarts: u64) -> u64 {
-    (0..restarts)
-        .map(|i| {
-            if i == 0 {
-                0
-            } else {
-                (1u64 << (i - 1).min(5)).min(30)
-            }
-        })
-        .sum()
+    // Delays after the first restart: 1, 2, 4, 8, 16, then 30 each.
+    let k = restarts.saturating_sub(1);
+    let doubling = (1u64 << k.min(5)) - 1;
+    doubling.saturating_add(k.saturating_sub(5).saturating_mul(30))
 }
 
 /// Every word-level parser on `text` (for the fuzz test).
@@ -424,7 +432,11 @@ fn parse_file(
         .filter(|s| s.name == "include")
         .filter_map(|s| get(s, "files").map(str::to_owned))
         .collect();
-    let base = path.parent().unwrap_or(Path::new("."));
+    // `supervisord.conf` has the parent "", which read_dir cannot list.
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     for pattern in includes.iter().flat_map(|v| v.split_whitespace()) {
         let matched = glob(&base.join(pattern));
         if matched.is_empty() {
@@ -554,5 +566,10 @@ mod tests {
         assert_eq!(backoff_sum(0), 0);
         assert_eq!(backoff_sum(3), 3); // 0 + 1 + 2
         assert_eq!(backoff_sum(10), 1 + 2 + 4 + 8 + 16 + 30 * 4);
+        for r in 0..40 {
+            let looped: u64 = (1..r).map(|i| (1u64 << (i - 1).min(5)).min(30)).sum();
+            assert_eq!(backoff_sum(r), looped, "{r}");
+        }
+        assert_eq!(backoff_sum(u64::MAX), u64::MAX);
     }
 }

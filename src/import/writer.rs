@@ -22,6 +22,15 @@ pub fn write(out: &Path, imp: &Import) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("{shown}: cannot use as output: {e}")),
     }
+    // Two sources may become one name (`a b` and `a-b`, or a section given twice).
+    for (i, a) in imp.services.iter().enumerate() {
+        if imp.services[..i].iter().any(|b| b.name == a.name) {
+            return Err(format!(
+                "two sources become service '{}' (a section given twice, or names that differ only in characters a service name cannot hold); rename one; nothing was written",
+                a.name
+            ));
+        }
+    }
     let tmp = staging(out);
     let _ = fs::remove_dir_all(&tmp);
     let result = write_all(&tmp, imp).and_then(|()| {

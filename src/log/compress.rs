@@ -231,11 +231,19 @@ impl Worker {
 /// Compresses one archive; returns the `.gz` name, or `None` when abandoned or when the
 /// archive vanished (retention removed it meanwhile).
 fn compress_one(dir: &OwnedFd, name: &str, stop: &AtomicBool) -> Result<Option<String>, String> {
-    let src = match dirfd::open_in(dir, name, OFlag::O_RDONLY) {
-        Ok(fd) => std::fs::File::from(fd),
+    // The listing saw a regular file, but a FIFO can have taken its name since: a blocking
+    // open would park this thread for good, and `stop` (joining it) every shutdown.
+    let src = match dirfd::open_in(dir, name, OFlag::O_RDONLY | OFlag::O_NONBLOCK) {
+        Ok(fd) => fd,
         Err(nix::errno::Errno::ENOENT) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
+    match nix::sys::stat::fstat(&src) {
+        Ok(st) if dirfd::is_regular(&st) => {}
+        Ok(_) => return Err("not a regular file".into()),
+        Err(e) => return Err(e.to_string()),
+    }
+    let src = std::fs::File::from(src);
     let gz = format!("{name}.gz");
     let tmp = format!("{gz}.tmp");
     dirfd::unlink_in(dir, &tmp).map_err(|e| format!("{tmp}: {e}"))?;
@@ -316,6 +324,28 @@ mod tests {
     fn start(dir: &std::path::Path, delay: Duration) -> Compressor {
         let fd = dirfd::open_root(dir).unwrap();
         Compressor::start_with_delay(fd, dir.to_path_buf(), None, delay).unwrap()
+    }
+
+    /// A FIFO that took an archive's name after the listing: refused at once (a blocking
+    /// open parked the compressor, and `stop` joining it hung every shutdown).
+    #[test]
+    fn a_fifo_in_place_of_an_archive_never_blocks() {
+        let (dir, old, _, _) = setup("fifo");
+        std::fs::remove_file(dir.join(&old)).unwrap();
+        nix::unistd::mkfifo(
+            &dir.join(&old),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let fd = dirfd::open_root(&dir).unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(compress_one(&fd, &old, &AtomicBool::new(false)));
+        });
+        let r = rx.recv_timeout(Duration::from_secs(10));
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = r.expect("compress_one blocked on a FIFO").unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -152,6 +152,8 @@ pub struct Pump {
     note: Arc<EventFd>,
     idle: Arc<EventFd>,
     give_up: Arc<GiveUp>,
+    /// Set by the log thread when its work is over, just before its last note.
+    done: Arc<AtomicBool>,
     handle: JoinHandle<()>,
 }
 
@@ -181,12 +183,19 @@ impl Pump {
             finishing: None,
             polled_at: Instant::now(),
         };
+        let done = Arc::new(AtomicBool::new(false));
+        let ended = done.clone();
         let handle = std::thread::Builder::new()
             .name("tend-log".into())
             .spawn(move || {
                 ENGINE_GIVE_UP.with(|g| *g.borrow_mut() = Some(engine.give_up.clone()));
                 engine.run();
-                let _ = engine.note.write(1);
+                // Said only once the engine is gone: `is_finished` turns true a moment after
+                // this note, so a waiter that looked in between slept a whole second.
+                let note = engine.note.clone();
+                drop(engine);
+                ended.store(true, Ordering::Release);
+                let _ = note.write(1);
             })?;
         Ok(Pump {
             tx,
@@ -194,6 +203,7 @@ impl Pump {
             note,
             idle,
             give_up,
+            done,
             handle,
         })
     }
@@ -262,7 +272,7 @@ impl Pump {
         loop {
             // Cleared before looking, so the thread's last note still wakes the wait below.
             let _ = self.note.read();
-            if self.handle.is_finished() {
+            if self.done.load(Ordering::Acquire) || self.handle.is_finished() {
                 break;
             }
             if stop(Duration::from_secs(1), self.note.as_fd()) && !given_up {

@@ -589,11 +589,12 @@ impl Sink {
     }
 
     /// If `current` is no longer linked (its directory, or a parent, or the file itself was
-    /// deleted, so everything written would be lost), recreates the directories and a new
-    /// `current` and says so once; returns whether it did.
+    /// deleted, so everything written would be lost) or its name now is another file,
+    /// recreates the directories and a new `current` and says so once; returns whether it
+    /// did.
     fn recreate_if_gone(&mut self) -> bool {
         match nix::sys::stat::fstat(&self.current) {
-            Ok(st) if st.st_nlink == 0 => {}
+            Ok(st) if st.st_nlink == 0 || !self.current_is_ours() => {}
             _ => return false,
         }
         match self.recreate() {
@@ -608,6 +609,20 @@ impl Sink {
                 );
                 false
             }
+        }
+    }
+
+    /// Whether the name `current` is still the file being written (not deleted, nor
+    /// replaced by a symlink or another file, which rotation must never rename).
+    fn current_is_ours(&self) -> bool {
+        let ours = |a: &nix::sys::stat::FileStat| match nix::sys::stat::fstat(&self.current) {
+            Ok(b) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+            Err(_) => true, // cannot tell: let the rename decide
+        };
+        match dirfd::stat_in(&self.dir, "current") {
+            Ok(st) => ours(&st),
+            Err(Errno::ENOENT) => false,
+            Err(_) => true,
         }
     }
 
@@ -670,6 +685,9 @@ impl Sink {
     /// fsync `current`, rename it to a fresh archive name, open a new `current`, fsync
     /// the directory, then prune and hand the archive to the compressor or hook.
     fn rotate(&mut self) -> Result<(), String> {
+        if !self.current_is_ours() {
+            return Err("current is no longer the file being written".into());
+        }
         nix::unistd::fsync(&self.current).map_err(|e| format!("fsync current: {e}"))?;
         let mut ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -742,8 +760,19 @@ fn open_chain(root: &Path, parts: &[String]) -> Result<(OwnedFd, PathBuf), Strin
 
 /// Takes the directory's lock: one writer per log directory.
 fn lock_dir(dir: &OwnedFd, shown: &str) -> Result<Flock<OwnedFd>, String> {
-    let lock_fd = dirfd::open_in(dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT)
-        .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
+    let open = || dirfd::open_in(dir, "lock", OFlag::O_RDWR | OFlag::O_CREAT);
+    let lock_fd = match open() {
+        // A planted symlink is removed, as one at `current` is: refusing would stop every
+        // service of an `init` over one service's directory. No tend locks a symlink.
+        Err(Errno::ELOOP) => {
+            eprintln!("tend: {shown}/lock: is a symlink; removing it (target untouched)");
+            dirfd::unlink_in(dir, "lock")
+                .map_err(|e| format!("{shown}/lock: cannot remove symlink: {e}"))?;
+            open()
+        }
+        r => r,
+    }
+    .map_err(|e| format!("{shown}/lock: cannot open: {e}"))?;
     match Flock::lock(lock_fd, FlockArg::LockExclusiveNonblock) {
         Ok(l) => Ok(l),
         Err((_, Errno::EWOULDBLOCK)) => Err(format!(

@@ -28,6 +28,9 @@ const QUEUE_CAP: usize = 256 << 10;
 const LINE_CAP: usize = 64 << 10;
 /// Largest write that a pipe takes whole or not at all (POSIX `PIPE_BUF` on Linux).
 const PIPE_BUF: usize = 4096;
+/// Least time between two notes of dropped copies: a reader that keeps lagging must not
+/// turn tend's stderr into a stream of notes.
+const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How writes to one output avoid blocking.
 enum Mode {
@@ -156,6 +159,8 @@ pub struct Tee {
     stats: Arc<SinkStats>,
     /// Dropped since the last note on stderr.
     unreported: u64,
+    /// When the last note of dropped copies was written.
+    last_note: Option<std::time::Instant>,
 }
 
 impl Tee {
@@ -171,6 +176,7 @@ impl Tee {
             line: [Vec::new(), Vec::new()],
             stats,
             unreported: 0,
+            last_note: None,
         }
     }
 
@@ -184,7 +190,10 @@ impl Tee {
     fn emit(&mut self, i: usize, rec: &[u8]) {
         if !self.outs[i].push(rec) {
             self.stats.tee_dropped.fetch_add(rec.len() as u64, Relaxed);
-            self.unreported += rec.len() as u64;
+            // An output that is off was reported once when it broke: count, say nothing.
+            if !matches!(self.outs[i].mode, Mode::Off) {
+                self.unreported += rec.len() as u64;
+            }
         }
     }
 
@@ -226,13 +235,22 @@ impl Tee {
     /// Writes what the outputs take now; never blocks.
     pub fn flush(&mut self) {
         for i in 0..2 {
+            let was_on = !matches!(self.outs[i].mode, Mode::Off);
             let lost = self.outs[i].flush();
-            if lost > 0 {
-                self.stats.tee_dropped.fetch_add(lost, Relaxed);
-                self.unreported += lost;
+            self.stats.tee_dropped.fetch_add(lost, Relaxed);
+            if was_on && matches!(self.outs[i].mode, Mode::Off) {
+                // Said once: from now on this output's copies are dropped without a note.
+                let note = format!(
+                    "tend: {}--tee: {} stopped taking copies (dropped {} bytes; no more copies there; the log files are complete)\n",
+                    String::from_utf8_lossy(&self.prefix),
+                    ["stdout", "stderr"][i],
+                    lost + std::mem::take(&mut self.unreported),
+                );
+                self.outs[1].push(note.as_bytes());
             }
         }
-        if self.unreported > 0 && self.outs[1].queue.is_empty() {
+        let due = self.last_note.is_none_or(|t| t.elapsed() >= NOTE_EVERY);
+        if self.unreported > 0 && due && self.outs[1].queue.is_empty() {
             // Said through the copy's own non-blocking stderr: a blocked stderr must not
             // stall capture either.
             let note = format!(
@@ -242,6 +260,7 @@ impl Tee {
             );
             if self.outs[1].push(note.as_bytes()) {
                 self.unreported = 0;
+                self.last_note = Some(std::time::Instant::now());
                 self.outs[1].flush();
             }
         }

@@ -2,8 +2,10 @@
 //! records a one-line error naming the service, the file and the value when it is wrong.
 
 use nix::sys::signal::Signal;
+use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -41,17 +43,22 @@ impl<'a> ServiceDir<'a> {
     /// The whole text of `file`, or `None` when absent or unreadable (then an error is recorded).
     /// Read with [`read_bounded`]: a FIFO, a device or a huge file is an error, never a hang.
     pub fn text(&mut self, file: &str) -> Option<String> {
+        match String::from_utf8(self.bytes(file)?) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                self.err(file, "not UTF-8 text");
+                None
+            }
+        }
+    }
+
+    /// [`ServiceDir::text`] for content that need not be text (an `env/` value).
+    pub fn bytes(&mut self, file: &str) -> Option<Vec<u8>> {
         if !self.exists(file) {
             return None;
         }
         match read_bounded(&self.path.join(file)) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(s) => Some(s),
-                Err(_) => {
-                    self.err(file, "not UTF-8 text");
-                    None
-                }
-            },
+            Ok(bytes) => Some(bytes),
             Err(e) => {
                 self.err(file, e);
                 None
@@ -425,12 +432,21 @@ pub fn parse_restart_limit(s: &str) -> Result<super::RestartLimit, String> {
 
 /// An `env/NAME` file's value as s6-envdir reads it: `None` (unset) for an empty file, else
 /// the first line with trailing spaces and tabs removed and NUL bytes turned into newlines.
-pub fn envdir_value(content: &str) -> Option<String> {
+/// The value is bytes: an environment value need not be UTF-8.
+pub fn envdir_value(content: &[u8]) -> Option<OsString> {
     if content.is_empty() {
         return None;
     }
-    let line = content.split('\n').next().unwrap_or("");
-    Some(line.trim_end_matches([' ', '\t']).replace('\0', "\n"))
+    let line = content.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let end = line
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    let value: Vec<u8> = line[..end]
+        .iter()
+        .map(|&b| if b == 0 { b'\n' } else { b })
+        .collect();
+    Some(OsString::from_vec(value))
 }
 
 #[cfg(test)]
@@ -513,15 +529,20 @@ mod tests {
 
     #[test]
     fn envdir_values() {
-        assert_eq!(envdir_value(""), None);
-        assert_eq!(envdir_value("\n"), Some(String::new()));
-        assert_eq!(envdir_value("value\nignored\n"), Some("value".into()));
+        assert_eq!(envdir_value(b""), None);
+        assert_eq!(envdir_value(b"\n"), Some(OsString::new()));
+        assert_eq!(envdir_value(b"value\nignored\n"), Some("value".into()));
         assert_eq!(
-            envdir_value("  lead kept \t \n"),
+            envdir_value(b"  lead kept \t \n"),
             Some("  lead kept".into())
         );
-        assert_eq!(envdir_value("a\0b"), Some("a\nb".into()));
-        assert_eq!(envdir_value("no newline"), Some("no newline".into()));
+        assert_eq!(envdir_value(b"a\0b"), Some("a\nb".into()));
+        assert_eq!(envdir_value(b"no newline"), Some("no newline".into()));
+        assert_eq!(envdir_value(b" \t\n"), Some(OsString::new()));
+        assert_eq!(
+            envdir_value(b"a\xffb \n"),
+            Some(OsString::from_vec(b"a\xffb".to_vec()))
+        );
     }
 
     #[test]

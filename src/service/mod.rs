@@ -20,6 +20,7 @@ use files::{ServiceDir, describe_io, envdir_value, parse_notification_fd};
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,7 +62,7 @@ pub struct ServiceDef {
     /// Who it runs as; `None`: as tend.
     pub user: Option<Credentials>,
     /// From `env/`: `Some(value)` sets the variable, `None` unsets it.
-    pub env: Vec<(String, Option<String>)>,
+    pub env: Vec<(String, Option<OsString>)>,
     /// The base log options with the service's `log-options` applied.
     pub log: LogOptions,
     /// Not started automatically (`tend ctl start` starts it).
@@ -458,7 +459,7 @@ fn oneshot_kind(sd: &mut ServiceDir) -> Option<Kind> {
 }
 
 /// The `env/` directory as s6-envdir reads it, sorted by name.
-fn env(sd: &mut ServiceDir) -> Vec<(String, Option<String>)> {
+fn env(sd: &mut ServiceDir) -> Vec<(String, Option<OsString>)> {
     let mut out = Vec::new();
     for name in sd.names("env").unwrap_or_default() {
         let file = format!("env/{name}");
@@ -476,8 +477,8 @@ fn env(sd: &mut ServiceDir) -> Vec<(String, Option<String>)> {
             );
             continue;
         }
-        if let Some(text) = sd.text(&file) {
-            out.push((name, envdir_value(&text)));
+        if let Some(bytes) = sd.bytes(&file) {
+            out.push((name, envdir_value(&bytes)));
         }
     }
     out
@@ -591,10 +592,7 @@ mod tests {
         assert_eq!(db.user.as_ref().map(|u| u.uid.as_raw()), Some(0));
         assert_eq!(
             db.env,
-            [
-                ("A".to_owned(), Some("one".to_owned())),
-                ("B".to_owned(), None)
-            ]
+            [("A".to_owned(), Some("one".into())), ("B".to_owned(), None)]
         );
         assert_eq!(db.log.keep, 1);
         assert_eq!(base.keep, 5, "the base options are not changed");

@@ -79,7 +79,9 @@ fn supplementary(name: &str, gid: Gid) -> Result<Vec<Gid>, String> {
 
 fn number(s: &str) -> Option<u32> {
     if s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
+        // 4294967295 is (uid_t)-1, "leave unchanged" to the kernel, never an id: setuid
+        // refuses it (EINVAL) only when the service starts.
+        s.parse().ok().filter(|&n| n != u32::MAX)
     } else {
         None
     }

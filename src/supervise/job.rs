@@ -285,7 +285,7 @@ fn new_svc(
     let mut notify = None;
     if matches!(def.readiness, Readiness::Systemd) {
         let (sock, addr) = super::readiness::notify_socket(&def.name)?;
-        env.push(("NOTIFY_SOCKET".into(), Some(addr)));
+        env.push(("NOTIFY_SOCKET".into(), Some(addr.into())));
         notify = Some(sock);
     }
     if let Some(c) = &def.user {
@@ -301,12 +301,12 @@ fn new_svc(
 
 /// `HOME`, `USER` and `LOGNAME` of a service's `user`, as login(1) and s6-setuidgid's callers
 /// expect; a value the service sets in `env/` wins.
-fn user_env(env: &mut Vec<(String, Option<String>)>, c: &crate::service::Credentials) {
-    let home = c.home.as_ref().and_then(|h| h.to_str()).map(str::to_owned);
+fn user_env(env: &mut Vec<(String, Option<std::ffi::OsString>)>, c: &crate::service::Credentials) {
+    let home = c.home.as_ref().map(|h| h.as_os_str().to_owned());
     let defaults = [
         ("HOME", home),
-        ("USER", Some(c.name.clone())),
-        ("LOGNAME", Some(c.name.clone())),
+        ("USER", Some(c.name.clone().into())),
+        ("LOGNAME", Some(c.name.clone().into())),
     ];
     for (k, v) in defaults {
         if let Some(v) = v {

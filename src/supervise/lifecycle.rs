@@ -9,19 +9,22 @@ use crate::init::Exit;
 use crate::service::{Kind, Readiness};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
+use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub(super) fn path_arg(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+/// A program's path as an argument: bytes, since the services directory need not be UTF-8.
+pub(super) fn path_arg(p: &Path) -> OsString {
+    p.as_os_str().to_owned()
 }
 
-/// Errors that no retry can cure: not executable, exec format error, setuid/setgid refused.
+/// Errors that no retry can cure: not executable, exec format error, setuid/setgid refused
+/// (EPERM, or EINVAL for an id the user namespace cannot map).
 fn is_permanent(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EACCES | libc::ENOEXEC | libc::EPERM)
+        Some(libc::EACCES | libc::ENOEXEC | libc::EPERM | libc::EINVAL)
     )
 }
 
@@ -90,7 +93,7 @@ impl Supervisor {
                 },
                 _,
             ) => {
-                vec![path_arg(f), code.to_string(), sig.to_string()]
+                vec![path_arg(f), code.to_string().into(), sig.to_string().into()]
             }
             (Prog::Check, _, Readiness::Check(c)) => vec![path_arg(c)],
             // Invariant: the machine only asks for programs the definition has.
@@ -129,7 +132,7 @@ impl Supervisor {
     pub fn spawn_in_service(
         &self,
         i: usize,
-        argv: &[String],
+        argv: &[OsString],
         extra_fd: Option<(std::os::fd::RawFd, std::os::fd::BorrowedFd<'_>)>,
     ) -> std::io::Result<Pid> {
         let s = &self.svcs[i];
@@ -154,7 +157,7 @@ mod tests {
 
     #[test]
     fn permanent_start_errors() {
-        for e in [libc::EACCES, libc::ENOEXEC, libc::EPERM] {
+        for e in [libc::EACCES, libc::ENOEXEC, libc::EPERM, libc::EINVAL] {
             assert!(is_permanent(&Error::from_raw_os_error(e)), "{e}");
         }
         for e in [libc::ENOENT, libc::EAGAIN, libc::ENOMEM, libc::EMFILE] {

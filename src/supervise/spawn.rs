@@ -35,7 +35,7 @@ pub struct Spawn<'a, A: AsRef<OsStr> = String> {
     /// Program (looked up in PATH when it has no `/`) and its arguments, as bytes.
     pub argv: &'a [A],
     /// Variables to set (`Some`) or unset (`None`) on top of tend's environment.
-    pub env: &'a [(String, Option<String>)],
+    pub env: &'a [(String, Option<std::ffi::OsString>)],
     /// Where fd 1 goes; `None` inherits tend's.
     pub stdout: Option<BorrowedFd<'a>>,
     /// Where fd 2 goes; `None` inherits tend's.

@@ -671,10 +671,16 @@ impl Machine {
                 },
                 Event::Timer,
             ) if now >= t => {
+                // During shutdown the limit may have been cut to the stop deadline.
                 out.push(Action::Log(format!(
-                    "{}: finish did not exit within {} ms; killed",
+                    "{}: finish did not exit within {} ms{}; killed",
                     conf.name,
-                    conf.timeout_finish.as_millis()
+                    conf.timeout_finish.as_millis(),
+                    if cx.shutting_down {
+                        " or by the stop deadline"
+                    } else {
+                        ""
+                    }
                 )));
                 out.push(Action::Signal(f, Signal::SIGKILL));
                 State::Finishing {

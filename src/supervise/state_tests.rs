@@ -969,3 +969,28 @@ fn a_finish_during_shutdown_is_cut_to_the_stop_deadline() {
     let limit = t.now + Duration::from_secs(2);
     assert!(matches!(m.state, State::Finishing { kill_at: Some(k), .. } if k == limit));
 }
+
+#[test]
+fn a_finish_cut_by_the_stop_deadline_does_not_claim_its_own_timeout() {
+    // It said "did not exit within 5000 ms" of a finish killed 1 s into a 1.5 s stop.
+    let t = t();
+    let mut m = Machine::new();
+    m.state = State::Finishing {
+        pid: Some(AUX),
+        kill_at: Some(t.due),
+        exit: Exit::Code(1),
+        then: Then::Settle,
+    };
+    let c = Ctx {
+        shutting_down: true,
+        ..cx(&t)
+    };
+    let acts = m.on(&plain(), Event::Timer, &c);
+    assert_eq!(
+        acts,
+        [
+            log("svc: finish did not exit within 2000 ms or by the stop deadline; killed"),
+            Sig(AUX, SIGKILL)
+        ]
+    );
+}

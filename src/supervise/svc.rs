@@ -30,7 +30,7 @@ pub struct Svc {
     /// Credentials.
     pub ids: Option<Ids>,
     /// Environment changes: `env/` plus `NOTIFY_SOCKET`.
-    pub env: Vec<(String, Option<String>)>,
+    pub env: Vec<(String, Option<std::ffi::OsString>)>,
 }
 
 impl Svc {
@@ -42,7 +42,7 @@ impl Svc {
         stats: Arc<SinkStats>,
         notify: Option<OwnedFd>,
         ids: Option<Ids>,
-        env: Vec<(String, Option<String>)>,
+        env: Vec<(String, Option<std::ffi::OsString>)>,
     ) -> Svc {
         Svc {
             conf: conf_of(&def),
