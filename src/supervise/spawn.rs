@@ -3,7 +3,7 @@
 
 use crate::init::signals::Inherited;
 use nix::unistd::{Gid, Pid, Uid};
-use std::ffi::{CString, OsStr};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -109,7 +109,7 @@ fn cstring(b: &[u8]) -> io::Result<CString> {
 /// failure comes back as the error, through a close-on-exec pipe, and the child is reaped.
 pub fn fork_exec(
     argv: &[&OsStr],
-    env: &[(String, Option<String>)],
+    env: &[(String, Option<OsString>)],
     stdio: &[Option<OwnedFd>; 3],
     cwd: Option<&Path>,
     setup: &dyn Fn() -> io::Result<()>,
@@ -327,7 +327,11 @@ mod tests {
     use super::*;
     use nix::sys::wait::{WaitStatus, waitpid};
 
-    fn run(argv: &[&str], env: &[(String, Option<String>)], cwd: Option<&Path>) -> io::Result<i32> {
+    fn run(
+        argv: &[&str],
+        env: &[(String, Option<OsString>)],
+        cwd: Option<&Path>,
+    ) -> io::Result<i32> {
         let argv: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
         let pid = fork_exec(&argv, env, &[None, None, None], cwd, &|| Ok(()))?;
         match waitpid(pid, None) {
@@ -338,7 +342,7 @@ mod tests {
 
     #[test]
     fn looks_up_the_program_in_the_path_of_the_new_environment() {
-        let path = |p: &str| vec![("PATH".to_owned(), Some(p.to_owned()))];
+        let path = |p: &str| vec![("PATH".to_owned(), Some(OsString::from(p)))];
         assert_eq!(
             run(&["true"], &path("/nonexistent:/bin:/usr/bin"), None).unwrap(),
             0
@@ -355,7 +359,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let out = std::fs::File::create(dir.join("out")).unwrap();
         let env = [
-            ("TEND_SPAWN_X".to_owned(), Some("x y".to_owned())),
+            ("TEND_SPAWN_X".to_owned(), Some(OsString::from("x y"))),
             ("HOME".to_owned(), None),
         ];
         let argv = [
