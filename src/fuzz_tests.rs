@@ -844,7 +844,7 @@ mod service_tree {
 mod control_protocol {
     use super::*;
     use crate::ctl::proto::{
-        ExitInfo, Request, ServiceStatus, parse_status_line, status_json, status_line,
+        Exit, Request, ServiceStatus, parse_status_line, status_json, status_line,
     };
     use std::time::Duration;
 
@@ -866,8 +866,8 @@ mod control_protocol {
 
     fn status() -> impl Strategy<Value = ServiceStatus> {
         let exit = proptest::option::of(prop_oneof![
-            any::<i32>().prop_map(ExitInfo::Code),
-            any::<i32>().prop_map(ExitInfo::Signal),
+            any::<i32>().prop_map(Exit::Code),
+            any::<i32>().prop_map(Exit::Signal),
         ]);
         (
             (nasty_string(16), nasty_string(8), nasty_string(8)),
@@ -958,8 +958,8 @@ mod control_protocol {
                 prop_assert_eq!(o["rotations"].as_u64(), Some(s.rotations));
                 match s.last_exit {
                     None => prop_assert!(o["last_exit"].is_null()),
-                    Some(ExitInfo::Code(c)) => prop_assert_eq!(o["last_exit"]["code"].as_i64(), Some(i64::from(c))),
-                    Some(ExitInfo::Signal(n)) => prop_assert_eq!(o["last_exit"]["signal"].as_i64(), Some(i64::from(n))),
+                    Some(Exit::Code(c)) => prop_assert_eq!(o["last_exit"]["code"].as_i64(), Some(i64::from(c))),
+                    Some(Exit::Signal(n)) => prop_assert_eq!(o["last_exit"]["signal"].as_i64(), Some(i64::from(n))),
                 }
                 match s.since {
                     None => prop_assert!(o["uptime_seconds"].is_null()),

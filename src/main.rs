@@ -1,11 +1,14 @@
 //! tend: a tiny static PID 1 for containers. See README.md.
 
 mod cli;
+mod cmd;
 mod ctl;
 #[cfg(feature = "import")]
 mod import;
 mod init;
 mod log;
+mod logs;
+mod name;
 mod service;
 mod supervise;
 mod sys;
@@ -15,5 +18,5 @@ mod units;
 mod fuzz_tests;
 
 fn main() {
-    std::process::exit(cli::dispatch());
+    std::process::exit(cmd::dispatch());
 }

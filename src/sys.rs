@@ -1,7 +1,7 @@
 //! Thin wrappers over the few system calls the rest of tend shares.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 /// Pipe buffer size asked for capture pipes: large reads, few wake-ups. 1 MiB is the
 /// default `/proc/sys/fs/pipe-max-size`, so an unprivileged tend gets it too.
@@ -17,7 +17,15 @@ pub fn capture_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Asks for a 1 MiB pipe buffer: large reads, few wake-ups. Best effort: a refusal (not a
 /// pipe, or over the user's pipe quota) only costs more wake-ups, so it is ignored.
-pub fn enlarge_pipe(fd: &impl AsRawFd) {
-    // SAFETY: fcntl with an integer argument; on a non-pipe it fails with EBADF/EINVAL.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, CAPTURE_PIPE_SIZE) };
+pub fn enlarge_pipe(fd: &impl AsFd) {
+    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(CAPTURE_PIPE_SIZE));
+}
+
+/// An io::Error's message without the `(os error N)` suffix.
+pub fn io_msg(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_owned(),
+        None => s,
+    }
 }

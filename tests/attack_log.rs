@@ -1,8 +1,9 @@
 //! Attacks on the log engine's promises (SPEC §2-4): torn files at every offset, hostile
 //! input, planted files. Each output file is checked by a strict parser of its format.
 
-mod common;
-use common::*;
+mod support;
+use std::time::Duration;
+use support::*;
 
 /// One parsed record: stream, complete (`F` / json `log` ending in `\n`), content.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,7 +256,8 @@ fn kill_9_split_lines(format: &str) {
             }
         });
         let before = if dir.exists() { concat(&dir).len() } else { 0 };
-        assert!(wait_for(30, || concat(&dir).len() > before + 100_000));
+        assert!(wait_for(Duration::from_secs(30), || concat(&dir).len()
+            > before + 100_000));
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
@@ -331,7 +333,7 @@ fn kill_9_split_lines_json() {
 /// is `out`; returns tend's stderr.
 fn tee_slowly(dir: &std::path::Path, out: std::process::Stdio, n: usize, pad: usize) -> String {
     use std::io::{Read, Write};
-    let mut child = tend()
+    let mut child = std::process::Command::new(tend())
         .args(["log", "--tee"])
         .arg(dir)
         .stdin(std::process::Stdio::piped())
@@ -418,7 +420,7 @@ fn a_fifo_swapped_in_for_an_archive_does_not_hang_shutdown() {
     std::fs::write(&small, b"small\n").unwrap();
     for _ in 0..5 {
         let mut child = spawn_log(&["--compress", "gzip"], &dir);
-        let won = wait_for(30, || tmp.exists()) && {
+        let won = wait_for(Duration::from_secs(30), || tmp.exists()) && {
             std::fs::remove_file(&small).unwrap();
             nix::unistd::mkfifo(&small, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
             // Still compressing the big one: the FIFO is opened after the swap.
@@ -427,7 +429,7 @@ fn a_fifo_swapped_in_for_an_archive_does_not_hang_shutdown() {
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         if !won {
             // The big archive was done first: put things back and try again.
-            assert!(wait_for(30, || !tmp.exists()));
+            assert!(wait_for(Duration::from_secs(30), || !tmp.exists()));
             nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
             child.wait().unwrap();
             let _ = std::fs::remove_file(&small);
@@ -437,12 +439,14 @@ fn a_fifo_swapped_in_for_an_archive_does_not_hang_shutdown() {
             continue;
         }
         assert!(
-            wait_for(60, || !tmp.exists()),
+            wait_for(Duration::from_secs(60), || !tmp.exists()),
             "the big archive is compressed"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let exited = wait_for(10, || child.try_wait().unwrap().is_some());
+        let exited = wait_for(Duration::from_secs(10), || {
+            child.try_wait().unwrap().is_some()
+        });
         if !exited {
             let _ = child.kill();
         }
@@ -469,8 +473,10 @@ fn a_symlink_planted_as_current_is_never_rotated_into_an_archive() {
     let mut child = spawn_log(&["--rotate-size", "4KiB", "--keep", "1000"], &dir);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"before\n").unwrap();
-    assert!(wait_for(30, || std::fs::read(dir.join("current"))
-        .is_ok_and(|d| !d.is_empty())));
+    assert!(wait_for(Duration::from_secs(30), || std::fs::read(
+        dir.join("current")
+    )
+    .is_ok_and(|d| !d.is_empty())));
     std::fs::remove_file(dir.join("current")).unwrap();
     std::os::unix::fs::symlink(&secret, dir.join("current")).unwrap();
     // Well past --rotate-size at once: rotation comes long before the periodic check.

@@ -1,27 +1,26 @@
 //! `tend check DIR` on broken and valid service trees: exact messages and exit codes.
 
+mod support;
+
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use support::{TempDir, mkfifo, tend};
 
 /// A service tree in a unique temporary directory, removed on drop.
 struct TempTree {
     root: PathBuf,
+    _tmp: TempDir,
 }
 
 impl TempTree {
     fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "tend-check-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(&root).unwrap();
-        TempTree { root }
+        let tmp = TempDir::new("check");
+        TempTree {
+            root: tmp.path().to_path_buf(),
+            _tmp: tmp,
+        }
     }
 
     /// Writes `content` to `rel` (creating directories); mode 0644.
@@ -55,12 +54,6 @@ impl TempTree {
     }
 }
 
-impl Drop for TempTree {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-    }
-}
-
 fn run_check(dir: &Path) -> (i32, String, String) {
     let out = command().arg("check").arg(dir).output().unwrap();
     (
@@ -72,7 +65,7 @@ fn run_check(dir: &Path) -> (i32, String, String) {
 
 /// The binary with no `TEND_*` variables inherited from the test's environment.
 fn command() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tend"));
+    let mut c = Command::new(tend());
     for (k, _) in std::env::vars() {
         if k.starts_with("TEND_") {
             c.env_remove(k);
@@ -513,7 +506,7 @@ fn fifo_and_device_files_are_errors_not_hangs() {
         .longrun("db")
         .longrun("big")
         .longrun("linked");
-    nix_mkfifo(&t.root.join("web/down-signal"));
+    mkfifo(&t.root.join("web/down-signal"));
     symlink("/dev/zero", t.root.join("db/user")).unwrap();
     t.file("big/log-options", &"#".repeat(70 * 1024));
     // A symlinked value file is followed when its target is a regular file.
@@ -533,10 +526,4 @@ fn fifo_and_device_files_are_errors_not_hangs() {
         ]
     );
     assert_eq!(code, 111);
-}
-
-fn nix_mkfifo(p: &Path) {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
 }

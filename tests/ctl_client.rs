@@ -1,13 +1,14 @@
 //! `tend ctl` (the real binary) against a fake tend speaking the control protocol.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-
-const TEND: &str = env!("CARGO_BIN_EXE_tend");
+use support::tend;
 
 /// name → (state, pid, polls left before a requested change shows)
 type State = Arc<Mutex<HashMap<String, (String, Option<i32>)>>>;
@@ -84,7 +85,7 @@ fn fake_tend(run: &Path, state: State) -> PathBuf {
 }
 
 fn ctl(run: &Path, args: &[&str]) -> Output {
-    Command::new(TEND)
+    Command::new(tend())
         .arg("ctl")
         .arg("--run-dir")
         .arg(run)
@@ -203,7 +204,7 @@ fn actions_wait_for_the_state_change() {
 #[test]
 fn run_dir_from_env() {
     let (run, _) = setup("env");
-    let out = Command::new(TEND)
+    let out = Command::new(tend())
         .args(["ctl", "status"])
         .env("TEND_RUN_DIR", &run)
         .output()

@@ -18,13 +18,27 @@ fn obedient(name: &str, extra: &str) -> String {
 
 /// Runs init with CMD `sh -c SCRIPT` and returns (exit code, stderr, elapsed).
 fn run_cmd(t: &Tree, script: &str) -> (i32, String, Duration) {
+    run_init(t.init(&["sh", "-c", script]))
+}
+
+/// Runs a `tend init` command to its end and returns (exit code, stderr, elapsed).
+fn run_init(cmd: std::process::Command) -> (i32, String, Duration) {
     let start = Instant::now();
-    let out = output_within(t.init(&["sh", "-c", script]), LIMIT);
+    let out = output_within(cmd, LIMIT);
     (
         code(out.status),
         String::from_utf8_lossy(&out.stderr).into_owned(),
         start.elapsed(),
     )
+}
+
+/// Asserts the exit code and that stderr holds every one of `lines`.
+fn assert_exit(got: &(i32, String, Duration), want: i32, lines: &[&str]) {
+    let (rc, err, _) = got;
+    assert_eq!(*rc, want, "{err}");
+    for l in lines {
+        assert!(err.contains(l), "no {l:?} in {err}");
+    }
 }
 
 #[test]
@@ -67,11 +81,14 @@ fn dependencies_wait_for_each_readiness_protocol() {
     }
     // CMD stays until the dependents have written their start time, so the shutdown it
     // triggers cannot cut them off first.
-    let (rc, err, _) = run_cmd(
-        &t,
-        "date +%s%3N > $OUT/cmd.start; i=0; until [ -s $OUT/after-fd.start ] && [ -s $OUT/after-sd.start ] && [ -s $OUT/after-ck.start ] || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done",
+    assert_exit(
+        &run_cmd(
+            &t,
+            "date +%s%3N > $OUT/cmd.start; i=0; until [ -s $OUT/after-fd.start ] && [ -s $OUT/after-sd.start ] && [ -s $OUT/after-ck.start ] || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done",
+        ),
+        0,
+        &[],
     );
-    assert_eq!(rc, 0, "{err}");
     let o = t.out();
     for (dependent, on) in [
         ("after-fd", "fdsvc"),
@@ -183,19 +200,19 @@ fn a_service_ignoring_term_is_killed_after_its_timeout_and_leftovers_are_swept()
 fn exit_codes_follow_cmd_and_critical_services() {
     let t = Tree::new("codes");
     t.longrun("quiet", &obedient("quiet", ""));
-    assert_eq!(run_cmd(&t, "exit 5").0, 5);
-    assert_eq!(run_cmd(&t, "kill -9 $$").0, 137);
+    for (script, want) in [("exit 5", 5), ("kill -9 $$", 137)] {
+        assert_eq!(run_cmd(&t, script).0, want, "{script}");
+    }
 
     let t = Tree::new("critical");
     t.longrun("quiet", &obedient("quiet", ""));
     t.longrun("dies", "sleep 0.3; exit 3");
     t.file("dies", "critical", "", false)
         .file("dies", "restart", "never\n", false);
-    let out = output_within(t.init(&[]), LIMIT);
-    assert_eq!(code(out.status), 3);
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("critical service dies stopped for good (exit code 3)")
+    assert_exit(
+        &run_init(t.init(&[])),
+        3,
+        &["critical service dies stopped for good (exit code 3)"],
     );
 }
 
@@ -204,12 +221,12 @@ fn a_bad_tree_exits_111_naming_the_problem() {
     let t = Tree::new("bad");
     t.longrun("web", "exit 0");
     t.file("web", "restart", "sometimes\n", false);
-    let out = output_within(t.init(&["true"]), LIMIT);
-    assert_eq!(code(out.status), 111);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("web: restart: 'sometimes' is not a restart policy (expected always, on-failure or never)"),
-        "{err}"
+    assert_exit(
+        &run_init(t.init(&["true"])),
+        111,
+        &[
+            "web: restart: 'sometimes' is not a restart policy (expected always, on-failure or never)",
+        ],
     );
 }
 
@@ -219,26 +236,15 @@ fn init_refuses_a_misspelled_file_and_a_fifo_at_start_up() {
     t.longrun("web", "exec sleep 1000");
     t.file("web", "stopsignal", "QUIT\n", false);
     t.longrun("db", "exec sleep 1000");
-    let fifo = std::ffi::CString::new(
-        t.tmp
-            .join("services/db/down-signal")
-            .into_os_string()
-            .into_encoded_bytes(),
-    )
-    .unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    mkfifo(&t.tmp.join("services/db/down-signal"));
     // Before, init blocked forever opening the FIFO: output_within fails the test then.
-    let out = output_within(t.init(&["true"]), LIMIT);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(code(out.status), 111, "{err}");
-    assert!(
-        err.contains("db: down-signal: is a FIFO (expected a regular file)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("web: stopsignal: not a service file (did you mean down-signal?)"),
-        "{err}"
+    assert_exit(
+        &run_init(t.init(&["true"])),
+        111,
+        &[
+            "db: down-signal: is a FIFO (expected a regular file)",
+            "web: stopsignal: not a service file (did you mean down-signal?)",
+        ],
     );
 }
 
@@ -319,11 +325,10 @@ fn a_failing_oneshot_stops_startup() {
     t.file("setup", "up", "#!/bin/sh\necho preparing; exit 4\n", true);
     t.longrun("app", &obedient("app", ""));
     t.dep("app", "setup");
-    let (rc, err, _) = run_cmd(&t, "echo cmd > $OUT/cmd");
-    assert_eq!(rc, 4);
-    assert!(
-        err.contains("tend: setup: up failed (exit code 4); start-up stopped"),
-        "{err}"
+    assert_exit(
+        &run_cmd(&t, "echo cmd > $OUT/cmd"),
+        4,
+        &["tend: setup: up failed (exit code 4); start-up stopped"],
     );
     assert!(
         !t.out().join("app.start").exists(),
@@ -369,8 +374,7 @@ fn oneshot_up_and_down_run_in_order() {
     t.longrun("svc", "trap 'echo stop-svc >> $OUT/seq; exit 0' TERM; echo run-svc >> $OUT/seq; echo >&3; while :; do sleep 0.05; done");
     t.file("svc", "notification-fd", "3\n", false);
     t.dep("svc", "second");
-    let (rc, err, _) = run_cmd(&t, "echo cmd >> $OUT/seq");
-    assert_eq!(rc, 0, "{err}");
+    assert_exit(&run_cmd(&t, "echo cmd >> $OUT/seq"), 0, &[]);
     assert_eq!(
         read(&t.out().join("seq")),
         "up-first\nup-second\nrun-svc\ncmd\nstop-svc\ndown-second\ndown-first\n"
@@ -400,13 +404,7 @@ fn env_dir_container_env_and_user_reach_services() {
     ]);
     cmd.env("FROM_CONTAINER", "from the container")
         .env("GONE", "should be unset");
-    let out = output_within(cmd, LIMIT);
-    assert_eq!(
-        code(out.status),
-        0,
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&run_init(cmd), 0, &[]);
     assert_eq!(
         read(&t.out().join("env")),
         "from the envdir|from the container|unset|65534\n"
@@ -421,11 +419,14 @@ fn every_service_and_cmd_are_captured_in_their_own_log() {
         "echo out-line; echo err-line >&2; touch $OUT/talked; exec sleep 600",
     );
     t.file("talker", "log-options", "--format plain\n", false);
-    let (rc, err, _) = run_cmd(
-        &t,
-        "while [ ! -e $OUT/talked ]; do sleep 0.02; done; echo from-cmd",
+    assert_exit(
+        &run_cmd(
+            &t,
+            "while [ ! -e $OUT/talked ]; do sleep 0.02; done; echo from-cmd",
+        ),
+        0,
+        &[],
     );
-    assert_eq!(rc, 0, "{err}");
     let talker = read(&t.log_dir("talker").join("current"));
     let mut lines: Vec<&str> = talker.lines().collect();
     lines.sort();
@@ -476,8 +477,11 @@ fn down_signal_is_what_stops_the_service() {
         "trap 'echo TERM > $OUT/got' TERM; trap 'echo HUP > $OUT/got; exit 0' HUP; touch $OUT/up; while :; do sleep 0.05; done",
     );
     t.file("hupper", "down-signal", "SIGHUP\n", false);
-    let (rc, err, _) = run_cmd(&t, "while [ ! -e $OUT/up ]; do sleep 0.02; done");
-    assert_eq!(rc, 0, "{err}");
+    assert_exit(
+        &run_cmd(&t, "while [ ! -e $OUT/up ]; do sleep 0.02; done"),
+        0,
+        &[],
+    );
     assert_eq!(read(&t.out().join("got")), "HUP\n");
 }
 
@@ -486,21 +490,14 @@ fn tend_cmd_wait_starts_cmd_even_if_a_service_is_never_ready() {
     let t = Tree::new("cmd-wait");
     t.longrun("mute", "trap 'exit 0' TERM; while :; do sleep 0.05; done");
     t.file("mute", "notification-fd", "3\n", false);
-    let start = Instant::now();
     let mut cmd = t.init(&["sh", "-c", "exit 6"]);
     cmd.env("TEND_CMD_WAIT", "500");
-    let out = output_within(cmd, LIMIT);
-    let took = start.elapsed();
-    assert_eq!(
-        code(out.status),
-        6,
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let got = run_init(cmd);
+    assert_exit(&got, 6, &["TEND_CMD_WAIT elapsed"]);
+    let took = got.2;
     assert!(
         took >= Duration::from_millis(500),
         "CMD did not wait: {took:?}"
     );
     assert!(took < Duration::from_secs(5), "{took:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("TEND_CMD_WAIT elapsed"));
 }

@@ -2,12 +2,12 @@
 //! persistent write error reported once, a long unterminated line does not stop rotation,
 //! a deleted directory is recreated.
 
-mod common;
-use common::*;
+mod support;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use support::*;
 
 /// `n` pseudo-random bytes (incompressible), with a `\n` now and then.
 fn noise(n: usize) -> Vec<u8> {
@@ -85,7 +85,7 @@ fn persistent_write_error_is_reported_once_when_it_starts_and_once_when_it_ends(
         std::thread::sleep(Duration::from_millis(10));
     }
     // Let the rotation by age come, then write again.
-    assert!(wait_for(30, || archives(&dir).len() == 1));
+    assert!(wait_for(Duration::from_secs(30), || archives(&dir).len() == 1));
     stdin.write_all(b"after\n").unwrap();
     drop(stdin);
     let out = child.wait_with_output().unwrap();
@@ -190,8 +190,10 @@ fn a_deleted_log_directory_is_recreated_and_said_once() {
         let mut child = spawn_log(&["--format", "plain", "--rotate-size", rotate], &dir);
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"before\n").unwrap();
-        assert!(wait_for(20, || std::fs::read(dir.join("current"))
-            .is_ok_and(|d| d == b"before\n")));
+        assert!(wait_for(Duration::from_secs(20), || std::fs::read(
+            dir.join("current")
+        )
+        .is_ok_and(|d| d == b"before\n")));
         std::fs::remove_dir_all(&root).unwrap();
         // Write for ~3 s: the directory must come back with the later lines.
         let line = format!("{}\n", "y".repeat(199));

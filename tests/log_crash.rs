@@ -1,11 +1,11 @@
 //! `kill -9` of `tend log` during heavy writing and rotation: every record on disk is in
 //! exactly one file, once; a torn record is cut at restart and replaced by the marker.
 
-mod common;
-use common::*;
+mod support;
 use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
+use support::*;
 
 const MARKER: &str = " bytes of a record torn by a crash (tend restarted)";
 
@@ -40,7 +40,8 @@ fn kill_9_during_writes_and_rotations() {
         // a run killed before its first write has no records, which proves nothing), then
         // kill at a random moment.
         let before = if dir.exists() { concat(&dir).len() } else { 0 };
-        assert!(wait_for(30, || concat(&dir).len() > before + 10_000));
+        assert!(wait_for(Duration::from_secs(30), || concat(&dir).len()
+            > before + 10_000));
         std::thread::sleep(Duration::from_millis(next() % 150));
         child.kill().unwrap();
         child.wait().unwrap();

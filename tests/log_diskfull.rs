@@ -1,12 +1,12 @@
 //! Disk full on a small tmpfs: `block` loses nothing and resumes, `drop` writes a marker;
 //! tend neither exits nor spins while the disk is full.
 
-mod common;
-use common::*;
+mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::*;
 
 /// A tmpfs mounted for one test, unmounted on drop (also when the test fails).
 struct Mount(PathBuf);
@@ -66,14 +66,16 @@ fn block_keeps_every_byte_and_does_not_spin() {
     };
     let dir = m.0.join("d");
     let errlog = t.path().join("stderr");
-    let mut child = common::tend()
+    let mut child = Command::new(tend())
         .args(["log", "--format", "plain", "--rotate-size", "1GiB"])
         .arg(&dir)
         .stdin(Stdio::piped())
         .stderr(std::fs::File::create(&errlog).unwrap())
         .spawn()
         .unwrap();
-    assert!(wait_for(20, || dir.join("current").exists()));
+    assert!(wait_for(Duration::from_secs(20), || dir
+        .join("current")
+        .exists()));
     let filler = m.0.join("filler");
     fill(&filler);
     let input = lines(0, 30_000); // ~2 MB, far more than what is left
@@ -81,7 +83,7 @@ fn block_keeps_every_byte_and_does_not_spin() {
     let data = input.clone();
     let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
     assert!(
-        wait_for(30, || std::fs::read_to_string(&errlog)
+        wait_for(Duration::from_secs(30), || std::fs::read_to_string(&errlog)
             .unwrap()
             .contains("waiting for space")),
         "never reported a full disk"
@@ -127,7 +129,7 @@ fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
     std::fs::write(dir.join(old1), vec![b'a'; 1 << 20]).unwrap();
     std::fs::write(dir.join(old2), vec![b'b'; 1 << 20]).unwrap();
     let errlog = t.path().join("stderr");
-    let mut child = common::tend()
+    let mut child = Command::new(tend())
         .args([
             "log",
             "--format",
@@ -145,17 +147,19 @@ fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    assert!(wait_for(20, || dir.join("current").exists()));
+    assert!(wait_for(Duration::from_secs(20), || dir
+        .join("current")
+        .exists()));
     let filler = m.0.join("filler");
     fill(&filler);
     // ~500 KB: fits once the oldest archive (1 MiB) is deleted; nothing dropped.
     stdin.write_all(&lines(0, 5_000)).unwrap();
     let last = format!("line {:07} ", 4_999);
-    assert!(wait_for(30, || std::fs::read_to_string(
-        dir.join("current")
-    )
-    .unwrap()
-    .contains(&last)));
+    assert!(wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(dir.join("current"))
+            .unwrap()
+            .contains(&last)
+    }));
     assert_eq!(
         archives(&dir),
         vec![old2.to_string()],
@@ -163,9 +167,11 @@ fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
     );
     // ~3 MB more: the other archive goes too, then bytes are dropped.
     stdin.write_all(&lines(5_000, 35_000)).unwrap();
-    assert!(wait_for(30, || std::fs::read_to_string(&errlog)
-        .unwrap()
-        .contains("dropping records")));
+    assert!(wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&errlog)
+            .unwrap()
+            .contains("dropping records")
+    }));
     assert!(archives(&dir).is_empty());
     // Idle while full: no spinning, no exit.
     let (c0, t0) = (cpu_ticks(child.id()), Instant::now());
@@ -245,7 +251,7 @@ fn a_disk_stall_does_not_cut_a_split_line() {
          os.write(1, b'\\n')\n",
         go.display()
     );
-    let mut child = common::tend()
+    let mut child = Command::new(tend())
         .args(["run", "--log-root"])
         .arg(&m.0)
         .args(["--", "python3", "-c", &script])
@@ -256,7 +262,10 @@ fn a_disk_stall_does_not_cut_a_split_line() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_for(30, || go.exists()), "the writer never started");
+    assert!(
+        wait_for(Duration::from_secs(30), || go.exists()),
+        "the writer never started"
+    );
     let filler = m.0.join("filler");
     fill(&filler);
     std::thread::sleep(Duration::from_secs(2));

@@ -1,8 +1,9 @@
 //! `tend log`: exact file contents for every format, splitting, EOF, binary input, errors.
 
-mod common;
-use common::*;
+mod support;
 use std::io::Write;
+use std::time::Duration;
+use support::*;
 
 fn current(dir: &TempDir) -> Vec<u8> {
     std::fs::read(dir.path().join("d/current")).unwrap()
@@ -118,8 +119,10 @@ fn second_writer_is_refused_and_sigterm_keeps_what_was_read() {
     let mut first = spawn_log(&["--format", "plain"], &dir);
     let mut stdin = first.stdin.take().unwrap();
     stdin.write_all(b"one\ntwo\npart").unwrap();
-    assert!(wait_for(20, || std::fs::read(dir.join("current"))
-        .is_ok_and(|c| c == b"one\ntwo\n")));
+    assert!(wait_for(Duration::from_secs(20), || std::fs::read(
+        dir.join("current")
+    )
+    .is_ok_and(|c| c == b"one\ntwo\n")));
     let out = log(&[], &dir, b"x\n");
     assert_eq!(out.status.code(), Some(111));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -2,10 +2,10 @@
 //! records; json never leaves a record open before the other stream; json pieces keep
 //! UTF-8 characters whole.
 
-mod common;
-use common::*;
+mod support;
 use std::path::Path;
 use std::time::Duration;
+use support::*;
 
 /// Checks that every line of `data` is one valid record in `format`; returns the payloads
 /// (`log` for json, the text after the prefix otherwise) with their P/F flag.
@@ -142,8 +142,6 @@ fn dangling_p_is_closed_with_an_empty_f_before_anything_else() {
         assert_eq!(got, want, "{format}");
     }
 }
-
-use common::support;
 
 #[test]
 fn a_restarted_service_never_glues_its_first_line_to_the_last_one() {

@@ -1,8 +1,9 @@
 //! `tend log`: rotation keeps every byte in order; retention keeps what it promises.
 
-mod common;
-use common::*;
+mod support;
 use std::io::Write;
+use std::time::Duration;
+use support::*;
 
 #[test]
 fn plain_rotation_concatenates_to_the_input() {
@@ -220,8 +221,9 @@ fn on_rotate_runs_with_the_archive_path() {
     );
     let n = archives(&dir).len();
     assert!(n >= 3, "{n} archives");
-    assert!(wait_for(20, || std::fs::read_to_string(&list)
-        .is_ok_and(|s| s.lines().count() == n)));
+    assert!(wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&list).is_ok_and(|s| s.lines().count() == n)
+    }));
     let s = std::fs::read_to_string(&list).unwrap();
     let mut got: Vec<&str> = s.lines().collect();
     got.sort();
@@ -244,13 +246,13 @@ fn rotate_every_rotates_an_idle_current() {
     let mut child = spawn_log(&["--format", "plain", "--rotate-every", "200ms"], &dir);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"first\n").unwrap();
-    assert!(wait_for(20, || archives(&dir).len() == 1));
+    assert!(wait_for(Duration::from_secs(20), || archives(&dir).len() == 1));
     assert_eq!(
         std::fs::read(dir.join(&archives(&dir)[0])).unwrap(),
         b"first\n"
     );
     stdin.write_all(b"second\n").unwrap();
-    assert!(wait_for(20, || archives(&dir).len() == 2));
+    assert!(wait_for(Duration::from_secs(20), || archives(&dir).len() == 2));
     drop(stdin);
     assert!(child.wait().unwrap().success());
     assert_eq!(concat(&dir), b"first\nsecond\n");
@@ -265,17 +267,19 @@ fn send(child: &std::process::Child, sig: nix::sys::signal::Signal) {
 fn sigalrm_rotates_and_sighup_or_sigterm_end_cleanly() {
     use nix::sys::signal::Signal;
     for end in [Signal::SIGHUP, Signal::SIGTERM] {
-        let t = common::TempDir::new("log-signals");
+        let t = support::TempDir::new("log-signals");
         let dir = t.join("d");
-        let mut child = common::spawn_log(&["--format", "plain"], &dir);
+        let mut child = support::spawn_log(&["--format", "plain"], &dir);
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"one\n").unwrap();
         stdin.flush().unwrap();
-        assert!(common::wait_for(20, || std::fs::read(dir.join("current"))
-            .is_ok_and(|b| b == b"one\n")));
+        assert!(support::wait_for(Duration::from_secs(20), || {
+            std::fs::read(dir.join("current")).is_ok_and(|b| b == b"one\n")
+        }));
         send(&child, Signal::SIGALRM);
         assert!(
-            common::wait_for(20, || common::archives(&dir).len() == 1),
+            support::wait_for(Duration::from_secs(20), || support::archives(&dir).len()
+                == 1),
             "SIGALRM did not rotate"
         );
         // An empty `current` is not rotated again.
@@ -283,12 +287,13 @@ fn sigalrm_rotates_and_sighup_or_sigterm_end_cleanly() {
         std::thread::sleep(std::time::Duration::from_millis(500));
         stdin.write_all(b"two\n").unwrap();
         stdin.flush().unwrap();
-        assert!(common::wait_for(20, || std::fs::read(dir.join("current"))
-            .is_ok_and(|b| b == b"two\n")));
-        assert_eq!(common::archives(&dir).len(), 1);
+        assert!(support::wait_for(Duration::from_secs(20), || {
+            std::fs::read(dir.join("current")).is_ok_and(|b| b == b"two\n")
+        }));
+        assert_eq!(support::archives(&dir).len(), 1);
         send(&child, end);
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "{end:?}");
-        assert_eq!(common::concat(&dir), b"one\ntwo\n");
+        assert_eq!(support::concat(&dir), b"one\ntwo\n");
     }
 }

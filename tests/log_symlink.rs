@@ -1,8 +1,8 @@
 //! Planted symlinks in a log directory are never followed.
 
-mod common;
-use common::*;
+mod support;
 use std::os::unix::fs::symlink;
+use support::*;
 
 #[test]
 fn symlinked_current_and_archive_leave_the_target_untouched() {

@@ -1,6 +1,8 @@
 //! `tend logs -f` follows `current` through rotations done by the test itself, while records
 //! keep coming: nothing missed, nothing repeated.
 
+mod support;
+
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::{BufRead, BufReader, Write};
@@ -8,11 +10,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-const TEND: &str = env!("CARGO_BIN_EXE_tend");
+use support::{TempDir, tend};
 
 fn record(i: usize) -> String {
-    let stream = if i % 3 == 0 { "stderr" } else { "stdout" };
+    let stream = if i.is_multiple_of(3) {
+        "stderr"
+    } else {
+        "stdout"
+    };
     format!(
         "2026-11-22T22:30:{:02}.{:09}Z {stream} F seq {i}\n",
         i / 1_000_000 % 60,
@@ -30,14 +35,13 @@ fn open_current(dir: &Path) -> std::fs::File {
 
 #[test]
 fn follows_through_fifty_rotations() {
-    let dir = std::env::temp_dir().join(format!("tend-logs-follow-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("logs-follow");
+    let dir = tmp.path().to_path_buf();
     let mut cur = open_current(&dir);
     for i in 0..10 {
         cur.write_all(record(i).as_bytes()).unwrap();
     }
-    let mut child = Command::new(TEND)
+    let mut child = Command::new(tend())
         .args(["logs", "-f", "-n", "3"])
         .arg(&dir)
         .stdout(Stdio::piped())
@@ -127,10 +131,9 @@ fn follows_through_fifty_rotations() {
 
 #[test]
 fn waits_for_current_to_appear_and_filters_while_following() {
-    let dir = std::env::temp_dir().join(format!("tend-logs-follow2-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new(TEND)
+    let tmp = TempDir::new("logs-follow2");
+    let dir = tmp.path().to_path_buf();
+    let child = Command::new(tend())
         .args(["logs", "-f", "--stream", "stderr"])
         .arg(&dir)
         .stdout(Stdio::piped())
@@ -159,9 +162,10 @@ fn follows_a_real_writer_that_rotates_and_compresses_fast() {
     // `tend log --compress gzip` rotating every few KiB: the compressor turns archives
     // into `.gz` (new inodes) while the follower catches up, so it must know which
     // archive it held without guessing from a listing.
-    let dir = std::env::temp_dir().join(format!("tend-logs-follow-gz-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut writer = Command::new(TEND)
+    let tmp = TempDir::new("logs-follow-gz");
+    // `tend log` creates its directory.
+    let dir = tmp.join("log");
+    let mut writer = Command::new(tend())
         .args(["log", "--compress", "gzip", "--rotate-size", "4KiB"])
         .args(["--keep", "100000", "--format", "plain"])
         .arg(&dir)
@@ -171,7 +175,7 @@ fn follows_a_real_writer_that_rotates_and_compresses_fast() {
     let mut stdin = writer.stdin.take().unwrap();
     stdin.write_all(b"line 0\n").unwrap();
     assert!(wait_until(|| dir.join("current").exists()));
-    let mut child = Command::new(TEND)
+    let mut child = Command::new(tend())
         .args(["logs", "-f"])
         .arg(&dir)
         .stdout(Stdio::piped())
@@ -244,12 +248,11 @@ fn follow_knows_its_file_after_it_was_compressed_and_pruned() {
     // `current` (B) gets records and is rotated too, both are compressed, and retention
     // deletes A. The first new archive in a listing is then B, already a `.gz`: guessing
     // "the first new archive is the one I held" would skip B.
-    let dir = std::env::temp_dir().join(format!("tend-logs-follow-prune-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("logs-follow-prune");
+    let dir = tmp.path().to_path_buf();
     let mut cur = open_current(&dir);
     cur.write_all(record(0).as_bytes()).unwrap();
-    let mut child = Command::new(TEND)
+    let mut child = Command::new(tend())
         .args(["logs", "-f"])
         .arg(&dir)
         .stdout(Stdio::piped())

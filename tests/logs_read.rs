@@ -1,19 +1,13 @@
 //! `tend logs` against log directories written by hand in the documented on-disk format.
 
+mod support;
+
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-const TEND: &str = env!("CARGO_BIN_EXE_tend");
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tend-logs-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use support::{TempDir, mkfifo, tend};
 
 /// Record i's time: 2026-11-22T21:50:00Z plus i minutes (and i microseconds, so the
 /// fractional part is exercised).
@@ -28,7 +22,11 @@ fn time(i: usize) -> String {
 }
 
 fn stream(i: usize) -> &'static str {
-    if i % 2 == 0 { "stdout" } else { "stderr" }
+    if i.is_multiple_of(2) {
+        "stdout"
+    } else {
+        "stderr"
+    }
 }
 
 fn cri(range: std::ops::Range<usize>) -> String {
@@ -76,7 +74,7 @@ fn populate(dir: &Path, render: fn(std::ops::Range<usize>) -> String) {
 }
 
 fn logs(args: &[&str], dir: &Path) -> Output {
-    Command::new(TEND)
+    Command::new(tend())
         .arg("logs")
         .args(args)
         .arg(dir)
@@ -166,7 +164,8 @@ fn check_common(dir: &Path) {
 
 #[test]
 fn cri_directory() {
-    let dir = tmpdir("cri");
+    let tmp = TempDir::new("logs-cri");
+    let dir = tmp.path().to_path_buf();
     populate(&dir, cri);
     check_common(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -174,7 +173,8 @@ fn cri_directory() {
 
 #[test]
 fn json_directory() {
-    let dir = tmpdir("json");
+    let tmp = TempDir::new("logs-json");
+    let dir = tmp.path().to_path_buf();
     populate(&dir, json);
     check_common(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -183,7 +183,8 @@ fn json_directory() {
 #[test]
 fn since_skips_archives_by_name() {
     // A corrupt archive older than --since is never opened.
-    let dir = tmpdir("skip");
+    let tmp = TempDir::new("logs-skip");
+    let dir = tmp.path().to_path_buf();
     populate(&dir, cri);
     std::fs::write(dir.join("@20261122T220000.000000000Z.log.gz"), "not gzip").unwrap();
     assert_eq!(
@@ -197,7 +198,8 @@ fn since_skips_archives_by_name() {
 
 #[test]
 fn plain_and_errors() {
-    let dir = tmpdir("plain");
+    let tmp = TempDir::new("logs-plain");
+    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("@20261122T220000.000000000Z.log"), "one\ntwo\n").unwrap();
     std::fs::write(dir.join("current"), "three\n").unwrap();
     let out = logs(&[], &dir);
@@ -237,7 +239,8 @@ fn plain_and_errors() {
 
 #[test]
 fn symlinks_are_not_followed() {
-    let dir = tmpdir("symlink");
+    let tmp = TempDir::new("logs-symlink");
+    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("secret"), "secret\n").unwrap();
     std::os::unix::fs::symlink(dir.join("secret"), dir.join("current")).unwrap();
     let out = logs(&[], &dir);
@@ -247,12 +250,13 @@ fn symlinks_are_not_followed() {
 
 #[test]
 fn service_name_resolves_under_the_log_root() {
-    let root = tmpdir("root");
+    let tmp = TempDir::new("logs-root");
+    let root = tmp.path().to_path_buf();
     let dir = root.join("ns1").join("app1").join("pod1").join("web");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("current"), cri(0..2)).unwrap();
     let run = |args: &[&str]| {
-        Command::new(TEND)
+        Command::new(tend())
             .arg("logs")
             .args(args)
             .env("TEND_NAMESPACE", "ns1")
@@ -283,7 +287,7 @@ fn service_name_resolves_under_the_log_root() {
 
 /// Runs `tend logs ARGS DIR`, killing it after `secs`: `None` if it had not finished.
 fn logs_within(args: &[&str], dir: &Path, secs: u64) -> Option<Output> {
-    let child = Command::new(TEND)
+    let child = Command::new(tend())
         .arg("logs")
         .args(args)
         .arg(dir)
@@ -304,15 +308,10 @@ fn logs_within(args: &[&str], dir: &Path, secs: u64) -> Option<Output> {
     }
 }
 
-fn mkfifo(p: &Path) {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: mkfifo with a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-}
-
 #[test]
 fn a_fifo_named_like_an_archive_is_skipped_not_opened() {
-    let dir = tmpdir("fifo");
+    let tmp = TempDir::new("logs-fifo");
+    let dir = tmp.path().to_path_buf();
     std::fs::write(dir.join("@20261122T220000.000000000Z.log"), cri(0..5)).unwrap();
     mkfifo(&dir.join("@20261122T221000.000000000Z.log"));
     mkfifo(&dir.join("@20261122T222000.000000000Z.log.gz"));
@@ -324,7 +323,7 @@ fn a_fifo_named_like_an_archive_is_skipped_not_opened() {
     // A FIFO as `current` too, while following: SIGTERM still ends it.
     std::fs::remove_file(dir.join("current")).unwrap();
     mkfifo(&dir.join("current"));
-    let child = Command::new(TEND)
+    let child = Command::new(tend())
         .args(["logs", "-f"])
         .arg(&dir)
         .stdout(std::process::Stdio::piped())
@@ -349,11 +348,11 @@ fn wait_peak_kib(mut child: std::process::Child) -> (bool, u64) {
     let status = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            if let Some(l) = text.lines().find(|l| l.starts_with("VmHWM:")) {
-                let kib: u64 = l.split_whitespace().nth(1).unwrap().parse().unwrap();
-                peak = peak.max(kib);
-            }
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(l) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = l.split_whitespace().nth(1).unwrap().parse().unwrap();
+            peak = peak.max(kib);
         }
         if let Some(st) = child.try_wait().unwrap() {
             return (st.success(), peak);
@@ -364,7 +363,8 @@ fn wait_peak_kib(mut child: std::process::Child) -> (bool, u64) {
 
 #[test]
 fn tail_of_a_huge_line_keeps_memory_bounded() {
-    let dir = tmpdir("huge");
+    let tmp = TempDir::new("logs-huge");
+    let dir = tmp.path().to_path_buf();
     // 192 MiB of 'x' without a newline (192 copies of one gzip member), then a last line.
     let mut member = Vec::new();
     {
@@ -379,7 +379,7 @@ fn tail_of_a_huge_line_keeps_memory_bounded() {
     std::fs::write(dir.join("@20261122T220000.000000000Z.log.gz"), &data).unwrap();
     std::fs::write(dir.join("current"), "").unwrap();
     for n in ["1", "3"] {
-        let child = Command::new(TEND)
+        let child = Command::new(tend())
             .args(["logs", "-n", n])
             .arg(&dir)
             .stdout(std::process::Stdio::null())
@@ -402,7 +402,8 @@ fn no_archive_is_lost_while_the_compressor_renames() {
     // every instant each archive exists in at least one form, so every run must print all.
     // With this many entries a listing takes several getdents calls, and a rename between
     // two of them can hide an archive from a single pass.
-    let dir = tmpdir("churn");
+    let tmp = TempDir::new("logs-churn");
+    let dir = tmp.path().to_path_buf();
     let n = 1500;
     let stem = |i: usize| {
         format!(

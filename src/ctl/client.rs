@@ -2,12 +2,11 @@
 //! `status` shows the change happened.
 
 use super::addr::Addr;
-use super::logs::io_msg;
 use super::proto::{
-    ExitInfo, Request, ServiceStatus, is_ready, not_ready, parse_signal_name, parse_status_line,
-    status_json,
+    Exit, Kind, Request, ServiceStatus, Shown, is_ready, not_ready, parse_signal_name,
+    parse_status_line, status_json,
 };
-use crate::cli::{CtlArgs, EXIT_USAGE, flag_or_env};
+use crate::sys::io_msg;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -17,38 +16,40 @@ use std::time::{Duration, Instant};
 const POLL_EVERY: Duration = Duration::from_millis(50);
 const USAGE: &str = "expected status [--json] [NAME], ready [NAME…], start NAME, stop NAME, restart NAME, kill SIGNAL NAME, shutdown, metrics or rotate NAME|all";
 
-/// Why a `tend ctl` run failed: the message for stderr and the exit code.
-struct Fail(String, i32);
+/// Why a `tend ctl` run failed: the message for stderr, and whether it was a usage error
+/// (exit 2) or a failure (exit 1).
+pub enum Fail {
+    /// Bad words or flags.
+    Usage(String),
+    /// The request failed or the state did not change in time.
+    Failed(String),
+}
 
 impl Fail {
     fn one(msg: impl Into<String>) -> Fail {
-        Fail(msg.into(), 1)
+        Fail::Failed(msg.into())
     }
 }
 
-/// `tend ctl …`.
-pub fn ctl_job(args: CtlArgs) -> i32 {
-    match run(args) {
-        Ok(()) => 0,
-        Err(Fail(msg, code)) => {
-            eprintln!("tend ctl: {msg}");
-            code
-        }
-    }
+/// What `tend ctl` was asked, resolved from its flags.
+pub struct CtlOptions {
+    /// Directory of the control socket.
+    pub run_dir: PathBuf,
+    /// Time allowed for each exchange and for a requested state change.
+    pub timeout: Duration,
+    /// `--json` (status).
+    pub json: bool,
+    /// The command and its arguments.
+    pub words: Vec<String>,
 }
 
-fn run(args: CtlArgs) -> Result<(), Fail> {
-    let usage = |m: String| Fail(m, EXIT_USAGE);
-    let run_dir = PathBuf::from(
-        flag_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into()),
-    );
-    let timeout = match args.timeout.as_deref() {
-        None => Duration::from_secs(10),
-        Some(t) => parse_timeout(t).map_err(|e| usage(format!("--timeout: {e}")))?,
-    };
+/// Sends the request of `opts.words` and, for state changes, waits for the change.
+pub fn run(opts: CtlOptions) -> Result<(), Fail> {
+    let usage = Fail::Usage;
+    let timeout = opts.timeout;
     // argh's greedy positional also collects a `--json` written after the command.
-    let mut json = args.json;
-    let words: Vec<&str> = args
+    let mut json = opts.json;
+    let words: Vec<&str> = opts
         .words
         .iter()
         .map(String::as_str)
@@ -58,6 +59,7 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
             !j
         })
         .collect();
+    let run_dir = opts.run_dir;
     let c = Conn {
         addrs: Addr::candidates(&run_dir),
         timeout,
@@ -106,21 +108,20 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
         ["start", name] => {
             c.ask(&Request::Start((*name).into()))?;
             c.wait(name, "come up", |s| {
-                matches!(s.state.as_str(), "ready" | "up")
-                    || (s.kind == "oneshot" && s.state == "done")
+                is_ready(s) || (s.kind == Kind::Oneshot.as_str() && s.shown() == Some(Shown::Done))
             })
         }
         ["stop", name] => {
             c.ask(&Request::Stop((*name).into()))?;
             c.wait(name, "stop", |s| {
-                matches!(s.state.as_str(), "down" | "done" | "failed")
+                matches!(s.shown(), Some(Shown::Down | Shown::Done | Shown::Failed))
             })
         }
         ["restart", name] => {
             let before = c.find(name)?.pid;
             c.ask(&Request::Restart((*name).into()))?;
             c.wait(name, "restart", |s| {
-                s.pid.is_some() && s.pid != before && matches!(s.state.as_str(), "ready" | "up")
+                s.pid.is_some() && s.pid != before && is_ready(s)
             })
         }
         ["kill", sig, name] => {
@@ -155,7 +156,7 @@ fn run(args: CtlArgs) -> Result<(), Fail> {
 }
 
 /// Seconds (`10`, `2.5`) or a duration with a unit (`500ms`, `1m`).
-fn parse_timeout(t: &str) -> Result<Duration, String> {
+pub fn parse_timeout(t: &str) -> Result<Duration, String> {
     match crate::units::parse_secs(t) {
         Some(d) => d,
         None => crate::units::parse_duration(t),
@@ -213,10 +214,10 @@ impl Conn {
                 return Err(Fail::one(format!("no reply from tend at {addr}: {e}")));
             }
         }
-        if let Err(e) = wrote {
-            if out.is_empty() {
-                return Err(unreachable(e));
-            }
+        if let Err(e) = wrote
+            && out.is_empty()
+        {
+            return Err(unreachable(e));
         }
         let out = String::from_utf8_lossy(&out);
         let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
@@ -297,8 +298,8 @@ fn table(list: &[ServiceStatus]) -> String {
             s.restarts.to_string(),
             match s.last_exit {
                 None => "-".into(),
-                Some(ExitInfo::Code(c)) => c.to_string(),
-                Some(ExitInfo::Signal(n)) => nix::sys::signal::Signal::try_from(n)
+                Some(Exit::Code(c)) => c.to_string(),
+                Some(Exit::Signal(n)) => nix::sys::signal::Signal::try_from(n)
                     .map_or_else(|_| format!("signal {n}"), |s| s.as_str().to_owned()),
             },
             size(s.log_bytes),

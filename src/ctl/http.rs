@@ -107,12 +107,7 @@ impl Http {
     pub fn poll_fds<'a>(&'a self, v: &mut Vec<(BorrowedFd<'a>, PollFlags)>) {
         v.push((self.listener.as_fd(), PollFlags::POLLIN));
         for c in &self.conns {
-            let ev = if c.responded {
-                PollFlags::POLLOUT
-            } else {
-                PollFlags::POLLIN
-            };
-            v.push((c.stream.as_fd(), ev));
+            v.push((c.stream.as_fd(), wanted(c.responded)));
         }
     }
 
@@ -145,15 +140,12 @@ impl Http {
 
     fn accept(&mut self, ctl: &dyn Control) {
         for _ in 0..ACCEPTS_PER_CALL {
-            let stream = match self.listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // WouldBlock, or EMFILE and the like: try again on the next wake-up.
-                Err(_) => return,
+            let accepted = self.listener.accept().map(|(s, _)| s);
+            let stream = match accepted_nonblocking(accepted, |s| s.set_nonblocking(true)) {
+                Accepted::Conn(s) => s,
+                Accepted::Skip => continue,
+                Accepted::Stop => return,
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
             if self.conns.len() >= MAX_CONNS {
                 // A probe sends its request with the connection and is answered below at
                 // once, so the oldest connection is the idle or slow one.
@@ -211,18 +203,8 @@ impl Conn {
                 }
             }
         }
-        while self.sent < self.out.len() {
-            // MSG_NOSIGNAL: a vanished client must not SIGPIPE PID 1.
-            match send(
-                self.stream.as_raw_fd(),
-                &self.out[self.sent..],
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-            ) {
-                Ok(n) => self.sent += n,
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(nix::errno::Errno::EAGAIN) => return true,
-                Err(_) => return false,
-            }
+        if let Some(keep) = send_pending(self.stream.as_raw_fd(), &self.out, &mut self.sent) {
+            return keep;
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
         false
@@ -291,6 +273,58 @@ fn response(code: u16, body: &str, head_only: bool) -> Vec<u8> {
         out.extend_from_slice(body.as_bytes());
     }
     out
+}
+
+/// What a connection waits for: to send its reply once it has one, else to read.
+pub(super) fn wanted(replied: bool) -> PollFlags {
+    if replied {
+        PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
+    }
+}
+
+/// What one `accept` gave.
+pub(super) enum Accepted<S> {
+    /// A connection, made non-blocking.
+    Conn(S),
+    /// Interrupted, or the connection could not be made non-blocking: try the next.
+    Skip,
+    /// WouldBlock (nothing more to accept), or EMFILE and the like: try again on the next
+    /// wake-up rather than spin here.
+    Stop,
+}
+
+/// Sorts an `accept` result and makes the connection non-blocking.
+pub(super) fn accepted_nonblocking<S>(
+    r: io::Result<S>,
+    nonblocking: impl FnOnce(&S) -> io::Result<()>,
+) -> Accepted<S> {
+    match r {
+        Ok(s) if nonblocking(&s).is_ok() => Accepted::Conn(s),
+        Ok(_) => Accepted::Skip,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Accepted::Skip,
+        Err(_) => Accepted::Stop,
+    }
+}
+
+/// Sends `out[*sent..]` without blocking, advancing `sent`. None once all is sent;
+/// Some(true) when the socket is full (poll again), Some(false) when the peer is gone.
+pub(super) fn send_pending(fd: RawFd, out: &[u8], sent: &mut usize) -> Option<bool> {
+    while *sent < out.len() {
+        // MSG_NOSIGNAL: a vanished client must not SIGPIPE PID 1.
+        match send(
+            fd,
+            &out[*sent..],
+            MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(n) => *sent += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => return Some(true),
+            Err(_) => return Some(false),
+        }
+    }
+    None
 }
 
 #[cfg(test)]

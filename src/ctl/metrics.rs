@@ -1,6 +1,6 @@
 //! Prometheus text exposition of service status, for `tend ctl metrics` and `--metrics-file`.
 
-use super::proto::{ExitInfo, ServiceStatus};
+use super::proto::{Exit, ServiceStatus, Shown};
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::path::Path;
@@ -18,7 +18,13 @@ const FAMILIES: &[Family] = &[
         "tend_service_up",
         "gauge",
         "1 if the service's process is running (starting, ready, up or stopping), else 0.",
-        |s| Some(matches!(s.state.as_str(), "starting" | "ready" | "up" | "stopping") as i64),
+        |s| {
+            let running = matches!(
+                s.shown(),
+                Some(Shown::Starting | Shown::Ready | Shown::Up | Shown::Stopping)
+            );
+            Some(running as i64)
+        },
     ),
     (
         "tend_service_restarts_total",
@@ -49,9 +55,10 @@ const FAMILIES: &[Family] = &[
         "gauge",
         "Exit code of the service's last run; 128+N if killed by signal N.",
         |s| {
+            // In i64: a status line may carry any i32 signal number.
             s.last_exit.map(|e| match e {
-                ExitInfo::Code(c) => i64::from(c),
-                ExitInfo::Signal(n) => 128 + i64::from(n),
+                Exit::Code(c) => i64::from(c),
+                Exit::Signal(n) => 128 + i64::from(n),
             })
         },
     ),

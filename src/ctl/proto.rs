@@ -32,13 +32,87 @@ use std::time::Duration;
 /// Longest request line, newline excluded.
 pub const MAX_REQUEST: usize = 4096;
 
-/// How a service's last run ended.
+/// How a service's last run ended: the reaper's own type.
+pub use crate::init::Exit;
+
+/// A service's state as `status` shows it: the one spelling of each, for the supervisor
+/// that reports it and the clients (`tend ctl`, metrics, probes) that read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitInfo {
-    /// Exited with this code.
-    Code(i32),
-    /// Killed by this signal number.
-    Signal(i32),
+pub enum Shown {
+    /// Not running and not scheduled.
+    Down,
+    /// Running, not ready yet.
+    Starting,
+    /// Running (no readiness method), or a oneshot whose `up` succeeded.
+    Up,
+    /// Running and ready.
+    Ready,
+    /// Being stopped.
+    Stopping,
+    /// `finish` runs.
+    Finishing,
+    /// Waiting to restart.
+    Backoff,
+    /// Stopped for good after a failure.
+    Failed,
+    /// Stopped for good after success.
+    Done,
+}
+
+impl Shown {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shown::Down => "down",
+            Shown::Starting => "starting",
+            Shown::Up => "up",
+            Shown::Ready => "ready",
+            Shown::Stopping => "stopping",
+            Shown::Finishing => "finishing",
+            Shown::Backoff => "backoff",
+            Shown::Failed => "failed",
+            Shown::Done => "done",
+        }
+    }
+
+    /// The state a word names; None for a word this tend does not know.
+    pub fn parse(word: &str) -> Option<Shown> {
+        [
+            Shown::Down,
+            Shown::Starting,
+            Shown::Up,
+            Shown::Ready,
+            Shown::Stopping,
+            Shown::Finishing,
+            Shown::Backoff,
+            Shown::Failed,
+            Shown::Done,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+    }
+}
+
+/// What a service is, as `status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A supervised, restarted process.
+    Longrun,
+    /// `up` once, `down` at shutdown.
+    Oneshot,
+    /// The CMD of `tend init -- CMD` / `tend run`.
+    Cmd,
+}
+
+impl Kind {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Longrun => "longrun",
+            Kind::Oneshot => "oneshot",
+            Kind::Cmd => "cmd",
+        }
+    }
 }
 
 /// One service as `status` reports it.
@@ -46,7 +120,7 @@ pub enum ExitInfo {
 pub struct ServiceStatus {
     /// Service name (the directory name; `main` for CMD).
     pub name: String,
-    /// `starting|ready|up|down|failed|backoff|stopping|done`.
+    /// A [`Shown`] word (kept as text: a newer tend may show a state this one does not know).
     pub state: String,
     /// Pid of the running process, if any.
     pub pid: Option<i32>,
@@ -55,14 +129,14 @@ pub struct ServiceStatus {
     /// Restarts so far.
     pub restarts: u64,
     /// How the last run ended, if it ended.
-    pub last_exit: Option<ExitInfo>,
+    pub last_exit: Option<Exit>,
     /// Bytes written to the service's log.
     pub log_bytes: u64,
     /// Bytes dropped by `--on-full drop`.
     pub dropped_bytes: u64,
     /// Rotations of the service's log.
     pub rotations: u64,
-    /// `longrun|oneshot|cmd`.
+    /// A [`Kind`] word.
     pub kind: String,
     /// Whether it should be running: false for a `disabled` service until `tend ctl start`,
     /// and after `tend ctl stop`. Readiness (`tend ctl ready`, `/readyz`) counts only these.
@@ -157,8 +231,9 @@ impl Request {
     }
 }
 
+/// A service name from a request: by the one rule, since no other name can exist.
 fn name(n: &str) -> Result<String, String> {
-    if n.is_empty() || n.len() > 253 || n.bytes().any(|b| b.is_ascii_control()) {
+    if !crate::name::is_valid(n) {
         return Err(format!("'{}' is not a service name", printable(n)));
     }
     Ok(n.to_owned())
@@ -196,8 +271,8 @@ pub fn status_line(s: &ServiceStatus) -> String {
         dash(s.since.map(|d| d.as_millis().to_string())),
         s.restarts,
         dash(s.last_exit.map(|e| match e {
-            ExitInfo::Code(c) => format!("code:{c}"),
-            ExitInfo::Signal(n) => format!("signal:{n}"),
+            Exit::Code(c) => format!("code:{c}"),
+            Exit::Signal(n) => format!("signal:{n}"),
         })),
         s.log_bytes,
         s.dropped_bytes,
@@ -256,8 +331,8 @@ pub fn parse_status_line(line: &str) -> Result<ServiceStatus, String> {
             "last_exit" => {
                 s.last_exit = match v.split_once(':') {
                     None if v == "-" => None,
-                    Some(("code", n)) => Some(ExitInfo::Code(n.parse().map_err(|_| bad())?)),
-                    Some(("signal", n)) => Some(ExitInfo::Signal(n.parse().map_err(|_| bad())?)),
+                    Some(("code", n)) => Some(Exit::Code(n.parse().map_err(|_| bad())?)),
+                    Some(("signal", n)) => Some(Exit::Signal(n.parse().map_err(|_| bad())?)),
                     _ => return Err(bad()),
                 }
             }
@@ -284,7 +359,14 @@ pub fn parse_status_line(line: &str) -> Result<ServiceStatus, String> {
 
 /// Whether a service counts as ready for `tend ctl ready` and `/readyz`.
 pub fn is_ready(s: &ServiceStatus) -> bool {
-    matches!(s.state.as_str(), "ready" | "up")
+    matches!(s.shown(), Some(Shown::Ready | Shown::Up))
+}
+
+impl ServiceStatus {
+    /// The state, if this tend knows its word.
+    pub fn shown(&self) -> Option<Shown> {
+        Shown::parse(&self.state)
+    }
 }
 
 /// The services among `names` (every wanted one when empty) that are not ready, each as
@@ -322,8 +404,8 @@ pub fn status_json(list: &[ServiceStatus]) -> String {
         }
         let last_exit = match s.last_exit {
             None => "null".to_owned(),
-            Some(ExitInfo::Code(c)) => format!("{{\"code\":{c}}}"),
-            Some(ExitInfo::Signal(n)) => format!("{{\"signal\":{n}}}"),
+            Some(Exit::Code(c)) => format!("{{\"code\":{c}}}"),
+            Some(Exit::Signal(n)) => format!("{{\"signal\":{n}}}"),
         };
         let mut o = Object::new(&mut out);
         o.str("name", &s.name)
@@ -355,7 +437,7 @@ pub(crate) mod tests {
                 pid: Some(42),
                 since: Some(Duration::from_millis(3_723_456)),
                 restarts: 2,
-                last_exit: Some(ExitInfo::Signal(9)),
+                last_exit: Some(Exit::Signal(9)),
                 log_bytes: 1_234_567,
                 dropped_bytes: 0,
                 rotations: 3,
@@ -368,7 +450,7 @@ pub(crate) mod tests {
                 pid: None,
                 since: None,
                 restarts: 0,
-                last_exit: Some(ExitInfo::Code(0)),
+                last_exit: Some(Exit::Code(0)),
                 log_bytes: 0,
                 dropped_bytes: 17,
                 rotations: 0,

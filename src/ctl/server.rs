@@ -3,7 +3,7 @@
 //! carries the `--metrics-addr` HTTP listener ([`super::http`]), so the loop polls one thing.
 
 use super::addr::{ABSTRACT_NAME, Addr, bind_abstract, pidns_name};
-use super::http::Http;
+use super::http::{Accepted, Http, accepted_nonblocking};
 use super::metrics::render_metrics;
 use super::proto::{Control, MAX_REQUEST, Request, status_json, status_line};
 use nix::poll::PollFlags;
@@ -132,12 +132,7 @@ impl Server {
             v.push((b.listener.as_fd(), PollFlags::POLLIN));
         }
         for c in &self.clients {
-            let ev = if c.replied {
-                PollFlags::POLLOUT
-            } else {
-                PollFlags::POLLIN
-            };
-            v.push((c.stream.as_fd(), ev));
+            v.push((c.stream.as_fd(), super::http::wanted(c.replied)));
         }
         if let Some(h) = &self.http {
             h.poll_fds(&mut v);
@@ -200,16 +195,12 @@ impl Server {
     fn accept(&mut self, ctl: &mut dyn Control) {
         let Some(b) = &self.unix else { return };
         for _ in 0..ACCEPTS_PER_CALL {
-            let stream = match b.listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // WouldBlock: nothing more to accept. EMFILE and the like: try again on the
-                // next wake-up rather than spin here.
-                Err(_) => return,
+            let accepted = b.listener.accept().map(|(s, _)| s);
+            let stream = match accepted_nonblocking(accepted, |s| s.set_nonblocking(true)) {
+                Accepted::Conn(s) => s,
+                Accepted::Skip => continue,
+                Accepted::Stop => return,
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
             let refuse = |msg: &[u8]| {
                 drain(&stream);
                 let _ = send(
@@ -448,18 +439,10 @@ impl Client {
 
     /// Writes what the socket takes; false once everything is sent (or the peer is gone).
     fn flush(&mut self) -> bool {
-        while self.sent < self.output.len() {
-            // MSG_NOSIGNAL: a vanished client must not SIGPIPE PID 1.
-            match send(
-                self.stream.as_raw_fd(),
-                &self.output[self.sent..],
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-            ) {
-                Ok(n) => self.sent += n,
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(nix::errno::Errno::EAGAIN) => return true,
-                Err(_) => return false,
-            }
+        if let Some(keep) =
+            super::http::send_pending(self.stream.as_raw_fd(), &self.output, &mut self.sent)
+        {
+            return keep;
         }
         drain(&self.stream);
         false

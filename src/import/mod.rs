@@ -9,7 +9,6 @@ mod s6v2;
 mod supervisord;
 mod writer;
 
-use crate::cli::{EXIT_CONFIG, ImportArgs};
 use std::path::Path;
 
 /// One service to write: its files and dependencies.
@@ -92,12 +91,12 @@ impl Import {
     }
 }
 
-/// `tend import s6-rc|s6-overlay-v2|supervisord SRC OUT`: exit 0 once OUT is written (the
-/// notes go to stdout), 111 with the reason on stderr when nothing was written.
-pub fn import_job(args: ImportArgs) -> i32 {
-    let src = Path::new(&args.src);
+/// Converts the configuration at `src` in `format` (s6-rc, s6-overlay-v2 or supervisord)
+/// into a service tree written at `out`. Ok: what was converted and the notes on what was
+/// not; Err: why nothing was written.
+pub fn convert(format: &str, src: &Path, out: &Path) -> Result<Import, String> {
     let mut imp = Import::default();
-    let read = match args.format.as_str() {
+    let read = match format {
         "s6-rc" => s6rc::read(src, &mut imp),
         "s6-overlay-v2" => s6v2::read(src, &mut imp),
         "supervisord" => supervisord::read(src, &mut imp),
@@ -105,24 +104,9 @@ pub fn import_job(args: ImportArgs) -> i32 {
             "'{other}' is not a format tend imports (expected s6-rc, s6-overlay-v2 or supervisord)"
         )),
     };
-    let read = read.and_then(|()| imp.fatal.take().map_or(Ok(()), Err));
-    let written = read.and_then(|()| writer::write(Path::new(&args.out), &imp));
-    if let Err(e) = written {
-        eprintln!("tend import: {e}");
-        return EXIT_CONFIG;
-    }
-    for n in &imp.notes {
-        println!("{n}");
-    }
-    println!(
-        "tend import: wrote {} service(s) to {}; {} item(s) not converted{}; check with: tend check {}",
-        imp.services.len(),
-        args.out,
-        imp.notes.len(),
-        if imp.notes.is_empty() { "" } else { " (above)" },
-        args.out
-    );
-    0
+    read.and_then(|()| imp.fatal.take().map_or(Ok(()), Err))?;
+    writer::write(out, &imp)?;
+    Ok(imp)
 }
 
 /// The text of a source file (bounded, never from a FIFO), or an error naming it.
@@ -166,13 +150,13 @@ fn list(dir: &Path, imp: &mut Import) -> Vec<String> {
 /// `name` made a valid service name: every other character becomes `-` (and a leading
 /// non-alphanumeric one is dropped); the change is noted.
 fn service_name(name: &str, source: &str, imp: &mut Import) -> String {
-    if crate::service::valid_name(name) {
+    if crate::name::is_valid(name) {
         return name.to_owned();
     }
     let mut n: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            if c.is_ascii() && crate::name::is_name_char(c as u8) {
                 c
             } else {
                 '-'

@@ -16,13 +16,10 @@ pub fn is_pid1() -> bool {
 /// Makes orphaned descendants re-parent to tend instead of the real init, so tend reaps them
 /// even when it is not PID 1 (`tend run` inside another init, or in tests).
 pub fn become_subreaper() -> Result<(), String> {
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes one integer argument and touches no memory.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc != 0 {
-        return Err(format!(
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| {
+        format!(
             "cannot become a child subreaper: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+            std::io::Error::from(e)
+        )
+    })
 }

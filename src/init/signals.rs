@@ -7,7 +7,7 @@
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -158,15 +158,14 @@ impl SignalIntake {
     /// for `also` to become readable, and says whether a stop signal has come. Children are reaped here; there is no command to
     /// forward other signals to, so they are dropped.
     pub fn wait_for_stop(&mut self, d: Duration, also: BorrowedFd<'_>) -> bool {
-        let pollfd = |fd: BorrowedFd<'_>| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let mut p = [pollfd(self.fd.as_fd()), pollfd(also)];
-        let ms = d.as_millis().min(60_000) as libc::c_int;
-        // SAFETY: a valid, exclusively borrowed array of two pollfds.
-        if unsafe { libc::poll(p.as_mut_ptr(), 2, ms) } > 0 && p[0].revents != 0 {
+        use nix::poll::{PollFd, PollFlags, poll};
+        let mut p = [
+            PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(also, PollFlags::POLLIN),
+        ];
+        let ms = d.as_millis().min(60_000) as u16;
+        let woke = matches!(poll(&mut p, ms), Ok(n) if n > 0);
+        if woke && p[0].revents().is_some_and(|r| !r.is_empty()) {
             for sig in self.drain() {
                 if sig == Taken::Named(Signal::SIGCHLD) {
                     let _ = super::reap::reap_all();

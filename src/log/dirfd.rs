@@ -93,10 +93,11 @@ pub fn list(dir: &OwnedFd) -> nix::Result<Vec<String>> {
     )?;
     let mut names = Vec::new();
     for e in d.into_iter().flatten() {
-        if let Ok(n) = e.file_name().to_str() {
-            if n != "." && n != ".." {
-                names.push(n.to_owned());
-            }
+        if let Ok(n) = e.file_name().to_str()
+            && n != "."
+            && n != ".."
+        {
+            names.push(n.to_owned());
         }
     }
     Ok(names)

@@ -46,10 +46,10 @@ pub fn request_hook(argv: &[String], archive: &Path) {
     };
     // A poisoned lock only means another thread panicked mid-send; the Option is intact.
     let desk = DESK.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(d) = desk.as_ref() {
-        if d.tx.send(r).is_ok() {
-            let _ = d.wake.write(1);
-        }
+    if let Some(d) = desk.as_ref()
+        && d.tx.send(r).is_ok()
+    {
+        let _ = d.wake.write(1);
     }
 }
 

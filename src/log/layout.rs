@@ -18,7 +18,6 @@ pub struct Identity {
 
 impl Identity {
     /// Reads the identity from `TEND_*`, Kubernetes and hostname sources (SPEC §2).
-    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn from_env() -> Result<Identity, String> {
         Self::resolve(&|k| std::env::var(k).ok(), &|p| {
             std::fs::read_to_string(p).ok()
@@ -67,7 +66,6 @@ impl Identity {
     }
 
     /// The service's directory below `root`.
-    #[allow(dead_code)] // used by `tend logs` and the PID-1 side once wired
     pub fn service_dir(&self, root: &std::path::Path, service: &str) -> PathBuf {
         root.join(&self.namespace)
             .join(&self.app)
@@ -76,24 +74,18 @@ impl Identity {
     }
 }
 
-/// Checks one path component against `[A-Za-z0-9][A-Za-z0-9._-]{0,252}`; the error names
+/// Checks one path component against [`crate::name::RULE`]; the error names
 /// `source` (the variable or file it came from) and the value.
 pub fn validate_component(source: &str, value: &str) -> Result<(), String> {
-    let b = value.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 253
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
-    if ok {
+    if crate::name::is_valid(value) {
         Ok(())
     } else {
         // escape_debug: a value with a newline, NUL or escape sequence (a hostile HOSTNAME)
         // must still give one readable line on stderr.
         Err(format!(
-            "{source}: '{}' is not a valid path component (expected [A-Za-z0-9][A-Za-z0-9._-]{{0,252}})",
-            value.escape_debug()
+            "{source}: '{}' is not a valid path component (expected {})",
+            value.escape_debug(),
+            crate::name::RULE
         ))
     }
 }

@@ -85,21 +85,112 @@ impl Default for LogOptions {
     }
 }
 
-/// The long names of every log flag, as written after `--` on the command line.
-pub const FLAGS: &[&str] = &[
-    "format",
-    "max-line",
-    "rotate-size",
-    "rotate-every",
-    "keep",
-    "max-total",
-    "max-age",
-    "compress",
-    "on-rotate",
-    "on-full",
-    "tee-format",
-    "tee",
+/// How one flag's value is applied (a bare `--tee` is applied as `""`); Err says what was
+/// expected, without the flag's name.
+type Apply = fn(&mut LogOptions, &str) -> Result<(), String>;
+
+/// Every log flag by long name, with how its value is applied: the one list. `cli` splices
+/// the same flags into `log`, `run` and `init` (a unit test there keeps it in step), `cmd`
+/// reads their `TEND_*` variables from it, `log-options` files and error hints use it.
+const TABLE: &[(&str, Apply)] = &[
+    ("format", |o, v| {
+        let words = [
+            ("cri", Format::Cri),
+            ("json", Format::Json),
+            ("ts", Format::Ts),
+            ("plain", Format::Plain),
+        ];
+        o.format = pick(v, "a format", &words)?;
+        Ok(())
+    }),
+    ("max-line", |o, v| {
+        let n = parse_size(v)?;
+        if n < MIN_MAX_LINE as u64 || n > MAX_MAX_LINE as u64 {
+            return Err(format!(
+                "'{v}' is out of range (expected {MIN_MAX_LINE}B to 1MiB)"
+            ));
+        }
+        o.max_line = n as usize;
+        Ok(())
+    }),
+    ("rotate-size", |o, v| {
+        let n = parse_size(v)?;
+        if n < 4096 {
+            return Err(format!("'{v}' is too small (expected at least 4KiB)"));
+        }
+        o.rotate_size = n;
+        Ok(())
+    }),
+    ("rotate-every", |o, v| {
+        o.rotate_every = Some(nonzero_duration(v)?);
+        Ok(())
+    }),
+    ("keep", |o, v| {
+        o.keep = v
+            .parse()
+            .map_err(|_| format!("'{v}' is not a whole number of archives"))?;
+        Ok(())
+    }),
+    ("max-total", |o, v| {
+        o.max_total = Some(parse_size(v)?);
+        Ok(())
+    }),
+    ("max-age", |o, v| {
+        o.max_age = Some(nonzero_duration(v)?);
+        Ok(())
+    }),
+    ("compress", |o, v| {
+        o.compress = pick(v, "a compression", &[("gzip", true), ("none", false)])?;
+        Ok(())
+    }),
+    ("on-rotate", |o, v| {
+        let argv: Vec<String> = v.split_whitespace().map(str::to_owned).collect();
+        if argv.is_empty() {
+            // Quote the value (blanks only) like every other error does.
+            return Err(format!(
+                "'{v}' is an empty command (expected a program and its arguments)"
+            ));
+        }
+        o.on_rotate = Some(argv);
+        Ok(())
+    }),
+    ("on-full", |o, v| {
+        o.on_full = pick(
+            v,
+            "a policy",
+            &[("block", OnFull::Block), ("drop", OnFull::Drop)],
+        )?;
+        Ok(())
+    }),
+    ("tee-format", |o, v| {
+        let words = [
+            ("same", TeeFormat::Same),
+            ("plain", TeeFormat::Plain),
+            ("prefixed", TeeFormat::Prefixed),
+        ];
+        o.tee_format = Some(pick(v, "a tee format", &words)?);
+        Ok(())
+    }),
+    ("tee", |o, v| {
+        o.tee = match v {
+            "" | "1" | "true" | "yes" => true,
+            "0" | "false" | "no" => false,
+            v => return Err(format!("'{v}' is not a boolean (expected true or false)")),
+        };
+        Ok(())
+    }),
 ];
+
+/// The long names of every log flag, as written after `--` on the command line.
+pub const FLAGS: &[&str] = &{
+    let mut names = [""; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        names[i] = TABLE[i].0;
+        i += 1;
+    }
+    names
+};
 
 /// Smallest `--max-line`: a record must hold at least one 4-byte UTF-8 character.
 const MIN_MAX_LINE: usize = 16;
@@ -110,121 +201,20 @@ impl LogOptions {
     /// Applies one flag by its long name (without `--`); `value` is `None` only for `tee`.
     /// Errors name the flag, the value and what was expected.
     pub fn set(&mut self, flag: &str, value: Option<&str>) -> Result<(), String> {
-        let bad = |msg: String| format!("--{flag}: {msg}");
-        match flag {
-            "format" => {
-                let v = need(flag, value)?;
-                self.format = match v {
-                    "cri" => Format::Cri,
-                    "json" => Format::Json,
-                    "ts" => Format::Ts,
-                    "plain" => Format::Plain,
-                    _ => {
-                        return Err(bad(format!(
-                            "'{v}' is not a format (expected cri, json, ts or plain)"
-                        )));
-                    }
-                }
-            }
-            "max-line" => {
-                let v = need(flag, value)?;
-                let n = parse_size(v).map_err(bad)?;
-                if n < MIN_MAX_LINE as u64 || n > MAX_MAX_LINE as u64 {
-                    return Err(bad(format!(
-                        "'{v}' is out of range (expected {MIN_MAX_LINE}B to 1MiB)"
-                    )));
-                }
-                self.max_line = n as usize;
-            }
-            "rotate-size" => {
-                let v = need(flag, value)?;
-                let n = parse_size(v).map_err(bad)?;
-                if n < 4096 {
-                    return Err(bad(format!("'{v}' is too small (expected at least 4KiB)")));
-                }
-                self.rotate_size = n;
-            }
-            "rotate-every" => {
-                self.rotate_every = Some(nonzero_duration(need(flag, value)?).map_err(bad)?)
-            }
-            "keep" => {
-                let v = need(flag, value)?;
-                self.keep = v
-                    .parse()
-                    .map_err(|_| bad(format!("'{v}' is not a whole number of archives")))?;
-            }
-            "max-total" => self.max_total = Some(parse_size(need(flag, value)?).map_err(bad)?),
-            "max-age" => self.max_age = Some(nonzero_duration(need(flag, value)?).map_err(bad)?),
-            "compress" => {
-                let v = need(flag, value)?;
-                self.compress = match v {
-                    "gzip" => true,
-                    "none" => false,
-                    _ => {
-                        return Err(bad(format!(
-                            "'{v}' is not a compression (expected gzip or none)"
-                        )));
-                    }
-                }
-            }
-            "on-rotate" => {
-                let v = need(flag, value)?;
-                let argv: Vec<String> = v.split_whitespace().map(str::to_owned).collect();
-                if argv.is_empty() {
-                    // Quote the value (blanks only) like every other error does.
-                    return Err(bad(format!(
-                        "'{v}' is an empty command (expected a program and its arguments)"
-                    )));
-                }
-                self.on_rotate = Some(argv);
-            }
-            "on-full" => {
-                let v = need(flag, value)?;
-                self.on_full = match v {
-                    "block" => OnFull::Block,
-                    "drop" => OnFull::Drop,
-                    _ => {
-                        return Err(bad(format!(
-                            "'{v}' is not a policy (expected block or drop)"
-                        )));
-                    }
-                }
-            }
-            "tee-format" => {
-                let v = need(flag, value)?;
-                self.tee_format = Some(match v {
-                    "same" => TeeFormat::Same,
-                    "plain" => TeeFormat::Plain,
-                    "prefixed" => TeeFormat::Prefixed,
-                    _ => {
-                        return Err(bad(format!(
-                            "'{v}' is not a tee format (expected same, plain or prefixed)"
-                        )));
-                    }
-                })
-            }
-            "tee" => {
-                self.tee = match value {
-                    None | Some("") | Some("1") | Some("true") | Some("yes") => true,
-                    Some("0") | Some("false") | Some("no") => false,
-                    Some(v) => {
-                        return Err(bad(format!(
-                            "'{v}' is not a boolean (expected true or false)"
-                        )));
-                    }
-                }
-            }
-            _ => {
-                return Err(format!(
-                    "--{flag} is not a log option (expected one of --{})",
-                    FLAGS.join(", --")
-                ));
-            }
-        }
-        Ok(())
+        let Some((_, apply)) = TABLE.iter().find(|(name, _)| *name == flag) else {
+            return Err(format!(
+                "--{flag} is not a log option (expected one of --{})",
+                FLAGS.join(", --")
+            ));
+        };
+        let value = match value {
+            Some(v) => v,
+            None if flag == "tee" => "",
+            None => return Err(format!("--{flag} needs a value")),
+        };
+        apply(self, value).map_err(|msg| format!("--{flag}: {msg}"))
     }
 
-    #[allow(dead_code)] // called by the service reader (init) once it is wired
     /// Applies the lines of a `log-options` file: one flag per line, `--flag value`,
     /// `--flag=value` or a bare `--tee`; blank lines and `#` comments are skipped.
     pub fn apply_lines(&mut self, text: &str) -> Result<(), String> {
@@ -247,8 +237,17 @@ impl LogOptions {
     }
 }
 
-fn need<'a>(flag: &str, v: Option<&'a str>) -> Result<&'a str, String> {
-    v.ok_or_else(|| format!("--{flag} needs a value"))
+/// The value named by `v` among `words`; else `'v' is not WHAT (expected a, b or c)`.
+fn pick<T: Copy>(v: &str, what: &str, words: &[(&str, T)]) -> Result<T, String> {
+    if let Some((_, t)) = words.iter().find(|(w, _)| *w == v) {
+        return Ok(*t);
+    }
+    let names: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
+    let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+    Err(format!(
+        "'{v}' is not {what} (expected {} or {last})",
+        rest.join(", ")
+    ))
 }
 
 fn nonzero_duration(v: &str) -> Result<Duration, String> {

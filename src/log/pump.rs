@@ -21,107 +21,27 @@ use super::batch::Batch;
 use super::format::Stamp;
 use super::frame::Framer;
 use super::sink::{OUT_CAP, OUT_SLACK, Sink};
+use super::stats::set_engine_give_up;
+use super::stats::{GiveUp, SinkStats};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long a half-written split line may hold back the other stream of its sink.
 pub const SPLIT_WAIT: Duration = Duration::from_millis(500);
 /// One read buffer for every pipe, reused. As large as the pipe (`sys::enlarge_pipe`) so
-/// one read drains it and wakes the writer once: against 256 KiB this cut `tend log`'s CPU
-/// by ~12% (1.25 → 1.10 s/GiB of 100-byte lines in `cri`), mostly pipe wake-ups.
+/// one read drains it and the writer wakes once per pipe-full, not per chunk.
 const READ_BUF: usize = 1 << 20;
 /// Instance ends remembered per stream while the log thread has not read up to them.
 const MAX_MARKS: usize = 64;
 /// epoll token of the control eventfd.
 const WAKE: u64 = u64::MAX;
-
-/// Counters of one sink, shared with the PID-1 thread for `tend ctl status`.
-#[derive(Debug, Default)]
-pub struct SinkStats {
-    /// Bytes written to the directory (records as formatted).
-    pub bytes: AtomicU64,
-    /// Bytes dropped under `--on-full drop`.
-    pub dropped: AtomicU64,
-    /// Rotations done.
-    pub rotations: AtomicU64,
-    /// Bytes of `--tee` copies dropped because tend's stdout/stderr did not keep up.
-    pub tee_dropped: AtomicU64,
-    /// Per stream (stdout, stderr): where the log thread's reads stand and where the
-    /// current instance's bytes end, shared with the PID-1 thread ([`Pump::instance_ended`]).
-    marks: [Mutex<Mark>; 2],
-}
-
-/// One stream's read position, and the position where the exited instance's bytes end.
-#[derive(Debug, Default)]
-struct Mark {
-    /// Bytes read from the pipe so far.
-    read: u64,
-    /// Where exited instances' bytes end, oldest first (several when the log thread lags
-    /// behind quick restarts): the pending line is complete once `read` reaches the front.
-    end_at: VecDeque<u64>,
-}
-
-impl SinkStats {
-    fn mark(&self, stream: Stream) -> std::sync::MutexGuard<'_, Mark> {
-        let i = match stream {
-            Stream::Stdout => 0,
-            Stream::Stderr => 1,
-        };
-        // A poisoned lock still holds valid counters (no invariant spans the panic).
-        self.marks[i].lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The shutdown deadline, visible to a sink blocked on a full disk inside a write (it
-/// cannot read messages then): past it, a full disk drops instead of blocking.
-#[derive(Debug)]
-pub struct GiveUp {
-    base: Instant,
-    /// Nanoseconds after `base`, plus one; 0 = no deadline.
-    at: AtomicU64,
-}
-
-impl GiveUp {
-    fn new() -> GiveUp {
-        GiveUp {
-            base: Instant::now(),
-            at: AtomicU64::new(0),
-        }
-    }
-
-    fn set(&self, deadline: Instant) {
-        let ns = deadline.saturating_duration_since(self.base).as_nanos() as u64;
-        self.at.store(ns.saturating_add(1), Ordering::SeqCst);
-    }
-
-    /// `true` once the deadline has passed.
-    pub fn passed(&self) -> bool {
-        match self.at.load(Ordering::SeqCst) {
-            0 => false,
-            at => self.base.elapsed().as_nanos() as u64 + 1 >= at,
-        }
-    }
-}
-
-std::thread_local! {
-    /// The pump's give-up deadline, on the log thread only: a sink opened there (and so
-    /// repairing its `current` on a full disk) sees a shutdown at once.
-    static ENGINE_GIVE_UP: std::cell::RefCell<Option<Arc<GiveUp>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// The give-up deadline of the pump whose thread calls this (None off the log thread).
-pub fn engine_give_up() -> Option<Arc<GiveUp>> {
-    ENGINE_GIVE_UP.with(|g| g.borrow().clone())
-}
 
 /// Opens a sink; run on the log thread, so the PID-1 thread never does log-file I/O.
 pub type Opener = Box<dyn FnOnce() -> Result<Sink, String> + Send>;
@@ -188,7 +108,7 @@ impl Pump {
         let handle = std::thread::Builder::new()
             .name("tend-log".into())
             .spawn(move || {
-                ENGINE_GIVE_UP.with(|g| *g.borrow_mut() = Some(engine.give_up.clone()));
+                set_engine_give_up(engine.give_up.clone());
                 engine.run();
                 // Said only once the engine is gone: `is_finished` turns true a moment after
                 // this note, so a waiter that looked in between slept a whole second.
@@ -209,14 +129,7 @@ impl Pump {
     }
 
     /// Hands a sink and the read ends of its pipes to the log thread.
-    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn add(&self, sink: Sink, streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
-        self.add_sink(sink, streams)
-    }
-
-    /// [`Pump::add`] for `tend log` (kept separate so the PID-1 entry point can carry its
-    /// own `dead_code` allowance until it is wired).
-    pub(crate) fn add_sink(&self, sink: Sink, streams: Vec<(Stream, OwnedFd)>) -> Arc<SinkStats> {
         let stats = sink.stats();
         self.send(Msg::Add(Box::new(sink), streams));
         stats
@@ -704,14 +617,16 @@ impl Engine {
                 .enumerate()
                 .any(|(j, s)| j != i && s.as_ref().is_some_and(|s| s.ready));
             let sink = &mut e.sink;
-            if let Some(src) = e.sources[i].as_mut() {
-                if others_wait && !src.ready && self.polled_at >= src.last_data + SPLIT_WAIT {
-                    let stream = src.stream;
-                    self.stamp.set(SystemTime::now());
-                    let (stamp, out) = (&self.stamp, &mut self.out);
-                    src.framer.finish(&mut |r| sink.push(out, stamp, stream, r));
-                    sink.flush(out);
-                }
+            if let Some(src) = e.sources[i].as_mut()
+                && others_wait
+                && !src.ready
+                && self.polled_at >= src.last_data + SPLIT_WAIT
+            {
+                let stream = src.stream;
+                self.stamp.set(SystemTime::now());
+                let (stamp, out) = (&self.stamp, &mut self.out);
+                src.framer.finish(&mut |r| sink.push(out, stamp, stream, r));
+                sink.flush(out);
             }
         }
     }
@@ -751,12 +666,12 @@ impl Engine {
 }
 
 fn set_nonblocking(fd: &OwnedFd) {
-    // SAFETY: fcntl F_GETFL/F_SETFL on an fd we own; no pointers involved.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if fl >= 0 {
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-        }
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    if let Ok(fl) = fcntl(fd, FcntlArg::F_GETFL) {
+        let _ = fcntl(
+            fd,
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(fl) | OFlag::O_NONBLOCK),
+        );
     }
 }
 

@@ -11,8 +11,8 @@ use super::hooks::request_hook;
 use super::index::{Index, Policy};
 use super::layout::{Identity, validate_component};
 use super::options::{Format, OnFull, TeeFormat};
-use super::pump::{GiveUp, SinkStats};
 use super::recover;
+use super::stats::{GiveUp, SinkStats};
 use super::tee::Tee;
 use super::{LogOptions, Stream};
 use nix::errno::Errno;
@@ -35,9 +35,9 @@ const ROTATE_RETRY: Duration = Duration::from_secs(10);
 /// Start writeback of `current` every this many bytes, so the fsync at rotation finds
 /// little left to write instead of stalling capture on the whole file.
 const WRITEBACK_EVERY: u64 = 8 << 20;
-/// The batch is written once it holds this much: a 1 MiB read of 100-byte lines in `cri`
-/// (1.4 MiB) is still one `write`, which measured ~8% less CPU than two, while memory stays
-/// bounded however much a format expands its input (`cri` of empty lines is 41x).
+/// The batch is written once it holds this much: a full 1 MiB read of short lines in `cri`
+/// (1.4 MiB) stays one `write` (scripts/bench-log.sh), while memory stays bounded however
+/// much a format expands its input (`cri` of empty lines is 41x).
 pub const OUT_CAP: usize = 3 << 19;
 /// Room beyond [`OUT_CAP`] for the record that crosses it, so the batch rarely grows.
 pub const OUT_SLACK: usize = 64 << 10;
@@ -83,7 +83,6 @@ pub struct Sink {
 
 impl Sink {
     /// Opens (creating) `<root>/<ns>/<app>/<pod>/<service>/` and takes its lock.
-    #[allow(dead_code)] // called by the PID-1 side (run/init) once it is wired
     pub fn open_service(
         root: &Path,
         id: &Identity,
@@ -139,7 +138,7 @@ impl Sink {
             stats: Arc::new(SinkStats::default()),
             compressor: None,
             // On the log thread, a shutdown must end a repair blocked on a full disk too.
-            give_up: super::pump::engine_give_up(),
+            give_up: super::stats::engine_give_up(),
             rotate_asked: false,
             tee: None,
             dir,
@@ -171,10 +170,10 @@ impl Sink {
             let c = Compressor::start(dup, sink.path.clone(), sink.opts.on_rotate.clone())?;
             // Archives left uncompressed by a previous run (or one without --compress).
             for a in &archives {
-                if let [f] = a.files.as_slice() {
-                    if f.ends_with(".log") {
-                        c.submit(f.clone());
-                    }
+                if let [f] = a.files.as_slice()
+                    && f.ends_with(".log")
+                {
+                    c.submit(f.clone());
                 }
             }
             sink.compressor = Some(c);

@@ -14,7 +14,7 @@
 use super::Stream;
 use super::frame::Record;
 use super::options::TeeFormat;
-use super::pump::SinkStats;
+use super::stats::SinkStats;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{SFlag, fstat};

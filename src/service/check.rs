@@ -1,44 +1,9 @@
-//! `tend check DIR`: validate a service tree without starting anything.
+//! The summary `tend check` prints for a valid service tree.
 
-use super::{Kind, Tree, load_tree};
-use crate::cli::{CheckArgs, EXIT_CONFIG, flag_or_env, log_options};
-use crate::log::options::FLAGS;
-use std::path::Path;
-
-/// `tend check [DIR]`: prints every error (exit 111) or a one-line summary (exit 0).
-/// DIR defaults to `TEND_SERVICES`, then `/etc/tend/services`. The `TEND_*` log variables are
-/// checked too, since `tend init` would refuse them the same way.
-pub fn check_job(args: CheckArgs) -> i32 {
-    let dir = flag_or_env(args.dir.as_deref(), "TEND_SERVICES")
-        .unwrap_or_else(|| "/etc/tend/services".into());
-    let unset: Vec<(&'static str, Option<&str>)> = FLAGS
-        .iter()
-        .filter(|f| **f != "tee")
-        .map(|f| (*f, None))
-        .collect();
-    let base = match log_options(&unset, false, true) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("tend check: {e}");
-            return EXIT_CONFIG;
-        }
-    };
-    match load_tree(Path::new(&dir), &base) {
-        Ok(tree) => {
-            println!("tend check: {}", summary(&tree));
-            0
-        }
-        Err(errors) => {
-            for e in errors {
-                eprintln!("tend check: {e}");
-            }
-            EXIT_CONFIG
-        }
-    }
-}
+use super::{Kind, Tree};
 
 /// `4 services OK (1 oneshot, 3 longruns)`, plus `, 1 disabled` when any are.
-fn summary(tree: &Tree) -> String {
+pub fn summary(tree: &Tree) -> String {
     let n = tree.services.len();
     let oneshots = tree
         .services

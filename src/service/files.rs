@@ -362,17 +362,6 @@ pub fn describe_io(e: &io::Error) -> String {
     }
 }
 
-/// Whether `name` can be a service name: `[A-Za-z0-9][A-Za-z0-9._-]{0,252}` (it becomes a
-/// log directory name).
-pub fn valid_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 253
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-}
-
 /// Parses a signal: a name with or without `SIG`, in any case (`TERM`, `SIGTERM`, `term`),
 /// or a number (`15`).
 pub fn parse_signal(s: &str) -> Result<Signal, String> {
@@ -464,20 +453,6 @@ mod tests {
             let e = parse_restart_limit(bad).unwrap_err();
             assert!(e.contains("expected N or N/DURATION"), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn names() {
-        assert!(valid_name("web"));
-        assert!(valid_name("db-1.primary_x"));
-        assert!(valid_name("0"));
-        assert!(valid_name(&"a".repeat(253)));
-        assert!(!valid_name(&"a".repeat(254)));
-        assert!(!valid_name(""));
-        assert!(!valid_name("-web"));
-        assert!(!valid_name("_web"));
-        assert!(!valid_name("my web"));
-        assert!(!valid_name("wéb"));
     }
 
     #[test]

@@ -5,15 +5,14 @@
 //! reports every error it finds (each one line naming the service, the file and the value),
 //! and returns the services in dependency order.
 
-mod check;
+pub mod check;
 mod files;
 mod graph;
 mod user;
 
-pub use check::check_job;
 #[cfg(feature = "import")]
 pub use files::read_bounded;
-pub use files::{one_line, parse_restart_limit, parse_signal, valid_name};
+pub use files::{one_line, parse_restart_limit, parse_signal};
 
 use crate::log::options::LogOptions;
 use files::{ServiceDir, describe_io, envdir_value, parse_notification_fd};
@@ -34,8 +33,6 @@ pub struct Tree {
 
 /// One validated service directory.
 #[derive(Debug)]
-// The supervisor reads these fields; until it is merged only `tend check` reads a few.
-#[allow(dead_code)]
 pub struct ServiceDef {
     /// The directory's name: the service name and its log directory name.
     pub name: String,
@@ -201,7 +198,7 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
                 continue;
             }
         }
-        if !valid_name(&name) {
+        if !crate::name::is_valid(&name) {
             errors.push((
                 name.clone(),
                 format!(
@@ -389,10 +386,10 @@ fn load_service(
         });
     let env = env(sd);
     let mut log = base_log.clone();
-    if let Some(text) = sd.text("log-options") {
-        if let Err(e) = log.apply_lines(&text) {
-            sd.err("log-options", e);
-        }
+    if let Some(text) = sd.text("log-options")
+        && let Err(e) = log.apply_lines(&text)
+    {
+        sd.err("log-options", e);
     }
 
     if !sd.errors.is_empty() {
@@ -431,12 +428,7 @@ fn longrun_kind(sd: &mut ServiceDir) -> Option<Kind> {
             "a longrun has no down script (to keep it from starting, use an empty disabled file)",
         );
     }
-    let finish = sd.executable("finish");
-    if !sd.exists("run") {
-        sd.err("run", "missing (a longrun needs an executable run file)");
-        return None;
-    }
-    let run = sd.executable("run")?;
+    let (run, finish) = scripts(sd, "longrun", "run", "finish")?;
     Some(Kind::Longrun { run, finish })
 }
 
@@ -449,13 +441,27 @@ fn oneshot_kind(sd: &mut ServiceDir) -> Option<Kind> {
             );
         }
     }
-    let down = sd.executable("down");
-    if !sd.exists("up") {
-        sd.err("up", "missing (a oneshot needs an executable up file)");
+    let (up, down) = scripts(sd, "oneshot", "up", "down")?;
+    Some(Kind::Oneshot { up, down })
+}
+
+/// A kind's required script (`run`, `up`) and optional one (`finish`, `down`); None, with
+/// the error recorded, when the required one is missing or unusable.
+fn scripts(
+    sd: &mut ServiceDir,
+    kind: &str,
+    required: &str,
+    optional: &str,
+) -> Option<(PathBuf, Option<PathBuf>)> {
+    let opt = sd.executable(optional);
+    if !sd.exists(required) {
+        sd.err(
+            required,
+            format!("missing (a {kind} needs an executable {required} file)"),
+        );
         return None;
     }
-    let up = sd.executable("up")?;
-    Some(Kind::Oneshot { up, down })
+    Some((sd.executable(required)?, opt))
 }
 
 /// The `env/` directory as s6-envdir reads it, sorted by name.

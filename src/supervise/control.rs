@@ -2,20 +2,12 @@
 
 use super::state::Event;
 use super::supervisor::Supervisor;
-use crate::ctl::proto::{Control, ExitInfo, ServiceStatus};
-use crate::init::Exit;
-use crate::log::pump::SinkStats;
+use crate::ctl::proto::{Control, Kind, ServiceStatus, Shown};
+use crate::log::stats::SinkStats;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
-
-fn exit_info(e: Exit) -> ExitInfo {
-    match e {
-        Exit::Code(c) => ExitInfo::Code(c),
-        Exit::Signal(n) => ExitInfo::Signal(n),
-    }
-}
 
 /// Log counters as (bytes, dropped, rotations).
 fn counters(stats: Option<&SinkStats>) -> (u64, u64, u64) {
@@ -51,11 +43,17 @@ impl Control for Supervisor {
                     pid: s.m.pid().map(Pid::as_raw),
                     since: s.m.pid().and(s.m.started).map(|t| now.duration_since(t)),
                     restarts: s.m.restarts,
-                    last_exit: s.m.last_exit.map(exit_info),
+                    last_exit: s.m.last_exit,
                     log_bytes,
                     dropped_bytes,
                     rotations,
-                    kind: if s.is_oneshot() { "oneshot" } else { "longrun" }.to_owned(),
+                    kind: if s.is_oneshot() {
+                        Kind::Oneshot
+                    } else {
+                        Kind::Longrun
+                    }
+                    .as_str()
+                    .to_owned(),
                     wanted: s.want_up,
                 }
             })
@@ -63,21 +61,21 @@ impl Control for Supervisor {
         if let Some(m) = &self.main {
             let (log_bytes, dropped_bytes, rotations) = counters(m.stats.as_deref());
             let state = match (m.pid, m.exit) {
-                (Some(_), _) => "up",
-                (None, Some(_)) => "done",
-                (None, None) => "starting",
+                (Some(_), _) => Shown::Up,
+                (None, Some(_)) => Shown::Done,
+                (None, None) => Shown::Starting,
             };
             out.push(ServiceStatus {
                 name: m.name.clone(),
-                state: state.to_owned(),
+                state: state.as_str().to_owned(),
                 pid: m.pid.map(Pid::as_raw),
                 since: m.pid.and(m.started).map(|t| now.duration_since(t)),
                 restarts: 0,
-                last_exit: m.exit.map(exit_info),
+                last_exit: m.exit,
                 log_bytes,
                 dropped_bytes,
                 rotations,
-                kind: "cmd".to_owned(),
+                kind: Kind::Cmd.as_str().to_owned(),
                 wanted: true,
             });
         }

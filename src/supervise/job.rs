@@ -1,64 +1,83 @@
-//! The `run` and `init` jobs: resolve flags and `TEND_*` variables, open the logs, then hand
-//! over to the supervisor loop. Any failure here exits 111 with the reason on stderr.
+//! The `run` and `init` jobs: open the logs, then hand over to the supervisor loop. The
+//! options come resolved from flags and `TEND_*` variables (`cmd`); an Err here is reported
+//! by the caller, which exits 111.
 
 use super::spawn::Ids;
-use super::supervisor::{MainCmd, Mode, Supervisor, stop_deadline_from_env};
+use super::supervisor::{MainCmd, Mode, Supervisor};
 use super::svc::Svc;
-use crate::cli::{self, EXIT_CONFIG, InitArgs, RunArgs, flag_or_env, path_or_env, switch_or_env};
 use crate::init::signals::SignalIntake;
 use crate::log::layout::{Identity, validate_component};
-use crate::log::pump::{Opened, Pump, SinkStats};
+use crate::log::pump::{Opened, Pump};
 use crate::log::sink::Sink;
+use crate::log::stats::SinkStats;
 use crate::log::{LogOptions, Stream};
 use crate::service::{Readiness, ServiceDef};
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// `tend run -- CMD …`.
-pub fn run(args: RunArgs) -> i32 {
-    run_inner(args).unwrap_or_else(|e| {
-        eprintln!("tend run: {e}");
-        EXIT_CONFIG
-    })
+/// What `run` and `init` share: CMD, how it is stopped, how its exit is counted.
+pub struct CmdOptions {
+    /// The command and its arguments (never empty for `run`, may be for `init`).
+    pub cmd: Vec<OsString>,
+    /// The name CMD logs as.
+    pub name: String,
+    /// Exit codes of CMD that count as success.
+    pub expect_exit: Vec<i32>,
+    /// Between a stop signal and SIGKILL.
+    pub grace: Duration,
+    /// How long the whole stop may take.
+    pub stop_deadline: Duration,
+    /// `--metrics-addr`, and `TEND_METRICS_ADDR`.
+    pub metrics_addr: (Option<String>, Option<String>),
 }
 
-/// `tend init [-- CMD …]`.
-pub fn init(args: InitArgs) -> i32 {
-    init_inner(args).unwrap_or_else(|e| {
-        eprintln!("tend init: {e}");
-        EXIT_CONFIG
-    })
+/// What `tend run` does, resolved from its flags and `TEND_*` variables.
+pub struct RunOptions {
+    /// CMD and what `init` shares.
+    pub common: CmdOptions,
+    /// Forward signals to the child's whole process group.
+    pub group: bool,
+    /// The log options and log root; None: no capture (pure tini).
+    pub capture: Option<(LogOptions, PathBuf)>,
 }
 
-fn run_inner(args: RunArgs) -> Result<i32, String> {
-    if args.cmd.is_empty() {
-        return Err("no command given (usage: tend run [OPTIONS] -- CMD ARGS…)".into());
-    }
-    let no_capture = switch_or_env(args.no_capture, "TEND_NO_CAPTURE")?;
-    let group = switch_or_env(args.group, "TEND_GROUP")?;
-    let grace = cli::kill_grace()?;
-    let expect_exit = cli::expect_exit(&args.expect_exit)?;
-    let stop_deadline = stop_deadline_from_env()?;
-    let name = flag_or_env(args.name.as_deref(), "TEND_NAME").unwrap_or_else(|| "main".into());
+/// What `tend init` does, resolved from its flags and `TEND_*` variables.
+pub struct InitOptions {
+    /// CMD and what `run` shares.
+    pub common: CmdOptions,
+    /// Log options of CMD, and the base of every service's.
+    pub log: LogOptions,
+    /// The service tree.
+    pub services: PathBuf,
+    /// The service tree was named by a flag or variable, so it must exist.
+    pub services_explicit: bool,
+    /// `TEND_CMD_WAIT`: how long CMD waits for the services to be ready.
+    pub cmd_wait: Option<Duration>,
+    /// The log root.
+    pub log_root: PathBuf,
+    /// Directory of the control socket.
+    pub run_dir: PathBuf,
+    /// `--metrics-file`.
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// `tend run -- CMD …`: the exit code to leave with.
+pub fn run(opts: RunOptions) -> Result<i32, String> {
+    let o = opts.common;
     // Everything that can be refused is checked before the first side effect.
-    let capture = if no_capture {
-        None
-    } else {
-        let opts = cli::log_options(&args.log_flag_values(), args.tee, true)?;
-        validate_component("--name", &name)?;
-        Some((
-            Identity::from_env()?,
-            cli::log_root(args.log_root.as_deref()),
-            opts,
-        ))
+    let capture = match opts.capture {
+        None => None,
+        Some((opts, root)) => {
+            validate_component("--name", &o.name)?;
+            Some((Identity::from_env()?, root, opts))
+        }
     };
-    let http = crate::ctl::http::Http::configured(
-        args.metrics_addr.as_deref(),
-        std::env::var("TEND_METRICS_ADDR").ok(),
-    )?;
+    let name = o.name;
+    let http = crate::ctl::http::Http::configured(o.metrics_addr.0.as_deref(), o.metrics_addr.1)?;
     let mut intake = SignalIntake::install()?;
     become_reaper()?;
     let (pump, out, stats) = match capture {
@@ -77,76 +96,48 @@ fn run_inner(args: RunArgs) -> Result<i32, String> {
             (Some(pump), Some((o, e)), Some(stats))
         }
     };
-    let main = MainCmd {
-        argv: args.cmd,
-        name,
-        stats,
-        started: None,
-        out,
-        pid: None,
-        exit: None,
-        expect_exit,
-    };
+    let main = main_cmd(o.cmd, name, o.expect_exit, out, stats);
     let sup = Supervisor::new(
-        Mode::Run { group },
+        Mode::Run { group: opts.group },
         intake,
         Vec::new(),
         Some(main),
         pump,
-        grace,
+        o.grace,
         None,
     );
     Ok(sup
         .with_control(crate::ctl::server::Server::http_only(http))
-        .with_stop_deadline(stop_deadline)
+        .with_stop_deadline(o.stop_deadline)
         .run())
 }
 
-fn init_inner(args: InitArgs) -> Result<i32, String> {
-    let grace = cli::kill_grace()?;
-    let stop_deadline = stop_deadline_from_env()?;
-    let mut base = cli::log_options(&args.log_flag_values(), args.tee, true)?;
-    // Under init several services share tend's stdout: name each line.
-    base.tee_format
-        .get_or_insert(crate::log::options::TeeFormat::Prefixed);
-    let expect_exit = cli::expect_exit(&args.expect_exit)?;
-    let explicit = path_or_env(args.services.as_deref(), "TEND_SERVICES");
-    let dir = explicit
-        .clone()
-        .unwrap_or_else(|| "/etc/tend/services".into());
+/// `tend init [-- CMD …]`: the exit code to leave with.
+pub fn init(opts: InitOptions) -> Result<i32, String> {
+    let o = opts.common;
+    let dir = opts.services;
     // The default tree is optional, so `ENTRYPOINT ["tend","init","--"]` works with only a CMD.
-    let defs = if explicit.is_none() && !dir.exists() {
+    let defs = if !opts.services_explicit && !dir.exists() {
         Vec::new()
     } else {
-        crate::service::load_tree(&dir, &base)
+        crate::service::load_tree(&dir, &opts.log)
             .map_err(|errs| format!("{}: {}", dir.display(), errs.join("\n  ")))?
             .services
     };
-    let cmd_wait = match std::env::var("TEND_CMD_WAIT") {
-        Ok(v) if !v.is_empty() => {
-            let d = crate::units::parse_millis(&v).map_err(|e| format!("TEND_CMD_WAIT: {e}"))?;
-            (!d.is_zero()).then_some(d)
-        }
-        _ => None,
-    };
-    let name = flag_or_env(args.name.as_deref(), "TEND_NAME").unwrap_or_else(|| "main".into());
+    let name = o.name;
     validate_component("--name", &name)?;
-    if !args.cmd.is_empty() && defs.iter().any(|d| d.name == name) {
+    if !o.cmd.is_empty() && defs.iter().any(|d| d.name == name) {
         return Err(format!(
             "service '{name}' has the same log name as CMD (rename the service or pass --name)"
         ));
     }
     let ident = Identity::from_env()?;
-    let root = cli::log_root(args.log_root.as_deref());
-    let metrics_file = path_or_env(args.metrics_file.as_deref(), "TEND_METRICS_FILE");
-    let http = crate::ctl::http::Http::configured(
-        args.metrics_addr.as_deref(),
-        std::env::var("TEND_METRICS_ADDR").ok(),
-    )?;
+    let root = opts.log_root;
+    let http = crate::ctl::http::Http::configured(o.metrics_addr.0.as_deref(), o.metrics_addr.1)?;
     let mut intake = SignalIntake::install()?;
     become_reaper()?;
     let pump = Pump::start().map_err(|e| format!("cannot start the log thread: {e}"))?;
-    let has_cmd = !args.cmd.is_empty();
+    let has_cmd = !o.cmd.is_empty();
     // An interactive CMD (`docker run -it IMAGE bash`) keeps the terminal: its output goes
     // straight to it, uncaptured, and spawn makes it the terminal's foreground group so
     // ^C and window-size changes reach it.
@@ -157,7 +148,7 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
         .map(|d| request_capture(&pump, &root, &ident, &d.name, d.log.clone()))
         .collect();
     if capture_cmd {
-        pending.push(request_capture(&pump, &root, &ident, &name, base));
+        pending.push(request_capture(&pump, &root, &ident, &name, opts.log));
     }
     let mut opened = match await_captures(&pump, pending, &mut intake) {
         Ok(Some(v)) => v.into_iter(),
@@ -180,35 +171,52 @@ fn init_inner(args: InitArgs) -> Result<i32, String> {
             Some((o, e, stats)) => (Some((o, e)), Some(stats)),
             None => (None, None),
         };
-        Some(MainCmd {
-            argv: args.cmd,
-            name,
-            stats,
-            started: None,
-            out,
-            pid: None,
-            exit: None,
-            expect_exit,
-        })
+        Some(main_cmd(o.cmd, name, o.expect_exit, out, stats))
     };
     // Without a writable run directory (read-only root, non-root user) the control socket
     // moves to @tend/control; failing that, tend still runs with one warning.
-    let run_dir =
-        path_or_env(args.run_dir.as_deref(), "TEND_RUN_DIR").unwrap_or_else(|| "/run/tend".into());
-    let server = crate::ctl::server::Server::open(&run_dir, http);
-    let metrics = match metrics_file {
+    let server = crate::ctl::server::Server::open(&opts.run_dir, http);
+    let metrics = match opts.metrics_file {
         Some(p) => Some(
             crate::ctl::metrics::MetricsWriter::start(p)
                 .map_err(|e| format!("--metrics-file: cannot start its writer: {e}"))?,
         ),
         None => None,
     };
-    let sup = Supervisor::new(Mode::Init, intake, svcs, main, Some(pump), grace, cmd_wait);
+    let sup = Supervisor::new(
+        Mode::Init,
+        intake,
+        svcs,
+        main,
+        Some(pump),
+        o.grace,
+        opts.cmd_wait,
+    );
     Ok(sup
         .with_control(server)
         .with_metrics(metrics)
-        .with_stop_deadline(stop_deadline)
+        .with_stop_deadline(o.stop_deadline)
         .run())
+}
+
+/// CMD before it is spawned.
+fn main_cmd(
+    argv: Vec<OsString>,
+    name: String,
+    expect_exit: Vec<i32>,
+    out: Option<(OwnedFd, OwnedFd)>,
+    stats: Option<Arc<SinkStats>>,
+) -> MainCmd {
+    MainCmd {
+        argv,
+        name,
+        stats,
+        started: None,
+        out,
+        pid: None,
+        exit: None,
+        expect_exit,
+    }
 }
 
 /// PID 1 reaps by nature; anywhere else tend asks to inherit orphans.
@@ -309,10 +317,10 @@ fn user_env(env: &mut Vec<(String, Option<std::ffi::OsString>)>, c: &crate::serv
         ("LOGNAME", Some(c.name.clone().into())),
     ];
     for (k, v) in defaults {
-        if let Some(v) = v {
-            if !env.iter().any(|(n, _)| n == k) {
-                env.insert(0, (k.to_owned(), Some(v)));
-            }
+        if let Some(v) = v
+            && !env.iter().any(|(n, _)| n == k)
+        {
+            env.insert(0, (k.to_owned(), Some(v)));
         }
     }
 }

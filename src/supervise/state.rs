@@ -54,6 +54,7 @@
 //! ```
 
 use super::backoff::Backoff;
+use crate::ctl::proto::Shown;
 use crate::init::Exit;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -388,18 +389,19 @@ impl Machine {
     /// The state as `tend ctl status` shows it: down, starting, up, ready, stopping,
     /// finishing, backoff, failed, done.
     pub fn name(&self, conf: &Conf) -> &'static str {
-        match self.state {
-            State::Down => "down",
-            State::Starting { .. } => "starting",
-            State::Up { .. } if conf.ready_by == ReadyBy::Start => "up",
-            State::Up { .. } => "ready",
-            State::Stopping { .. } | State::Downing { .. } => "stopping",
-            State::Finishing { .. } => "finishing",
-            State::Backoff { .. } => "backoff",
-            State::Failed => "failed",
-            State::Done if conf.oneshot => "up",
-            State::Done => "done",
-        }
+        let shown = match self.state {
+            State::Down => Shown::Down,
+            State::Starting { .. } => Shown::Starting,
+            State::Up { .. } if conf.ready_by == ReadyBy::Start => Shown::Up,
+            State::Up { .. } => Shown::Ready,
+            State::Stopping { .. } | State::Downing { .. } => Shown::Stopping,
+            State::Finishing { .. } => Shown::Finishing,
+            State::Backoff { .. } => Shown::Backoff,
+            State::Failed => Shown::Failed,
+            State::Done if conf.oneshot => Shown::Up,
+            State::Done => Shown::Done,
+        };
+        shown.as_str()
     }
 
     /// Ready for dependents: a ready longrun or a oneshot whose `up` succeeded.
@@ -601,11 +603,7 @@ impl Machine {
                 },
                 Event::Timer,
             ) if now >= t => {
-                out.push(Action::Log(format!(
-                    "{}: did not stop in time; sending SIGKILL",
-                    conf.name
-                )));
-                out.push(Action::Signal(pid, Signal::SIGKILL));
+                kill_late(&mut out, conf, "did not stop", pid);
                 State::Stopping {
                     pid,
                     kill_at: None,
@@ -740,11 +738,7 @@ impl Machine {
                 },
                 Event::Timer,
             ) if now >= t => {
-                out.push(Action::Log(format!(
-                    "{}: down did not exit in time; sending SIGKILL",
-                    conf.name
-                )));
-                out.push(Action::Signal(d, Signal::SIGKILL));
+                kill_late(&mut out, conf, "down did not exit", d);
                 State::Downing {
                     pid: Some(d),
                     kill_at: None,
@@ -949,6 +943,15 @@ pub fn after(now: Instant, d: Duration) -> Instant {
 /// The program that starts a service.
 fn first_prog(conf: &Conf) -> Prog {
     if conf.oneshot { Prog::Up } else { Prog::Run }
+}
+
+/// `NAME: WHAT in time; sending SIGKILL`, and the SIGKILL.
+fn kill_late(out: &mut Vec<Action>, conf: &Conf, what: &str, pid: Pid) {
+    out.push(Action::Log(format!(
+        "{}: {what} in time; sending SIGKILL",
+        conf.name
+    )));
+    out.push(Action::Signal(pid, Signal::SIGKILL));
 }
 
 /// The down signal (and SIGCONT, so a stopped process can act on it); SIGKILL at `kill_at`.

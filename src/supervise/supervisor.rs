@@ -10,6 +10,7 @@ use super::svc::Svc;
 use crate::init::signals::{SignalIntake, Taken, forwardable, send_number};
 use crate::init::{Exit, reap::reap_all};
 use crate::log::pump::Pump;
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -34,7 +35,7 @@ pub struct MainCmd {
     /// The name it logs and shows as (`main`, or `--name`).
     pub name: String,
     /// Its log counters, when captured.
-    pub stats: Option<std::sync::Arc<crate::log::pump::SinkStats>>,
+    pub stats: Option<std::sync::Arc<crate::log::stats::SinkStats>>,
     /// When it started.
     pub started: Option<Instant>,
     /// Capture pipe write ends (None: inherit tend's stdout/stderr).
@@ -221,45 +222,40 @@ impl Supervisor {
 
     /// Sleeps until a signal, a readiness message or the nearest deadline.
     fn wait_for_events(&mut self) {
-        let mut fds: Vec<libc::pollfd> = vec![pollfd(self.intake.fd().as_raw_fd())];
-        if let Some(h) = &self.hooks {
-            fds.push(pollfd(h.fd().as_raw_fd()));
-        }
-        if let Some(srv) = &self.ctl {
-            for (fd, events) in srv.poll_fds() {
-                fds.push(libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: events.bits(),
-                    revents: 0,
-                });
-            }
-        }
-        for s in &self.svcs {
-            if let Some(p) = &s.ready_pipe {
-                fds.push(pollfd(p.as_raw_fd()));
-            }
-            if let Some(n) = &s.notify {
-                fds.push(pollfd(n.as_raw_fd()));
-            }
-        }
         let timeout = match self.next_deadline() {
             Some(t) => {
                 let ms = t.saturating_duration_since(Instant::now()).as_millis();
                 // Round up so a timer is never polled a millisecond early in a busy loop.
-                (ms + 1).min(60_000) as libc::c_int
+                (ms + 1).min(60_000) as u16
             }
             None => 60_000,
         };
-        // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n <= 0 {
-            return;
-        }
-        let ready: Vec<RawFd> = fds
-            .iter()
-            .filter(|p| p.revents != 0)
-            .map(|p| p.fd)
-            .collect();
+        let ready: Vec<RawFd> = {
+            let mut fds: Vec<PollFd<'_>> = vec![PollFd::new(self.intake.fd(), PollFlags::POLLIN)];
+            if let Some(h) = &self.hooks {
+                fds.push(PollFd::new(h.fd(), PollFlags::POLLIN));
+            }
+            if let Some(srv) = &self.ctl {
+                for (fd, events) in srv.poll_fds() {
+                    fds.push(PollFd::new(fd, events));
+                }
+            }
+            for s in &self.svcs {
+                if let Some(p) = &s.ready_pipe {
+                    fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                }
+                if let Some(n) = &s.notify {
+                    fds.push(PollFd::new(n.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
+                return;
+            }
+            fds.iter()
+                .filter(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                .map(|p| p.as_fd().as_raw_fd())
+                .collect()
+        };
         self.on_readable(&ready);
     }
 
@@ -300,21 +296,20 @@ impl Supervisor {
         for i in 0..self.svcs.len() {
             let s = &mut self.svcs[i];
             let mut got_ready = false;
-            if let Some(p) = &s.ready_pipe {
-                if ready.contains(&p.as_raw_fd()) {
-                    match super::readiness::read_pipe(p) {
-                        super::readiness::Signalled::Ready => got_ready = true,
-                        super::readiness::Signalled::Closed => s.ready_pipe = None,
-                        super::readiness::Signalled::Nothing => {}
-                    }
+            if let Some(p) = &s.ready_pipe
+                && ready.contains(&p.as_raw_fd())
+            {
+                match super::readiness::read_pipe(p) {
+                    super::readiness::Signalled::Ready => got_ready = true,
+                    super::readiness::Signalled::Closed => s.ready_pipe = None,
+                    super::readiness::Signalled::Nothing => {}
                 }
             }
-            if let Some(n) = &s.notify {
-                if ready.contains(&n.as_raw_fd())
-                    && super::readiness::read_notify(n) == super::readiness::Signalled::Ready
-                {
-                    got_ready = true;
-                }
+            if let Some(n) = &s.notify
+                && ready.contains(&n.as_raw_fd())
+                && super::readiness::read_notify(n) == super::readiness::Signalled::Ready
+            {
+                got_ready = true;
             }
             if got_ready {
                 self.feed(i, Event::Ready, Instant::now());
@@ -419,26 +414,26 @@ impl Supervisor {
         if self.hooks.as_mut().is_some_and(|h| h.on_exit(pid)) {
             return;
         }
-        if let Some(m) = self.main.as_mut() {
-            if m.pid == Some(pid) {
-                m.pid = None;
-                m.exit = Some(exit);
-                self.main_kill_at = None;
-                if self.exit_code.is_none() {
-                    let code = exit.code();
-                    let expected = m.expect_exit.contains(&code);
-                    self.exit_code = Some(if expected { 0 } else { code });
-                }
-                match self.mode {
-                    // tini: the command is gone, so is the job; sweep what it left.
-                    Mode::Run { .. } => {
-                        self.stage = Stage::Sweep;
-                        self.arm_stop_deadline(Instant::now());
-                    }
-                    Mode::Init => self.begin_shutdown(None),
-                }
-                return;
+        if let Some(m) = self.main.as_mut()
+            && m.pid == Some(pid)
+        {
+            m.pid = None;
+            m.exit = Some(exit);
+            self.main_kill_at = None;
+            if self.exit_code.is_none() {
+                let code = exit.code();
+                let expected = m.expect_exit.contains(&code);
+                self.exit_code = Some(if expected { 0 } else { code });
             }
+            match self.mode {
+                // tini: the command is gone, so is the job; sweep what it left.
+                Mode::Run { .. } => {
+                    self.stage = Stage::Sweep;
+                    self.arm_stop_deadline(Instant::now());
+                }
+                Mode::Init => self.begin_shutdown(None),
+            }
+            return;
         }
         if let Some(i) = self.svcs.iter().position(|s| s.m.owns(pid)) {
             // Before any next instance can write: its unterminated line is closed.
@@ -595,14 +590,6 @@ impl Supervisor {
     /// True when tend is shutting down.
     pub fn shutting_down(&self) -> bool {
         self.stage != Stage::Running
-    }
-}
-
-fn pollfd(fd: RawFd) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::spawn::Ids;
 use super::state::{Conf, Machine, ReadyBy};
-use crate::log::pump::SinkStats;
+use crate::log::stats::SinkStats;
 use crate::service::{Kind, Readiness, ServiceDef};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;

@@ -1,6 +1,10 @@
 //! Shared helpers of the integration tests: the real binary, PID namespaces, polling.
 #![allow(dead_code)]
 
+mod tend_log;
+#[allow(unused_imports)] // the `tend log` helpers; most tests use only a few
+pub use tend_log::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -209,4 +213,11 @@ pub fn read_ms(p: &Path) -> u64 {
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("no timestamp in {}", p.display()))
+}
+
+/// Makes a FIFO at `p` (mode 0644).
+pub fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
 }

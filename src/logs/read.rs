@@ -1,7 +1,7 @@
 //! Reading the files of a log directory safely: never blocking on what is not a regular
 //! file, never following a symlink, never holding more than one capped line per reader.
 
-use super::logs::{Output, Stop, io_msg};
+use super::output::{Output, Stop};
 use crate::log::archive::Archive;
 use std::fs::File;
 use std::io::{self, Read};
@@ -103,11 +103,7 @@ pub fn print_archive(dir: &Path, a: &Archive, out: &mut Output<'_>) -> Result<()
             Ok(None) => continue,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
-                return Err(Stop::Fail(format!(
-                    "cannot open {}: {}",
-                    path.display(),
-                    io_msg(&e)
-                )));
+                return Err(Stop::io("open", &path, &e));
             }
         };
         let mut reader: Box<dyn Read> = if gz {
@@ -133,11 +129,7 @@ fn copy_lines(r: &mut dyn Read, path: &Path, out: &mut Output<'_>) -> Result<(),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(Stop::Fail(format!(
-                    "cannot read {}: {}",
-                    path.display(),
-                    io_msg(&e)
-                )));
+                return Err(Stop::io("read", path, &e));
             }
         };
         lines.feed(&buf[..n], out)?;

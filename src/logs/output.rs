@@ -1,15 +1,9 @@
-//! `tend logs`: prints a log directory's records, oldest first, across archives (gzip too)
-//! and `current`; `-f` follows `current` across rotations (see [`super::follow`]).
-//!
-//! Reading never takes the `lock` and never writes: the writer is never slowed down.
+//! Where `tend logs` puts records: stdout directly or through the `-n` ring, after the
+//! `--since`/`--stream` filters; and why printing stopped.
 
-use super::follow;
-use super::read::print_archive;
 use super::timestamp::{Nanos, parse_rfc3339};
-use crate::cli::{EXIT_USAGE, LogsArgs, log_root};
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -31,128 +25,15 @@ impl From<io::Error> for Stop {
     }
 }
 
-/// `tend logs …`.
-pub fn logs_job(args: LogsArgs) -> i32 {
-    let usage = |m: String| {
-        eprintln!("tend logs: {m}");
-        EXIT_USAGE
-    };
-    let since = match args.since.as_deref().map(parse_since).transpose() {
-        Ok(s) => s,
-        Err(e) => return usage(e),
-    };
-    let stream = match args.stream.as_deref() {
-        None => None,
-        Some(s @ ("stdout" | "stderr")) => Some(s.as_bytes().to_vec()),
-        Some(s) => {
-            return usage(format!(
-                "--stream: '{s}' is not a stream (expected stdout or stderr)"
-            ));
-        }
-    };
-    let dir = match resolve(&args.name, args.log_root.as_deref()) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("tend logs: {e}");
-            return 1;
-        }
-    };
-    match std::fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            eprintln!(
-                "tend logs: no log directory at {} (not a directory)",
-                dir.display()
-            );
-            return 1;
-        }
-        Err(e) => {
-            eprintln!(
-                "tend logs: no log directory at {} ({})",
-                dir.display(),
-                io_msg(&e)
-            );
-            return 1;
-        }
+impl Stop {
+    /// `cannot VERB PATH: why`, for a file of the log directory.
+    pub fn io(verb: &str, path: &std::path::Path, e: &io::Error) -> Stop {
+        Stop::Fail(format!(
+            "cannot {verb} {}: {}",
+            path.display(),
+            crate::sys::io_msg(e)
+        ))
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Without the handler the default action still ends us, only less quietly.
-        let _ = signal_hook::flag::register(sig, stop.clone());
-    }
-    let stdout = io::stdout();
-    let mut out = Output {
-        w: io::BufWriter::with_capacity(64 * 1024, stdout.lock()),
-        ring: args
-            .lines
-            .map(|n| (VecDeque::with_capacity(n.min(4096)), n)),
-        filter: Filter {
-            since,
-            stream,
-            checked: false,
-            last: true,
-        },
-        stop,
-    };
-    match print(&dir, args.follow, &mut out) {
-        Ok(()) | Err(Stop::Quiet) => {
-            let _ = out.w.flush();
-            0
-        }
-        Err(Stop::Fail(e)) => {
-            let _ = out.w.flush();
-            eprintln!("tend logs: {e}");
-            1
-        }
-    }
-}
-
-/// An io::Error's message without the `(os error N)` suffix.
-pub fn io_msg(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(p) => s[..p].to_owned(),
-        None => s,
-    }
-}
-
-/// `--since`: RFC 3339, or a duration ago.
-fn parse_since(s: &str) -> Result<Nanos, String> {
-    if let Some(t) = parse_rfc3339(s.trim().as_bytes()) {
-        return Ok(t);
-    }
-    let d = crate::units::parse_duration(s).map_err(|_| {
-        format!("--since: '{s}' is not a time (expected RFC 3339 such as 2026-11-22T22:30:01Z, or a duration ago such as 10m)")
-    })?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as Nanos);
-    Ok(now - d.as_nanos() as Nanos)
-}
-
-/// NAME with a `/` is a directory; otherwise `<log-root>/<ns>/<app>/<pod>/<NAME>`.
-fn resolve(name: &str, root: Option<&str>) -> Result<PathBuf, String> {
-    if name.contains('/') {
-        return Ok(PathBuf::from(name));
-    }
-    let valid = name.len() <= 253
-        && name
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && matches!(b, b'.' | b'_' | b'-')));
-    if !valid || name.is_empty() {
-        return Err(format!(
-            "'{name}' is not a service name (expected [A-Za-z0-9][A-Za-z0-9._-]*, or a path containing '/')"
-        ));
-    }
-    let id = crate::log::layout::Identity::from_env().map_err(|e| {
-        format!("cannot find the log directory of '{name}': {e} (give the directory's path instead, e.g. /data/logs/NS/APP/POD/{name})")
-    })?;
-    Ok(log_root(root)
-        .join(id.namespace)
-        .join(id.app)
-        .join(id.pod)
-        .join(name))
 }
 
 /// Where records go: straight to stdout, or into the `-n` ring first.
@@ -160,8 +41,8 @@ pub struct Output<'a> {
     /// Buffered stdout.
     pub w: io::BufWriter<io::StdoutLock<'a>>,
     /// `-n N`: the last N records seen so far.
-    ring: Option<(VecDeque<Vec<u8>>, usize)>,
-    filter: Filter,
+    pub(super) ring: Option<(VecDeque<Vec<u8>>, usize)>,
+    pub(super) filter: Filter,
     /// Set by SIGINT/SIGTERM.
     pub stop: Arc<AtomicBool>,
 }
@@ -199,7 +80,7 @@ impl Output<'_> {
     }
 
     /// Ends the `-n` phase: prints the ring; later records are printed as they come.
-    fn release(&mut self) -> Result<(), Stop> {
+    pub(super) fn release(&mut self) -> Result<(), Stop> {
         if let Some((ring, _)) = self.ring.take() {
             for l in ring {
                 self.w.write_all(&l)?;
@@ -211,13 +92,13 @@ impl Output<'_> {
 }
 
 /// `--since` and `--stream`.
-struct Filter {
-    since: Option<Nanos>,
-    stream: Option<Vec<u8>>,
+pub(super) struct Filter {
+    pub(super) since: Option<Nanos>,
+    pub(super) stream: Option<Vec<u8>>,
     /// The first record has been checked for the fields the filters need.
-    checked: bool,
+    pub(super) checked: bool,
     /// Verdict of the last record that had a timestamp (untimed lines follow it).
-    last: bool,
+    pub(super) last: bool,
 }
 
 impl Filter {
@@ -276,29 +157,6 @@ fn json_str<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let at = memchr::memmem::find(line, key)? + key.len();
     let len = memchr::memchr(b'"', &line[at..])?;
     Some(&line[at..at + len])
-}
-
-/// The whole job: archives, then `current`, then (with `-f`) following.
-fn print(dir: &Path, follow_on: bool, out: &mut Output<'_>) -> Result<(), Stop> {
-    let snap = follow::snapshot(dir)?;
-    let since = out.filter.since;
-    for a in &snap.archives {
-        // An archive is named by its rotation time, at or after its newest record.
-        if since.is_some_and(|s| a.ns < s) {
-            continue;
-        }
-        print_archive(dir, a, out)?;
-    }
-    let mut cur = snap.current;
-    if let Some(c) = &mut cur {
-        while c.read_available(out)? > 0 {}
-    }
-    out.release()?;
-    out.w.flush()?;
-    if follow_on {
-        follow::follow(dir, cur, snap.current_id, &snap.archives, out)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

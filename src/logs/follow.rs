@@ -13,7 +13,7 @@
 //!   `/proc`: by its inode among the new `.log` files). Archives newer than it were
 //!   `current` after it and are printed whole; the next snapshot follows.
 
-use super::logs::{Output, Stop};
+use super::output::{Output, Stop};
 use super::read::{CHUNK, Lines, open_regular, print_archive};
 use crate::log::archive::{Archive, list_stable, split_name};
 use std::fs::File;
@@ -116,13 +116,7 @@ pub fn snapshot(dir: &Path) -> Result<Snapshot, Stop> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
             Err(e) => return Err(fail(e)),
         };
-        let archives = list_stable(dir).map_err(|e| {
-            Stop::Fail(format!(
-                "cannot list {}: {}",
-                dir.display(),
-                super::logs::io_msg(&e)
-            ))
-        })?;
+        let archives = list_stable(dir).map_err(|e| Stop::io("list", dir, &e))?;
         tries += 1;
         if id_of(&path) == id || tries >= 50 {
             return Ok(Snapshot {

@@ -1,24 +1,13 @@
-//! Helpers shared by the `tend log` integration tests.
-#![allow(dead_code)]
+//! Helpers of the `tend log` tests: running the job, reading a log directory back.
 
+use super::tend;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// The binary under test.
-pub fn tend() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tend"))
-}
-
-// The temporary directory helper is the one every integration test shares.
-#[path = "../support/mod.rs"]
-pub mod support;
-pub use support::TempDir;
 
 /// Runs `tend log ARGS DIR` with `input` on stdin.
 pub fn log(args: &[&str], dir: &Path, input: &[u8]) -> Output {
-    let mut child = tend()
+    let mut child = Command::new(tend())
         .arg("log")
         .args(args)
         .arg(dir)
@@ -122,21 +111,9 @@ pub fn uncri(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Polls `cond` every 10 ms until it holds or `secs` pass.
-pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    cond()
-}
-
 /// Spawns `tend log ARGS DIR` with a piped stdin left open.
 pub fn spawn_log(args: &[&str], dir: &Path) -> Child {
-    tend()
+    Command::new(tend())
         .arg("log")
         .args(args)
         .arg(dir)
