@@ -222,10 +222,10 @@ unsafe fn child_exec(
                 _ => {}
             }
         }
-        if let Some(dir) = cwd {
-            if libc::chdir(dir.as_ptr()) < 0 {
-                return errno();
-            }
+        if let Some(dir) = cwd
+            && libc::chdir(dir.as_ptr()) < 0
+        {
+            return errno();
         }
         // std ignores SIGPIPE in tend; a command gets the default back, as Command does.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
