@@ -11,10 +11,24 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
 fi
 
 # A fixed-address executable needs no run-time relocations (static-pie carries ~33 KiB of
-# them), and with panic=abort nothing unwinds, so no unwind tables need forcing.
+# them), and with panic=abort nothing unwinds, so no unwind tables need forcing, and the
+# ones std and musl bring are dropped at link time (scripts/no-unwind.ld says why it is safe).
 small="-C relocation-model=static -C force-unwind-tables=no"
-if rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
-  RUSTFLAGS="$small" cargo build --release --locked --target "$musl" >&2
+small="$small -C link-arg=-Wl,-T,$PWD/scripts/no-unwind.ld -C link-arg=-Wl,--no-eh-frame-hdr"
+# One read-only+code segment instead of three page-aligned ones: ~4 KB of padding less.
+small="$small -C link-arg=-Wl,-z,noseparate-code"
+# Panic locations name dependency sources by path: without the registry directory
+# (`nix-0.31.3/src/fcntl.rs`), ~60 bytes less each, and the same on every machine. No build
+# id either: nothing reads it.
+for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  small="$small --remap-path-prefix=$d="
+done
+small="$small -C link-arg=-Wl,--build-id=none"
+if [ -z "${TEND_FORCE_GNU:-}" ] && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+  # musl applies PT_GNU_RELRO only in its dynamic loader, never in a static executable, so
+  # the segment protects nothing here; without it the data segment need not end on a page
+  # boundary (up to 4 KiB of padding). glibc's static start-up does apply it: kept there.
+  RUSTFLAGS="$small -C link-arg=-Wl,-z,norelro" cargo build --release --locked --target "$musl" >&2
   bin="target/$musl/release/tend"
 else
   RUSTFLAGS="$small -C target-feature=+crt-static" \
@@ -30,10 +44,10 @@ case "$desc" in
 esac
 size=$(stat -c %s "$bin")
 echo "build-static: $bin: $size bytes ($((size / 1024)) KiB), $desc" >&2
-# Issue 16: room for the features still to come means at most 917504 bytes (896 KiB) with
-# every feature. Today's tree is above that (README, Benchmarks); the ceiling enforced is
-# 960 KiB until the remaining cuts land, then TEND_SIZE_CEILING's default drops to 917504.
-ceiling=${TEND_SIZE_CEILING:-$((960 * 1024))}
+# Issue 16 wants at most 917504 bytes (896 KiB) with every feature. Reached so far:
+# 918,856 bytes (2026-12-02, README Benchmarks), so the ceiling is 900 KiB for now; lower
+# it to 917504 once the remaining cuts land.
+ceiling=${TEND_SIZE_CEILING:-$((900 * 1024))}
 if [ "$size" -gt "$ceiling" ]; then
   echo "build-static: $size bytes is above the ceiling of $ceiling (scripts/size-report.sh shows where they go)" >&2
   exit 1

@@ -13,8 +13,15 @@ top=${1:-20}
 musl=x86_64-unknown-linux-musl
 target=x86_64-unknown-linux-gnu
 flags="-C relocation-model=static -C force-unwind-tables=no"
-if rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+flags="$flags -C link-arg=-Wl,-T,$PWD/scripts/no-unwind.ld -C link-arg=-Wl,--no-eh-frame-hdr"
+flags="$flags -C link-arg=-Wl,-z,noseparate-code"
+for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do # as scripts/build-static.sh
+  flags="$flags --remap-path-prefix=$d="
+done
+flags="$flags -C link-arg=-Wl,--build-id=none"
+if [ -z "${TEND_FORCE_GNU:-}" ] && rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
   target=$musl
+  flags="$flags -C link-arg=-Wl,-z,norelro" # as scripts/build-static.sh, which says why
 else
   flags="$flags -C target-feature=+crt-static"
 fi

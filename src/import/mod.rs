@@ -143,7 +143,7 @@ fn list(dir: &Path, imp: &mut Import) -> Vec<String> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect();
-    names.sort();
+    crate::service::sort_by_str(&mut names, |n| n);
     names
 }
 

@@ -35,6 +35,15 @@ impl Batch {
     }
 
     /// Appends `n` bytes for the caller to fill, with one capacity check.
+    /// Appends a fixed-size piece as one array move (a slice copy is a `memcpy` call at
+    /// opt-level "z").
+    #[inline(always)]
+    pub fn put_array<const N: usize>(&mut self, b: &[u8; N]) {
+        if let Some(d) = self.slot(N).first_chunk_mut::<N>() {
+            *d = *b;
+        }
+    }
+
     #[inline(always)]
     pub fn slot(&mut self, n: usize) -> &mut [u8] {
         let (start, end) = (self.len, self.len + n);
@@ -49,8 +58,10 @@ impl Batch {
     #[inline(always)]
     pub fn put_record<const P: usize>(&mut self, prefix: &[u8; P], line: &[u8], newline: bool) {
         let dst = self.slot(P + line.len() + usize::from(newline));
-        let (head, rest) = dst.split_at_mut(P);
-        head.copy_from_slice(prefix);
+        let Some((head, rest)) = dst.split_first_chunk_mut::<P>() else {
+            return; // invariant: the slot holds P bytes and more
+        };
+        *head = *prefix;
         let (body, nl) = rest.split_at_mut(line.len());
         copy_line(body, line);
         if let Some(b) = nl.first_mut() {
@@ -111,24 +122,43 @@ impl Batch {
 
 /// `dst.copy_from_slice(src)` for slices of equal length, inline for log-line sizes:
 /// 16-byte moves, then one overlapping move for the tail; long lines go to `memcpy`.
+/// The moves are of fixed-size arrays: at `opt-level = "z"` (the release profile) a
+/// slice's `copy_from_slice` is a `memcpy` call even for 16 bytes.
 #[inline(always)]
 fn copy_line(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     if n != dst.len() || n > 512 {
         dst.copy_from_slice(src);
     } else if n >= 16 {
-        let mut d = dst.chunks_exact_mut(16);
-        for (a, b) in (&mut d).zip(src.chunks_exact(16)) {
-            a.copy_from_slice(b);
+        // Chunk by chunk without indexing: at opt-level "z" even `&dst[i..]` is a call.
+        let (mut d, mut s) = (&mut *dst, src);
+        while d.len() > 16 {
+            let (Some((dh, dt)), Some((sh, st))) =
+                (d.split_first_chunk_mut::<16>(), s.split_first_chunk::<16>())
+            else {
+                break;
+            };
+            *dh = *sh;
+            (d, s) = (dt, st);
         }
-        dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        copy_last::<16>(dst, src);
     } else if n >= 8 {
-        dst[..8].copy_from_slice(&src[..8]);
-        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<8>(), src.first_chunk::<8>()) {
+            *d = *s;
+        }
+        copy_last::<8>(dst, src);
     } else {
         for (a, b) in dst.iter_mut().zip(src) {
             *a = *b;
         }
+    }
+}
+
+/// Copies the last `N` bytes as one array move (both slices hold at least `N`).
+#[inline(always)]
+fn copy_last<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+        *d = *s;
     }
 }
 

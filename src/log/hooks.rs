@@ -14,7 +14,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -186,18 +185,15 @@ impl Hooks {
 /// and every signal at its default disposition (tend blocks all of them for its signalfd and
 /// ignores some; a hook must be stoppable like any process).
 fn spawn(argv: &[String], archive: &Path) -> std::io::Result<Pid> {
-    let (prog, args) = argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
-    let mut cmd = std::process::Command::new(prog);
-    cmd.args(args)
-        .arg(archive)
-        .stdin(std::process::Stdio::null());
-    // SAFETY: the closure runs in the child between fork and exec and makes only
-    // async-signal-safe system calls (setsid, rt_sigaction, sigprocmask) on integers and
-    // local zeroed structs.
-    unsafe {
-        cmd.pre_exec(|| {
+    let mut args: Vec<&std::ffi::OsStr> = argv.iter().map(|a| a.as_ref()).collect();
+    args.push(archive.as_os_str());
+    let null = std::os::fd::OwnedFd::from(std::fs::File::open("/dev/null")?);
+    // Reaped by the owner's waitpid(-1).
+    crate::supervise::spawn::fork_exec(&args, &[], &[Some(null), None, None], None, &|| {
+        // SAFETY: runs in the child between fork and exec and makes only async-signal-safe
+        // system calls (setsid, rt_sigaction) on integers and a local array; fork_exec
+        // has already emptied the signal mask.
+        unsafe {
             libc::setsid();
             // The raw call also reaches the signals libc reserves for itself (32, 33), which
             // an ignoring parent may have passed on. A zeroed kernel sigaction is SIG_DFL
@@ -214,13 +210,7 @@ fn spawn(argv: &[String], archive: &Path) -> std::io::Result<Pid> {
                     );
                 }
             }
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            Ok(())
-        });
-    }
-    let child = cmd.spawn()?;
-    // Reaped by the owner's waitpid(-1), never through this handle.
-    Ok(Pid::from_raw(child.id() as i32))
+        }
+        Ok(())
+    })
 }

@@ -149,7 +149,7 @@ impl<'a> ServiceDir<'a> {
                 Err(e) => self.err(sub, format!("cannot read: {}", describe_io(&e))),
             }
         }
-        names.sort();
+        super::sort_by_str(&mut names, |n| n);
         Some(names)
     }
 }
@@ -283,7 +283,7 @@ impl ServiceDir<'_> {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| !n.starts_with('.') && !KNOWN.contains(&n.as_str()))
             .collect();
-        unknown.sort();
+        super::sort_by_str(&mut unknown, |n| n);
         for name in unknown {
             let msg = if S6_ONLY.contains(&name.as_str()) {
                 "an s6 file tend has no use for (tend logs every service itself; \

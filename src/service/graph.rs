@@ -27,17 +27,16 @@ pub fn order(graph: &Graph) -> Result<Vec<String>, Vec<String>> {
     let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
     let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for name in graph.keys() {
-        let ds: BTreeSet<&str> = deps(graph, name).collect();
+        // extend, not collect: collecting into a set sorts, with its own copy of the sort.
+        let mut ds: BTreeSet<&str> = BTreeSet::new();
+        ds.extend(deps(graph, name));
         missing.insert(name, ds.len());
         for d in ds {
             dependents.entry(d).or_default().push(name);
         }
     }
-    let mut ready: BTreeSet<&str> = missing
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(k, _)| *k)
-        .collect();
+    let mut ready: BTreeSet<&str> = BTreeSet::new();
+    ready.extend(missing.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k));
     let mut out = Vec::with_capacity(graph.len());
     while let Some(next) = ready.pop_first() {
         out.push(next.to_owned());
@@ -79,13 +78,14 @@ fn cycles(graph: &Graph) -> Vec<String> {
             ));
         }
     }
-    out.sort();
+    super::sort_by_str(&mut out, |c| c);
     out
 }
 
 /// The shortest cycle through the component's smallest name, staying inside the component.
 fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
-    let inside: BTreeSet<&str> = comp.iter().copied().collect();
+    let mut inside: BTreeSet<&str> = BTreeSet::new();
+    inside.extend(comp.iter().copied());
     let Some(&start) = inside.first() else {
         return Vec::new();
     };

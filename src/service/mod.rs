@@ -249,7 +249,7 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
         }
     };
     if !errors.is_empty() {
-        errors.sort_by(|a, b| a.0.cmp(&b.0));
+        sort_by_str(&mut errors, |e| &e.0);
         return Err(errors.into_iter().map(|(_, m)| m).collect());
     }
     let services = order.iter().filter_map(|n| defs.remove(n)).collect();
@@ -273,7 +273,7 @@ fn dependencies(sd: &mut ServiceDir) -> Vec<(String, String)> {
                 .map(|d| ("dependencies".to_owned(), d.to_owned())),
         );
     }
-    deps.sort_by(|a, b| a.1.cmp(&b.1));
+    sort_by_str(&mut deps, |d| &d.1);
     deps.dedup_by(|a, b| a.1 == b.1);
     deps
 }
@@ -490,6 +490,18 @@ fn env(sd: &mut ServiceDir) -> Vec<(String, Option<OsString>)> {
     out
 }
 
+/// Sorts `v` stably by `key`. Every caller shares one copy of the sort code (a sort of
+/// `(&str, index)` pairs) instead of one per element type: each copy of std's sort is
+/// several KB of the static binary (issue 16).
+pub fn sort_by_str<T>(v: &mut Vec<T>, key: impl Fn(&T) -> &str) {
+    let mut keyed: Vec<(&str, usize)> = v.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
+    // The index makes every pair distinct, so the unstable sort keeps equal keys in order.
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    let mut slots: Vec<Option<T>> = v.drain(..).map(Some).collect();
+    v.extend(order.into_iter().filter_map(|i| slots[i].take()));
+}
+
 fn positive_millis(v: &str, why: &str) -> Result<Duration, String> {
     let d = crate::units::parse_millis(v)?;
     if d.is_zero() {
@@ -520,6 +532,13 @@ mod tests {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, text).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn sort_by_str_is_stable() {
+        let mut v = vec![("b", 1), ("a", 2), ("b", 0), ("a", 1), ("", 9)];
+        sort_by_str(&mut v, |p| p.0);
+        assert_eq!(v, [("", 9), ("a", 2), ("a", 1), ("b", 1), ("b", 0)]);
     }
 
     #[test]
