@@ -160,8 +160,11 @@ pub fn init(opts: InitOptions) -> Result<i32, String> {
     };
     let mut svcs = Vec::with_capacity(defs.len());
     for def in defs {
-        // Invariant: await_captures answered every request, in order.
-        let (out, err, stats) = opened.next().expect("one capture per service");
+        // await_captures answers every request, in order; a short answer is a bug, said
+        // as a start-up error rather than a panic in PID 1.
+        let (out, err, stats) = opened
+            .next()
+            .ok_or("internal error: a log directory was not opened")?;
         svcs.push(new_svc(def, out, err, stats)?);
     }
     let main = if !has_cmd {
