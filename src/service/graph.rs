@@ -24,28 +24,36 @@ pub fn order(graph: &Graph) -> Result<Vec<String>, Vec<String>> {
     if !cycles.is_empty() {
         return Err(cycles);
     }
-    let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for name in graph.keys() {
+    // By index into the sorted names, not BTreeMaps keyed by name: each map type's insert
+    // code is a KB-sized copy in the binary (issue 16).
+    let names: Vec<&str> = graph.keys().map(String::as_str).collect();
+    let at = |n: &str| names.binary_search(&n).ok();
+    let mut missing = vec![0usize; names.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for (i, name) in names.iter().enumerate() {
         // extend, not collect: collecting into a set sorts, with its own copy of the sort.
         let mut ds: BTreeSet<&str> = BTreeSet::new();
         ds.extend(deps(graph, name));
-        missing.insert(name, ds.len());
-        for d in ds {
-            dependents.entry(d).or_default().push(name);
+        missing[i] = ds.len();
+        for j in ds.into_iter().filter_map(at) {
+            dependents[j].push(i);
         }
     }
     let mut ready: BTreeSet<&str> = BTreeSet::new();
-    ready.extend(missing.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k));
+    ready.extend(
+        names
+            .iter()
+            .zip(&missing)
+            .filter(|(_, n)| **n == 0)
+            .map(|(k, _)| *k),
+    );
     let mut out = Vec::with_capacity(graph.len());
     while let Some(next) = ready.pop_first() {
         out.push(next.to_owned());
-        for dep in dependents.get(next).into_iter().flatten() {
-            if let Some(n) = missing.get_mut(dep) {
-                *n -= 1;
-                if *n == 0 {
-                    ready.insert(dep);
-                }
+        for &i in at(next).map(|j| &dependents[j][..]).unwrap_or_default() {
+            missing[i] -= 1;
+            if missing[i] == 0 {
+                ready.insert(names[i]);
             }
         }
     }
@@ -90,7 +98,8 @@ fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
         return Vec::new();
     };
     // Breadth-first from start's dependencies back to start; deps are sorted, so stable.
-    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
+    // (service, the one it was reached from): a short list, searched linearly (issue 16).
+    let mut parent: Vec<(&str, &str)> = Vec::new();
     let mut queue: VecDeque<&str> = VecDeque::from([start]);
     while let Some(n) = queue.pop_front() {
         for d in deps(graph, n) {
@@ -99,15 +108,18 @@ fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
                 let mut at = n;
                 while at != start {
                     path.push(at);
-                    at = parent[at];
+                    let Some(&(_, p)) = parent.iter().find(|p| p.0 == at) else {
+                        break; // unreachable: every queued name but start has a parent
+                    };
+                    at = p;
                 }
                 path.push(start);
                 let end = path.len() - 1;
                 path[1..end].reverse();
                 return path;
             }
-            if inside.contains(d) && !parent.contains_key(d) {
-                parent.insert(d, n);
+            if inside.contains(d) && !parent.iter().any(|p| p.0 == d) {
+                parent.push((d, n));
                 queue.push_back(d);
             }
         }
