@@ -62,17 +62,19 @@ pub fn order(graph: &Graph) -> Result<Vec<String>, Vec<String>> {
 
 /// Every dependency cycle, one per strongly connected component (Tarjan), as a message.
 fn cycles(graph: &Graph) -> Vec<String> {
+    let names: Vec<&str> = graph.keys().map(String::as_str).collect();
     let mut t = Tarjan {
         graph,
-        index: BTreeMap::new(),
-        low: BTreeMap::new(),
+        index: vec![UNSEEN; names.len()],
+        low: vec![UNSEEN; names.len()],
+        names,
         stack: Vec::new(),
         on_stack: BTreeSet::new(),
         next: 0,
         components: Vec::new(),
     };
-    for name in graph.keys() {
-        if !t.index.contains_key(name.as_str()) {
+    for (i, name) in graph.keys().enumerate() {
+        if t.index[i] == UNSEEN {
             t.visit(name);
         }
     }
@@ -127,10 +129,16 @@ fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
     vec![start]
 }
 
+/// Not visited yet, in [`Tarjan::index`].
+const UNSEEN: usize = usize::MAX;
+
+/// Tarjan's state; `index` and `low` are by position in `names` (the graph's sorted keys),
+/// not BTreeMaps: each map type's insert code is a KB-sized copy (issue 16).
 struct Tarjan<'a> {
     graph: &'a Graph,
-    index: BTreeMap<&'a str, usize>,
-    low: BTreeMap<&'a str, usize>,
+    names: Vec<&'a str>,
+    index: Vec<usize>,
+    low: Vec<usize>,
     stack: Vec<&'a str>,
     on_stack: BTreeSet<&'a str>,
     next: usize,
@@ -138,26 +146,29 @@ struct Tarjan<'a> {
 }
 
 impl<'a> Tarjan<'a> {
+    /// The position of `n` in `names`; `n` is always a key (`deps` yields only keys).
+    fn pos(&self, n: &str) -> usize {
+        self.names.binary_search(&n).unwrap_or(0)
+    }
+
     // Recursive: a service tree has at most a few hundred services.
     fn visit(&mut self, v: &'a str) {
-        self.index.insert(v, self.next);
-        self.low.insert(v, self.next);
+        let iv = self.pos(v);
+        self.index[iv] = self.next;
+        self.low[iv] = self.next;
         self.next += 1;
         self.stack.push(v);
         self.on_stack.insert(v);
         for w in deps(self.graph, v) {
-            if !self.index.contains_key(w) {
+            let iw = self.pos(w);
+            if self.index[iw] == UNSEEN {
                 self.visit(w);
-                let lw = self.low[w];
-                let lv = self.low.entry(v).or_default();
-                *lv = (*lv).min(lw);
+                self.low[iv] = self.low[iv].min(self.low[iw]);
             } else if self.on_stack.contains(w) {
-                let iw = self.index[w];
-                let lv = self.low.entry(v).or_default();
-                *lv = (*lv).min(iw);
+                self.low[iv] = self.low[iv].min(self.index[iw]);
             }
         }
-        if self.low[v] == self.index[v] {
+        if self.low[iv] == self.index[iv] {
             let mut comp = Vec::new();
             while let Some(w) = self.stack.pop() {
                 self.on_stack.remove(w);
