@@ -24,28 +24,36 @@ pub fn order(graph: &Graph) -> Result<Vec<String>, Vec<String>> {
     if !cycles.is_empty() {
         return Err(cycles);
     }
-    let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for name in graph.keys() {
+    // By index into the sorted names, not BTreeMaps keyed by name: each map type's insert
+    // code is a KB-sized copy in the binary (issue 16).
+    let names: Vec<&str> = graph.keys().map(String::as_str).collect();
+    let at = |n: &str| names.binary_search(&n).ok();
+    let mut missing = vec![0usize; names.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for (i, name) in names.iter().enumerate() {
         // extend, not collect: collecting into a set sorts, with its own copy of the sort.
         let mut ds: BTreeSet<&str> = BTreeSet::new();
         ds.extend(deps(graph, name));
-        missing.insert(name, ds.len());
-        for d in ds {
-            dependents.entry(d).or_default().push(name);
+        missing[i] = ds.len();
+        for j in ds.into_iter().filter_map(at) {
+            dependents[j].push(i);
         }
     }
     let mut ready: BTreeSet<&str> = BTreeSet::new();
-    ready.extend(missing.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k));
+    ready.extend(
+        names
+            .iter()
+            .zip(&missing)
+            .filter(|(_, n)| **n == 0)
+            .map(|(k, _)| *k),
+    );
     let mut out = Vec::with_capacity(graph.len());
     while let Some(next) = ready.pop_first() {
         out.push(next.to_owned());
-        for dep in dependents.get(next).into_iter().flatten() {
-            if let Some(n) = missing.get_mut(dep) {
-                *n -= 1;
-                if *n == 0 {
-                    ready.insert(dep);
-                }
+        for &i in at(next).map(|j| &dependents[j][..]).unwrap_or_default() {
+            missing[i] -= 1;
+            if missing[i] == 0 {
+                ready.insert(names[i]);
             }
         }
     }
@@ -54,17 +62,19 @@ pub fn order(graph: &Graph) -> Result<Vec<String>, Vec<String>> {
 
 /// Every dependency cycle, one per strongly connected component (Tarjan), as a message.
 fn cycles(graph: &Graph) -> Vec<String> {
+    let names: Vec<&str> = graph.keys().map(String::as_str).collect();
     let mut t = Tarjan {
         graph,
-        index: BTreeMap::new(),
-        low: BTreeMap::new(),
+        index: vec![UNSEEN; names.len()],
+        low: vec![UNSEEN; names.len()],
+        names,
         stack: Vec::new(),
         on_stack: BTreeSet::new(),
         next: 0,
         components: Vec::new(),
     };
-    for name in graph.keys() {
-        if !t.index.contains_key(name.as_str()) {
+    for (i, name) in graph.keys().enumerate() {
+        if t.index[i] == UNSEEN {
             t.visit(name);
         }
     }
@@ -90,7 +100,8 @@ fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
         return Vec::new();
     };
     // Breadth-first from start's dependencies back to start; deps are sorted, so stable.
-    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
+    // (service, the one it was reached from): a short list, searched linearly (issue 16).
+    let mut parent: Vec<(&str, &str)> = Vec::new();
     let mut queue: VecDeque<&str> = VecDeque::from([start]);
     while let Some(n) = queue.pop_front() {
         for d in deps(graph, n) {
@@ -99,15 +110,18 @@ fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
                 let mut at = n;
                 while at != start {
                     path.push(at);
-                    at = parent[at];
+                    let Some(&(_, p)) = parent.iter().find(|p| p.0 == at) else {
+                        break; // unreachable: every queued name but start has a parent
+                    };
+                    at = p;
                 }
                 path.push(start);
                 let end = path.len() - 1;
                 path[1..end].reverse();
                 return path;
             }
-            if inside.contains(d) && !parent.contains_key(d) {
-                parent.insert(d, n);
+            if inside.contains(d) && !parent.iter().any(|p| p.0 == d) {
+                parent.push((d, n));
                 queue.push_back(d);
             }
         }
@@ -115,10 +129,16 @@ fn cycle_path<'a>(graph: &'a Graph, comp: &[&'a str]) -> Vec<&'a str> {
     vec![start]
 }
 
+/// Not visited yet, in [`Tarjan::index`].
+const UNSEEN: usize = usize::MAX;
+
+/// Tarjan's state; `index` and `low` are by position in `names` (the graph's sorted keys),
+/// not BTreeMaps: each map type's insert code is a KB-sized copy (issue 16).
 struct Tarjan<'a> {
     graph: &'a Graph,
-    index: BTreeMap<&'a str, usize>,
-    low: BTreeMap<&'a str, usize>,
+    names: Vec<&'a str>,
+    index: Vec<usize>,
+    low: Vec<usize>,
     stack: Vec<&'a str>,
     on_stack: BTreeSet<&'a str>,
     next: usize,
@@ -126,26 +146,29 @@ struct Tarjan<'a> {
 }
 
 impl<'a> Tarjan<'a> {
+    /// The position of `n` in `names`; `n` is always a key (`deps` yields only keys).
+    fn pos(&self, n: &str) -> usize {
+        self.names.binary_search(&n).unwrap_or(0)
+    }
+
     // Recursive: a service tree has at most a few hundred services.
     fn visit(&mut self, v: &'a str) {
-        self.index.insert(v, self.next);
-        self.low.insert(v, self.next);
+        let iv = self.pos(v);
+        self.index[iv] = self.next;
+        self.low[iv] = self.next;
         self.next += 1;
         self.stack.push(v);
         self.on_stack.insert(v);
         for w in deps(self.graph, v) {
-            if !self.index.contains_key(w) {
+            let iw = self.pos(w);
+            if self.index[iw] == UNSEEN {
                 self.visit(w);
-                let lw = self.low[w];
-                let lv = self.low.entry(v).or_default();
-                *lv = (*lv).min(lw);
+                self.low[iv] = self.low[iv].min(self.low[iw]);
             } else if self.on_stack.contains(w) {
-                let iw = self.index[w];
-                let lv = self.low.entry(v).or_default();
-                *lv = (*lv).min(iw);
+                self.low[iv] = self.low[iv].min(self.index[iw]);
             }
         }
-        if self.low[v] == self.index[v] {
+        if self.low[iv] == self.index[iv] {
             let mut comp = Vec::new();
             while let Some(w) = self.stack.pop() {
                 self.on_stack.remove(w);

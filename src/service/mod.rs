@@ -165,7 +165,8 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
 
     // (sort key, message): sorted stably by service name at the end.
     let mut errors: Vec<(String, String)> = Vec::new();
-    let mut dirs: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // Vecs, not BTreeMaps: each map type's insert code is a KB-sized copy (issue 16).
+    let mut dirs: Vec<(String, PathBuf)> = Vec::new();
     for entry in rd {
         let entry = match entry {
             Ok(e) => e,
@@ -208,17 +209,20 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
             ));
             continue;
         }
-        dirs.insert(name, path);
+        dirs.push((name, path));
     }
+    sort_by_str(&mut dirs, |d| &d.0);
+    let known_dir = |d: &str| dirs.binary_search_by(|e| e.0.as_str().cmp(d)).is_ok();
 
-    let mut defs: BTreeMap<String, ServiceDef> = BTreeMap::new();
+    // In `dirs` order (sorted by name), each valid service's definition.
+    let mut defs: Vec<(&str, Option<ServiceDef>)> = Vec::new();
     let mut graph: graph::Graph = BTreeMap::new();
     for (name, path) in &dirs {
         let mut sd = ServiceDir::new(name, path);
         let deps = dependencies(&mut sd);
         let mut known: Vec<String> = Vec::new();
         for (file, d) in deps {
-            if dirs.contains_key(&d) {
+            if known_dir(&d) {
                 known.push(d);
             } else {
                 sd.err(&file, format!("no such service '{d}'"));
@@ -228,8 +232,8 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
         sd.unknown_files();
         errors.extend(sd.errors.into_iter().map(|e| (name.clone(), e)));
         graph.insert(name.clone(), known);
-        if let Some(def) = def {
-            defs.insert(name.clone(), def);
+        if def.is_some() {
+            defs.push((name, def));
         }
     }
 
@@ -252,7 +256,13 @@ pub fn load_tree(dir: &Path, base_log: &LogOptions) -> Result<Tree, Vec<String>>
         sort_by_str(&mut errors, |e| &e.0);
         return Err(errors.into_iter().map(|(_, m)| m).collect());
     }
-    let services = order.iter().filter_map(|n| defs.remove(n)).collect();
+    let services = order
+        .iter()
+        .filter_map(|n| {
+            let i = defs.binary_search_by(|e| e.0.cmp(n.as_str())).ok()?;
+            defs[i].1.take()
+        })
+        .collect();
     Ok(Tree { services })
 }
 
