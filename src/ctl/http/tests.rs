@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::ctl::proto::ServiceStatus;
-use nix::poll::{PollFd, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,16 +49,7 @@ impl Harness {
             while !stop2.load(Ordering::Relaxed) {
                 let mut fds = Vec::new();
                 http.poll_fds(&mut fds);
-                let mut pfds: Vec<PollFd> =
-                    fds.iter().map(|(fd, ev)| PollFd::new(*fd, *ev)).collect();
-                poll(&mut pfds, PollTimeout::from(20u16)).unwrap();
-                let ready: Vec<RawFd> = pfds
-                    .iter()
-                    .zip(&fds)
-                    .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-                    .map(|(_, (fd, _))| fd.as_raw_fd())
-                    .collect();
-                drop(pfds);
+                let ready = crate::ctl::poll_ready(&fds);
                 drop(fds);
                 http.handle(&ready, &fake);
                 http.on_timer(Instant::now());

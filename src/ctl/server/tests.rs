@@ -3,7 +3,6 @@
 use super::*;
 use crate::ctl::addr::Addr;
 use crate::ctl::proto::{ServiceStatus, parse_status_line};
-use nix::poll::{PollFd, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -75,16 +74,7 @@ impl Harness {
         let thread = std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 let fds = server.poll_fds();
-                let mut pfds: Vec<PollFd> =
-                    fds.iter().map(|(fd, ev)| PollFd::new(*fd, *ev)).collect();
-                poll(&mut pfds, PollTimeout::from(20u16)).unwrap();
-                let ready: Vec<RawFd> = pfds
-                    .iter()
-                    .zip(&fds)
-                    .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-                    .map(|(_, (fd, _))| fd.as_raw_fd())
-                    .collect();
-                drop(pfds);
+                let ready = crate::ctl::poll_ready(&fds);
                 drop(fds);
                 server.handle(&ready, &mut fake);
                 server.on_timer(Instant::now());
