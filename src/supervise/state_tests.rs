@@ -229,6 +229,17 @@ fn table(t: &T) -> Vec<Row> {
         then,
     };
     let spawn_fin = |code| Spawn(Prog::Finish { code, sig: 0 });
+    // A longrun's run exiting 0 or 1 goes to finishing; `pre` comes before the finish spawn.
+    let run_exits = |st: &'static str, pre: &[Action]| -> Vec<Row> {
+        [(0, "exited-run-0"), (1, "exited-run-1")]
+            .into_iter()
+            .map(|(code, ev)| {
+                let mut acts = pre.to_vec();
+                acts.push(spawn_fin(code));
+                ("L", st, ev, fin(code, Then::Settle), acts)
+            })
+            .collect()
+    };
     let stopping = |then| State::Stopping {
         pid: RUN,
         kill_at: Some(t.kill),
@@ -320,16 +331,7 @@ fn table(t: &T) -> Vec<Row> {
             vec![]
         };
         rows.push(("L", st, "ready", State::Up { pid: RUN }, vec![]));
-        for code in [0, 1] {
-            let ev = if code == 0 {
-                "exited-run-0"
-            } else {
-                "exited-run-1"
-            };
-            let mut acts = pre.clone();
-            acts.push(spawn_fin(code));
-            rows.push(("L", st, ev, fin(code, Then::Settle), acts));
-        }
+        rows.extend(run_exits(st, &pre));
         let stop_acts = if *checking {
             kill_check_then_term()
         } else {
@@ -347,20 +349,7 @@ fn table(t: &T) -> Vec<Row> {
         State::Up { pid: RUN },
         vec![],
     ));
-    for code in [0, 1] {
-        let ev = if code == 0 {
-            "exited-run-0"
-        } else {
-            "exited-run-1"
-        };
-        rows.push((
-            "L",
-            "starting-remind",
-            ev,
-            fin(code, Then::Settle),
-            vec![spawn_fin(code)],
-        ));
-    }
+    rows.extend(run_exits("starting-remind", &[]));
     rows.push((
         "L",
         "starting-remind",
@@ -444,20 +433,7 @@ fn table(t: &T) -> Vec<Row> {
         late,
     ));
     // Longrun: up.
-    for code in [0, 1] {
-        let ev = if code == 0 {
-            "exited-run-0"
-        } else {
-            "exited-run-1"
-        };
-        rows.push((
-            "L",
-            "up",
-            ev,
-            fin(code, Then::Settle),
-            vec![spawn_fin(code)],
-        ));
-    }
+    rows.extend(run_exits("up", &[]));
     rows.push(("L", "up", "stop", stopping(Then::Settle), term()));
     rows.push(("L", "up", "restart", stopping(Then::Restart), term()));
     // Longrun and oneshot: stopping.
@@ -490,14 +466,7 @@ fn table(t: &T) -> Vec<Row> {
             },
             vec![],
         ));
-        for code in [0, 1] {
-            let ev = if code == 0 {
-                "exited-run-0"
-            } else {
-                "exited-run-1"
-            };
-            rows.push(("L", st, ev, fin(code, Then::Settle), vec![spawn_fin(code)]));
-        }
+        rows.extend(run_exits(st, &[]));
     }
     // Longrun: finishing.
     rows.push((
