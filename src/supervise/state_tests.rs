@@ -79,6 +79,24 @@ fn starting(give_up_at: Option<Instant>, remind_at: Option<Instant>, probe: Prob
     }
 }
 
+/// `Starting` with its first check due at `t.due`.
+fn starting_check_due(t: &T) -> State {
+    let probe = Probe::CheckAt {
+        at: t.due,
+        every: EVERY,
+    };
+    starting(None, None, probe)
+}
+
+/// `Starting` while the check `CHECK` runs.
+fn starting_checking() -> State {
+    let probe = Probe::Checking {
+        pid: CHECK,
+        every: EVERY,
+    };
+    starting(None, None, probe)
+}
+
 /// Every state shape a longrun (`L`) or a oneshot (`O`) can be in.
 fn states(t: &T) -> Vec<(&'static str, &'static str, State)> {
     let fin = |pid, kill_at| State::Finishing {
@@ -90,30 +108,8 @@ fn states(t: &T) -> Vec<(&'static str, &'static str, State)> {
     vec![
         ("LO", "down", State::Down),
         ("LO", "starting", starting(None, None, Probe::Wait)),
-        (
-            "L",
-            "starting-check-due",
-            starting(
-                None,
-                None,
-                Probe::CheckAt {
-                    at: t.due,
-                    every: EVERY,
-                },
-            ),
-        ),
-        (
-            "L",
-            "starting-checking",
-            starting(
-                None,
-                None,
-                Probe::Checking {
-                    pid: CHECK,
-                    every: EVERY,
-                },
-            ),
-        ),
+        ("L", "starting-check-due", starting_check_due(t)),
+        ("L", "starting-checking", starting_checking()),
         (
             "LO",
             "starting-late",
@@ -294,30 +290,8 @@ fn table(t: &T) -> Vec<Row> {
     // Longrun: starting, in each of its shapes.
     let shapes: [(&str, State, bool); 4] = [
         ("starting", starting(None, None, Probe::Wait), false),
-        (
-            "starting-check-due",
-            starting(
-                None,
-                None,
-                Probe::CheckAt {
-                    at: t.due,
-                    every: EVERY,
-                },
-            ),
-            false,
-        ),
-        (
-            "starting-checking",
-            starting(
-                None,
-                None,
-                Probe::Checking {
-                    pid: CHECK,
-                    every: EVERY,
-                },
-            ),
-            true,
-        ),
+        ("starting-check-due", starting_check_due(t), false),
+        ("starting-checking", starting_checking(), true),
         (
             "starting-late",
             starting(Some(t.due), None, Probe::Wait),
@@ -884,14 +858,7 @@ fn timers_live_in_their_states() {
     m.state = State::Up { pid: RUN };
     assert_eq!(m.next_timer(), None);
     assert!(m.owns(RUN) && !m.owns(CHECK));
-    m.state = starting(
-        None,
-        None,
-        Probe::Checking {
-            pid: CHECK,
-            every: EVERY,
-        },
-    );
+    m.state = starting_checking();
     assert!(m.owns(RUN) && m.owns(CHECK) && m.active());
     // A service with no timeout-up is reminded of every 30 s.
     let mut m = Machine::new();
