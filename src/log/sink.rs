@@ -869,6 +869,22 @@ mod tests {
             .collect()
     }
 
+    /// The identity `ns/app/<pod>`.
+    fn ns_app_pod(pod: &str) -> Identity {
+        Identity {
+            namespace: "ns".into(),
+            app: "app".into(),
+            pod: pod.into(),
+        }
+    }
+
+    /// An empty temp dir for one test (this process's id keeps helpers apart).
+    fn fresh_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
     #[test]
     fn plain_whole_lines_rotate_where_records_would() {
         // Lines of 0..300 bytes with some far over --max-line, no final newline.
@@ -898,8 +914,7 @@ mod tests {
             keep: 100_000,
             ..LogOptions::default()
         };
-        let base = std::env::temp_dir().join(format!("tend-sink-plain-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
+        let base = fresh_dir("tend-sink-plain");
         let run = |name: &str, fast: bool, chunk: usize| {
             let dir = base.join(name);
             let mut sink = Sink::open_dir(&dir, opts.clone()).unwrap();
@@ -932,8 +947,7 @@ mod tests {
 
     #[test]
     fn a_full_batch_is_written_before_the_read_ends() {
-        let dir = std::env::temp_dir().join(format!("tend-sink-cap-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = fresh_dir("tend-sink-cap");
         let opts = LogOptions {
             format: super::super::options::Format::Plain,
             ..LogOptions::default()
@@ -967,13 +981,8 @@ mod tests {
 
     #[test]
     fn service_dirs_are_created_without_following_symlinks() {
-        let root = std::env::temp_dir().join(format!("tend-sink-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let id = Identity {
-            namespace: "ns".into(),
-            app: "app".into(),
-            pod: "pod-1".into(),
-        };
+        let root = fresh_dir("tend-sink");
+        let id = ns_app_pod("pod-1");
         let s = Sink::open_service(&root, &id, "web", LogOptions::default()).unwrap();
         assert!(root.join("ns/app/pod-1/web/current").is_file());
         use std::os::unix::fs::PermissionsExt;
@@ -1021,13 +1030,8 @@ mod tests {
 
     #[test]
     fn a_deleted_log_root_is_recreated() {
-        let root = std::env::temp_dir().join(format!("tend-sink-gone-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let id = Identity {
-            namespace: "ns".into(),
-            app: "app".into(),
-            pod: "pod".into(),
-        };
+        let root = fresh_dir("tend-sink-gone");
+        let id = ns_app_pod("pod");
         let mut sink = Sink::open_service(&root, &id, "web", LogOptions::default()).unwrap();
         let mut out = Batch::with_capacity(0);
         let rec = |line: &'static [u8]| Record {
