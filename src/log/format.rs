@@ -256,27 +256,45 @@ mod tests {
 
     #[test]
     fn each_format() {
-        assert_eq!(
-            one(Format::Cri, Stdout, b"hello", false, true),
-            "2026-11-22T22:30:01.123456789Z stdout F hello\n"
-        );
-        assert_eq!(
-            one(Format::Cri, Stderr, b"hel", true, false),
-            "2026-11-22T22:30:01.123456789Z stderr P hel\n"
-        );
-        assert_eq!(
-            one(Format::Json, Stdout, b"hello", false, true),
-            "{\"log\":\"hello\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-22T22:30:01.123456789Z\"}\n"
-        );
-        assert_eq!(
-            one(Format::Ts, Stdout, b"hello", false, true),
-            "2026-11-22T22:30:01.123456Z hello\n"
-        );
-        assert_eq!(
-            one(Format::Plain, Stdout, b"hello", false, false),
-            "hello\n"
-        );
-        assert_eq!(one(Format::Plain, Stdout, b"hel", true, false), "hel");
+        let cases = [
+            (
+                Format::Cri,
+                Stdout,
+                "hello",
+                false,
+                true,
+                "2026-11-22T22:30:01.123456789Z stdout F hello\n",
+            ),
+            (
+                Format::Cri,
+                Stderr,
+                "hel",
+                true,
+                false,
+                "2026-11-22T22:30:01.123456789Z stderr P hel\n",
+            ),
+            (
+                Format::Json,
+                Stdout,
+                "hello",
+                false,
+                true,
+                "{\"log\":\"hello\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-22T22:30:01.123456789Z\"}\n",
+            ),
+            (
+                Format::Ts,
+                Stdout,
+                "hello",
+                false,
+                true,
+                "2026-11-22T22:30:01.123456Z hello\n",
+            ),
+            (Format::Plain, Stdout, "hello", false, false, "hello\n"),
+            (Format::Plain, Stdout, "hel", true, false, "hel"),
+        ];
+        for (format, stream, line, partial, newline, want) in cases {
+            assert_eq!(one(format, stream, line.as_bytes(), partial, newline), want);
+        }
     }
 
     #[test]
