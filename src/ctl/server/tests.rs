@@ -120,6 +120,13 @@ impl Drop for Harness {
     }
 }
 
+/// Reads `s` to its end (the server closed it) as text.
+fn read_all(s: &mut UnixStream) -> String {
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 #[test]
 fn status_text_and_json() {
     let h = Harness::new("status", CLIENT_TIMEOUT);
@@ -144,8 +151,7 @@ fn status_text_and_json() {
     let mut s = UnixStream::connect(&h.sock).unwrap();
     s.write_all(b"status json").unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let out = read_all(&mut s);
     assert!(out.ends_with("\nok\n"), "{out}");
 }
 
@@ -230,15 +236,13 @@ fn silent_clients_are_dropped_and_do_not_block_others() {
         assert_eq!(h.ask(b"status\n").last().unwrap(), "ok");
     }
     assert!(t0.elapsed() < Duration::from_millis(300));
-    let mut out = String::new();
-    silent.read_to_string(&mut out).unwrap();
+    let out = read_all(&mut silent);
     assert_eq!(out, "error timed out waiting for a request\n");
     assert!(t0.elapsed() >= Duration::from_millis(300));
     // A client that sends part of a line then stalls is dropped the same way.
     let mut half = UnixStream::connect(&h.sock).unwrap();
     half.write_all(b"sta").unwrap();
-    let mut out = String::new();
-    half.read_to_string(&mut out).unwrap();
+    let out = read_all(&mut half);
     assert!(out.starts_with("error timed out"), "{out}");
 }
 
@@ -261,13 +265,11 @@ fn idle_clients_beyond_the_cap_evict_the_oldest_and_others_are_served() {
     held[0]
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let mut out = String::new();
-    held[0].read_to_string(&mut out).unwrap();
+    let out = read_all(&mut held[0]);
     assert!(out.starts_with("error too many connections"), "{out}");
     let last = held.last_mut().unwrap();
     last.write_all(b"status\n").unwrap();
-    let mut out = String::new();
-    last.read_to_string(&mut out).unwrap();
+    let out = read_all(last);
     assert!(out.ends_with("ok\n"), "{out}");
 }
 
@@ -303,8 +305,7 @@ fn abstract_socket_serves_like_the_path() {
     });
     let mut s = Addr::Abstract(name.clone()).connect().unwrap();
     s.write_all(b"status\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let out = read_all(&mut s);
     assert!(
         out.starts_with("name=web ") && out.ends_with("ok\n"),
         "{out}"
