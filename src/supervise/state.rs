@@ -315,6 +315,16 @@ impl Default for Machine {
     }
 }
 
+impl State {
+    /// The same `Starting` (pid and timers kept) with `new` as its probe; other states as they are.
+    fn with_probe(mut self, new: Probe) -> State {
+        if let State::Starting { probe, .. } = &mut self {
+            *probe = new;
+        }
+        self
+    }
+}
+
 impl Machine {
     /// A service that has not run yet.
     pub fn new() -> Machine {
@@ -515,25 +525,16 @@ impl Machine {
                 }
             }
             (
-                State::Starting {
-                    pid,
-                    give_up_at,
-                    remind_at,
+                st @ State::Starting {
                     probe: Probe::CheckAt { every, .. },
+                    ..
                 },
                 Event::Spawned(Prog::Check, c),
-            ) => State::Starting {
-                pid,
-                give_up_at,
-                remind_at,
-                probe: Probe::Checking { pid: c, every },
-            },
+            ) => st.with_probe(Probe::Checking { pid: c, every }),
             (
-                State::Starting {
-                    pid,
-                    give_up_at,
-                    remind_at,
+                st @ State::Starting {
                     probe: Probe::CheckAt { every, .. },
+                    ..
                 },
                 Event::SpawnFailed(Prog::Check, e),
             ) => {
@@ -541,37 +542,26 @@ impl Machine {
                     "{}: cannot run check: {}",
                     conf.name, e.why
                 )));
-                State::Starting {
-                    pid,
-                    give_up_at,
-                    remind_at,
-                    probe: Probe::CheckAt {
-                        at: now + CHECK_MAX,
-                        every,
-                    },
-                }
+                st.with_probe(Probe::CheckAt {
+                    at: now + CHECK_MAX,
+                    every,
+                })
             }
             (
-                State::Starting {
+                st @ State::Starting {
                     pid,
-                    give_up_at,
-                    remind_at,
                     probe: Probe::Checking { pid: c, every },
+                    ..
                 },
                 Event::Exited(p, exit),
             ) if p == c => {
                 if exit.success() {
                     State::Up { pid }
                 } else {
-                    State::Starting {
-                        pid,
-                        give_up_at,
-                        remind_at,
-                        probe: Probe::CheckAt {
-                            at: now + every,
-                            every: (every * 2).min(CHECK_MAX),
-                        },
-                    }
+                    st.with_probe(Probe::CheckAt {
+                        at: now + every,
+                        every: (every * 2).min(CHECK_MAX),
+                    })
                 }
             }
 
