@@ -148,12 +148,7 @@ exec sleep 1000"#,
     support::signal(pid, "TERM");
     let _ = child.wait_with_output();
     let dir = t.log_dir("svc");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('@'))
-        .collect();
-    names.sort();
+    let mut names = support::archives(&dir);
     names.push("current".into());
     assert!(names.len() > 2, "rotations happened: {names:?}");
     let (mut out, mut err) = (Vec::<String>::new(), Vec::<String>::new());
