@@ -51,7 +51,9 @@ impl Batch {
             self.grow(end);
         }
         self.len = end;
-        &mut self.buf[start..end]
+        // `get_mut`, not `[start..end]`: at opt-level "z" the indexing is a call per record.
+        // Invariant: `grow` made `buf` at least `end` long, so this is never `None`.
+        self.buf.get_mut(start..end).unwrap_or_default()
     }
 
     /// Appends `prefix`, `line` and, if `newline`, `\n`, with one capacity check.
@@ -62,9 +64,12 @@ impl Batch {
             return; // invariant: the slot holds P bytes and more
         };
         *head = *prefix;
-        let (body, nl) = rest.split_at_mut(line.len());
-        copy_line(body, line);
-        if let Some(b) = nl.first_mut() {
+        // `rest` is `line` plus the newline byte if any. Not `split_at_mut`: at opt-level
+        // "z" that is an out-of-line call per record.
+        if let Some(body) = rest.get_mut(..line.len()) {
+            copy_line(body, line);
+        }
+        if newline && let Some(b) = rest.last_mut() {
             *b = b'\n';
         }
     }
@@ -157,7 +162,14 @@ fn copy_line(dst: &mut [u8], src: &[u8]) {
 /// Copies the last `N` bytes as one array move (both slices hold at least `N`).
 #[inline(always)]
 fn copy_last<const N: usize>(dst: &mut [u8], src: &[u8]) {
-    if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+    // `get` and `first_chunk`, not `last_chunk`: at opt-level "z" `last_chunk` (and the
+    // `split_at` inside it) stay out-of-line calls, two per record.
+    let at = src.len().saturating_sub(N);
+    let (d, s) = (dst.get_mut(at..), src.get(at..));
+    if let (Some(d), Some(s)) = (
+        d.and_then(|d| d.first_chunk_mut::<N>()),
+        s.and_then(|s| s.first_chunk::<N>()),
+    ) {
         *d = *s;
     }
 }
