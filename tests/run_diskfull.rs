@@ -4,38 +4,9 @@
 mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
-
-/// A tmpfs mounted for one test, unmounted on drop (also when the test fails).
-struct Mount(PathBuf);
-
-impl Mount {
-    fn new(dir: &Path, size: &str) -> Option<Mount> {
-        std::fs::create_dir_all(dir).unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        if !st.status.success() {
-            println!(
-                "skipped: cannot mount tmpfs: {}",
-                String::from_utf8_lossy(&st.stderr)
-            );
-            return None;
-        }
-        Some(Mount(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 /// Fills the filesystem with `path` until a write fails.
 fn fill(path: &Path) {

@@ -255,3 +255,32 @@ pub fn mkfifo(p: &Path) {
     // SAFETY: mkfifo with a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
 }
+
+/// A tmpfs mounted for one test, unmounted on drop (also when the test fails).
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    pub fn new(dir: &Path, size: &str) -> Option<Mount> {
+        std::fs::create_dir_all(dir).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        if !st.status.success() {
+            println!(
+                "skipped: cannot mount tmpfs: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
+            return None;
+        }
+        Some(Mount(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
