@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks that tend builds with the oldest Rust it claims: `rust-version` in Cargo.toml.
 # Installs that toolchain with rustup if missing (minimal profile, no stdin), then
-# `cargo +VER check --locked --all-targets` in its own target dir (target/msrv) so the
+# `cargo +VER check --workspace --locked --all-targets` in its own target dir (target/msrv) so the
 # main build's artifacts are not thrown away.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +18,4 @@ if ! rustup toolchain list | grep -q "^$ver-"; then
     timeout 600 rustup toolchain install "$ver" --profile minimal --no-self-update </dev/null
 fi
 echo "msrv: cargo +$ver check --locked --all-targets"
-CARGO_TARGET_DIR=target/msrv timeout 1200 cargo "+$ver" check --locked --all-targets </dev/null
+CARGO_TARGET_DIR=target/msrv timeout 1200 cargo "+$ver" check --workspace --locked --all-targets </dev/null

@@ -16,10 +16,10 @@ suite() {
 }
 
 scripts/deps.sh
-suite "cargo fmt --check" cargo fmt --check
-suite "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
+suite "cargo fmt --check" cargo fmt --all --check
+suite "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 suite "oldest Rust (Cargo.toml rust-version)" scripts/msrv.sh
-suite "cargo test" cargo test --locked --no-fail-fast -- --test-threads=2
+suite "cargo test" cargo test --workspace --locked --no-fail-fast -- --test-threads=2
 suite "static build" scripts/build-static.sh
 suite "example configs" python3 scripts/validate-examples.py
 if [ -x scripts/fuzz.sh ]; then suite "bounded fuzzing" scripts/fuzz.sh; fi

@@ -8,6 +8,8 @@
 //! libc: musl's `memcpy` (the static build) aligns and finishes byte by byte around a
 //! `rep movsq`, which doubled tend's user time on 100-byte lines.
 
+use tend_lines::copy_line;
+
 /// Bytes formatted but not yet written.
 pub struct Batch {
     buf: Vec<u8>,
@@ -74,6 +76,18 @@ impl Batch {
         }
     }
 
+    /// The free room after the waiting bytes, at most `max` bytes of it, for the caller to
+    /// fill and then [`Batch::commit`].
+    pub fn spare(&mut self, max: usize) -> &mut [u8] {
+        let end = self.buf.len().min(self.len.saturating_add(max));
+        self.buf.get_mut(self.len..end).unwrap_or_default()
+    }
+
+    /// Counts `n` bytes written into [`Batch::spare`] as waiting.
+    pub fn commit(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.buf.len());
+    }
+
     /// Appends one byte.
     #[inline(always)]
     pub fn push(&mut self, b: u8) {
@@ -122,55 +136,6 @@ impl Batch {
         let n = n.min(self.len);
         self.buf.copy_within(n..self.len, 0);
         self.len -= n;
-    }
-}
-
-/// `dst.copy_from_slice(src)` for slices of equal length, inline for log-line sizes:
-/// 16-byte moves, then one overlapping move for the tail; long lines go to `memcpy`.
-/// The moves are of fixed-size arrays: at `opt-level = "z"` (the release profile) a
-/// slice's `copy_from_slice` is a `memcpy` call even for 16 bytes.
-#[inline(always)]
-fn copy_line(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    if n != dst.len() || n > 512 {
-        dst.copy_from_slice(src);
-    } else if n >= 16 {
-        // Chunk by chunk without indexing: at opt-level "z" even `&dst[i..]` is a call.
-        let (mut d, mut s) = (&mut *dst, src);
-        while d.len() > 16 {
-            let (Some((dh, dt)), Some((sh, st))) =
-                (d.split_first_chunk_mut::<16>(), s.split_first_chunk::<16>())
-            else {
-                break;
-            };
-            *dh = *sh;
-            (d, s) = (dt, st);
-        }
-        copy_last::<16>(dst, src);
-    } else if n >= 8 {
-        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<8>(), src.first_chunk::<8>()) {
-            *d = *s;
-        }
-        copy_last::<8>(dst, src);
-    } else {
-        for (a, b) in dst.iter_mut().zip(src) {
-            *a = *b;
-        }
-    }
-}
-
-/// Copies the last `N` bytes as one array move (both slices hold at least `N`).
-#[inline(always)]
-fn copy_last<const N: usize>(dst: &mut [u8], src: &[u8]) {
-    // `get` and `first_chunk`, not `last_chunk`: at opt-level "z" `last_chunk` (and the
-    // `split_at` inside it) stay out-of-line calls, two per record.
-    let at = src.len().saturating_sub(N);
-    let (d, s) = (dst.get_mut(at..), src.get(at..));
-    if let (Some(d), Some(s)) = (
-        d.and_then(|d| d.first_chunk_mut::<N>()),
-        s.and_then(|s| s.first_chunk::<N>()),
-    ) {
-        *d = *s;
     }
 }
 

@@ -25,6 +25,7 @@ use super::batch::Batch;
 use super::frame::Record;
 use super::options::Format;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tend_lines::{PREFIX_CAP, Prefix};
 
 /// Length of `2026-11-22T22:30:01.123456789Z`.
 const STAMP_LEN: usize = 30;
@@ -97,35 +98,63 @@ fn digits(out: &mut [u8], mut v: u32) {
     }
 }
 
+/// `ts`: the bytes before a record's text, `2026-11-22T22:30:01.123456Z `.
+#[inline(always)]
+fn ts_prefix(stamp: &Stamp) -> [u8; MICROS_LEN + 2] {
+    let mut prefix = [b' '; MICROS_LEN + 2];
+    if let Some((head, tail)) = prefix.split_first_chunk_mut::<MICROS_LEN>() {
+        *head = *stamp.micros();
+        tail[0] = b'Z';
+    }
+    prefix
+}
+
+/// `cri`: the bytes before a record's text, `2026-11-22T22:30:01.123456789Z stdout F `.
+#[inline(always)]
+fn cri_prefix(stamp: &Stamp, stream: Stream, partial: bool) -> [u8; PREFIX_CAP] {
+    // Array moves, not slice copies: at opt-level "z" those are memcpy calls.
+    let mut prefix = [0u8; PREFIX_CAP];
+    if let Some((head, tail)) = prefix.split_first_chunk_mut::<STAMP_LEN>() {
+        *head = *stamp.nanos();
+        if let Some(tail) = tail.first_chunk_mut::<10>() {
+            *tail = *match (stream, partial) {
+                (Stream::Stdout, false) => b" stdout F ",
+                (Stream::Stdout, true) => b" stdout P ",
+                (Stream::Stderr, false) => b" stderr F ",
+                (Stream::Stderr, true) => b" stderr P ",
+            };
+        }
+    }
+    prefix
+}
+
+/// The bytes before the text of a whole line, for formats whose record of a whole line
+/// is just prefix, text and `\n` (`cri`, `ts`): what [`render`] writes before each of one
+/// read's whole lines, so they can be written in bulk ([`tend_lines::prefix_lines`]).
+pub fn whole_line_prefix(format: Format, stamp: &Stamp, stream: Stream) -> Option<Prefix> {
+    let mut bytes = [0; PREFIX_CAP];
+    match format {
+        Format::Cri => {
+            bytes = cri_prefix(stamp, stream, false);
+            Some(Prefix::new(bytes, STAMP_LEN + 10))
+        }
+        Format::Ts => {
+            if let Some(head) = bytes.first_chunk_mut::<{ MICROS_LEN + 2 }>() {
+                *head = ts_prefix(stamp);
+            }
+            Some(Prefix::new(bytes, MICROS_LEN + 2))
+        }
+        Format::Plain | Format::Json => None,
+    }
+}
+
 /// Appends one record in `format` to `out`.
 #[inline(always)] // the per-record hot path: one call per log line otherwise
 pub fn render(format: Format, stamp: &Stamp, stream: Stream, rec: Record<'_>, out: &mut Batch) {
     match format {
         Format::Plain => out.put_record(&[], rec.line, !rec.partial),
-        Format::Ts => {
-            let mut prefix = [b' '; MICROS_LEN + 2];
-            if let Some((head, tail)) = prefix.split_first_chunk_mut::<MICROS_LEN>() {
-                *head = *stamp.micros();
-                tail[0] = b'Z';
-            }
-            out.put_record(&prefix, rec.line, true);
-        }
-        Format::Cri => {
-            // Array moves, not slice copies: at opt-level "z" those are memcpy calls.
-            let mut prefix = [0u8; STAMP_LEN + 10];
-            if let Some((head, tail)) = prefix.split_first_chunk_mut::<STAMP_LEN>() {
-                *head = *stamp.nanos();
-                if let Some(tail) = tail.first_chunk_mut::<10>() {
-                    *tail = *match (stream, rec.partial) {
-                        (Stream::Stdout, false) => b" stdout F ",
-                        (Stream::Stdout, true) => b" stdout P ",
-                        (Stream::Stderr, false) => b" stderr F ",
-                        (Stream::Stderr, true) => b" stderr P ",
-                    };
-                }
-            }
-            out.put_record(&prefix, rec.line, true);
-        }
+        Format::Ts => out.put_record(&ts_prefix(stamp), rec.line, true),
+        Format::Cri => out.put_record(&cri_prefix(stamp, stream, rec.partial), rec.line, true),
         Format::Json => {
             out.put_array(b"{\"log\":\"");
             json_escape(rec.line, out);

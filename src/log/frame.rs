@@ -4,31 +4,7 @@
 //! can; only a line that spans two reads is copied, into the carry buffer (capacity
 //! `max_line`, reused), so there is no allocation per line.
 
-/// Finds `\n`. On 100-byte lines memchr's own per-call CPU dispatch was a third of the
-/// search (callgrind), so the AVX2 searcher is picked once here when the CPU has it.
-#[derive(Clone, Copy)]
-struct Newline {
-    #[cfg(target_arch = "x86_64")]
-    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
-}
-
-impl Newline {
-    fn new() -> Newline {
-        Newline {
-            #[cfg(target_arch = "x86_64")]
-            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
-        }
-    }
-
-    #[inline(always)]
-    fn find(&self, hay: &[u8]) -> Option<usize> {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(one) = &self.avx2 {
-            return one.find(hay);
-        }
-        memchr::memchr(b'\n', hay)
-    }
-}
+use tend_lines::Newline;
 
 /// One record: a whole line (without its `\n`) or one piece of a split line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +44,11 @@ impl Framer {
     pub fn utf8_cuts(mut self, on: bool) -> Framer {
         self.utf8 = on;
         self
+    }
+
+    /// The `\n` searcher, for the caller's bulk path.
+    pub fn newline(&self) -> Newline {
+        self.newline
     }
 
     /// `true` between a `P` piece and its `F` piece: the other stream must wait.

@@ -5,7 +5,7 @@ use super::batch::Batch;
 use super::compress::Compressor;
 use super::dirfd;
 use super::dirfd::{open_current, recover_compression};
-use super::format::{Stamp, render, render_marker};
+use super::format::{Stamp, render, render_marker, whole_line_prefix};
 use super::frame::{Framer, Record};
 use super::hooks::request_hook;
 use super::index::{Index, Policy};
@@ -327,10 +327,54 @@ impl Sink {
             }
             self.push_lines(out, lines);
             framer.feed(rest, &mut |r| self.push(out, stamp, stream, r));
+        } else if self.tee.is_none()
+            && !self.rotate_asked
+            && let Some(prefix) = whole_line_prefix(self.opts.format, stamp, stream)
+        {
+            let (head, lines, rest) = framer.plain_parts(data);
+            framer.feed(head, &mut |r| self.push(out, stamp, stream, r));
+            self.push_bulk(framer, out, stamp, stream, &prefix, lines);
+            framer.feed(rest, &mut |r| self.push(out, stamp, stream, r));
         } else {
             framer.feed(data, &mut |r| self.push(out, stamp, stream, r));
         }
         self.flush(out);
+    }
+
+    /// Writes the whole lines `lines` (ending with `\n`) as `prefix`, line, `\n` each, in
+    /// bulk ([`tend_lines::prefix_lines`]) up to where [`Sink::push`] would rotate or flush;
+    /// the line there (or one longer than `--max-line`) goes through `push`, then bulk again.
+    fn push_bulk(
+        &mut self,
+        framer: &mut Framer,
+        out: &mut Batch,
+        stamp: &Stamp,
+        stream: Stream,
+        prefix: &tend_lines::Prefix,
+        mut lines: &[u8],
+    ) {
+        let nl = framer.newline();
+        while !lines.is_empty() {
+            // `push` rotates before a record that would take `current` past --rotate-size
+            // and flushes once the batch holds OUT_CAP: bulk stops short of both.
+            let to_rotate = self
+                .opts
+                .rotate_size
+                .saturating_sub(self.cur_size + out.len() as u64);
+            let room = usize::try_from(to_rotate).unwrap_or(usize::MAX);
+            let free = out.spare(room.min(OUT_CAP.saturating_sub(out.len())));
+            let done = tend_lines::prefix_lines(&nl, prefix, lines, self.opts.max_line, free);
+            out.commit(done.wrote);
+            if done.read > 0 {
+                self.in_split = false; // the last record was a whole line
+            }
+            lines = lines.get(done.read..).unwrap_or_default();
+            // `lines` ends with `\n`, so a line is left unless it is empty.
+            let end = nl.find(lines).map_or(lines.len(), |i| i + 1);
+            let (one, more) = lines.split_at(end);
+            framer.feed(one, &mut |r| self.push(out, stamp, stream, r));
+            lines = more;
+        }
     }
 
     /// Writes whole `plain` lines (`lines` ends with `\n`) straight from the read buffer
@@ -886,7 +930,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_whole_lines_rotate_where_records_would() {
+    fn whole_lines_in_bulk_rotate_where_records_would() {
         // Lines of 0..300 bytes with some far over --max-line, no final newline.
         let mut seed = 12345u64;
         let mut rand = |n: u64| {
@@ -896,7 +940,11 @@ mod tests {
             (seed >> 33) % n
         };
         let mut input = Vec::new();
-        for i in 0..4_000 {
+        let mut small = 0; // the first 4,000 lines, for the runs that rotate every 4 KiB
+        for i in 0..20_000 {
+            if i == 4_000 {
+                small = input.len();
+            }
             let len = if rand(40) == 0 {
                 800 + rand(9000)
             } else {
@@ -907,40 +955,58 @@ mod tests {
             input.push(b'\n');
         }
         input.extend_from_slice(b"no newline");
-        let opts = LogOptions {
-            format: super::super::options::Format::Plain,
-            max_line: 700,
-            rotate_size: 4096,
-            keep: 100_000,
-            ..LogOptions::default()
-        };
-        let base = fresh_dir("tend-sink-plain");
-        let run = |name: &str, fast: bool, chunk: usize| {
-            let dir = base.join(name);
-            let mut sink = Sink::open_dir(&dir, opts.clone()).unwrap();
-            let mut framer = Framer::new(opts.max_line);
-            let mut out = Batch::with_capacity(0);
-            let stamp = Stamp::default();
-            let s = Stream::Stdout;
-            for data in input.chunks(chunk) {
-                if fast {
-                    sink.take(&mut framer, &mut out, &stamp, s, data);
-                } else {
-                    // The reference: every line framed and pushed as a record.
-                    framer.feed(data, &mut |r| sink.push(&mut out, &stamp, s, r));
-                    sink.flush(&mut out);
+        let small = [&input[..small], b"no newline"].concat();
+        let base = fresh_dir("tend-sink-bulk");
+        // Small files (rotation between lines), and one file (the batch's OUT_CAP flush).
+        for (format, rotate_size) in [
+            (Format::Plain, 4096),
+            (Format::Cri, 4096),
+            (Format::Ts, 4096),
+            (Format::Cri, 1 << 30),
+            (Format::Ts, 1 << 30),
+        ] {
+            let opts = LogOptions {
+                format,
+                max_line: 700,
+                rotate_size,
+                keep: 100_000,
+                ..LogOptions::default()
+            };
+            let input = if rotate_size == 4096 { &small } else { &input };
+            let run = |name: &str, fast: bool, chunk: usize| {
+                let dir = base.join(format!("{format:?}-{rotate_size}-{name}"));
+                let mut sink = Sink::open_dir(&dir, opts.clone()).unwrap();
+                let mut framer = Framer::new(opts.max_line);
+                let mut out = Batch::with_capacity(0);
+                let stamp = Stamp::default();
+                let s = Stream::Stdout;
+                for data in input.chunks(chunk) {
+                    if fast {
+                        sink.take(&mut framer, &mut out, &stamp, s, data);
+                    } else {
+                        // The reference: every line framed and pushed as a record.
+                        framer.feed(data, &mut |r| sink.push(&mut out, &stamp, s, r));
+                        sink.flush(&mut out);
+                    }
                 }
+                framer.finish(&mut |r| sink.push(&mut out, &stamp, s, r));
+                sink.close(&mut out, None);
+                files(&dir)
+            };
+            let want = run("records", false, 1 << 20);
+            if rotate_size == 4096 {
+                assert!(want.len() > 100, "only {} files", want.len());
             }
-            framer.finish(&mut |r| sink.push(&mut out, &stamp, s, r));
-            sink.close(&mut out, None);
-            files(&dir)
-        };
-        let want = run("records", false, 1 << 20);
-        assert!(want.len() > 100, "only {} files", want.len());
-        assert_eq!(want.concat(), [&input[..], b"\n"].concat());
-        for chunk in [1 << 20, 4096, 77] {
-            let got = run(&format!("lines-{chunk}"), true, chunk);
-            assert!(got == want, "reads of {chunk} bytes rotated elsewhere");
+            if format == Format::Plain {
+                assert_eq!(want.concat(), [&input[..], b"\n"].concat());
+            }
+            for chunk in [4 << 20, 1 << 20, 4096, 77] {
+                let got = run(&format!("lines-{chunk}"), true, chunk);
+                assert!(
+                    got == want,
+                    "{format:?}: reads of {chunk} bytes rotated elsewhere"
+                );
+            }
         }
         std::fs::remove_dir_all(&base).unwrap();
     }
