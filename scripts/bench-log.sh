@@ -14,6 +14,7 @@
 #
 # Usage: scripts/bench-log.sh            (RUNS=5 by default; RUNS=3 scripts/bench-log.sh)
 #        BENCH_DIR=/some/dir to choose where the inputs and logs go (default /var/tmp).
+#        TEND_BASELINE=/path/to/old/tend to run an older build's formats beside this one.
 set -euo pipefail
 
 RUNS=${RUNS:-5}
@@ -63,7 +64,16 @@ TOOLS=(
     "multilog (s16777215)|multilog s16777215 n10 \$OUT|1"
     "tend plain|$TEND log --format plain --rotate-size 100MB --keep 10 \$OUT|1"
     "tend cri|$TEND log --format cri --rotate-size 100MB --keep 10 \$OUT|4"
+    "tend ts|$TEND log --format ts --rotate-size 100MB --keep 10 \$OUT|2"
+    "tend json|$TEND log --format json --rotate-size 100MB --keep 10 \$OUT|json"
 )
+# TEND_BASELINE=/path/to/an/older/tend adds its four formats to the same run: a regression
+# shows as a row slower or costlier than the matching "tend" row, on the same machine.
+if [ -n "${TEND_BASELINE:-}" ]; then
+    for f in plain:1 cri:4 ts:2 json:json; do
+        TOOLS+=("baseline ${f%%:*}|$TEND_BASELINE log --format ${f%%:*} --rotate-size 100MB --keep 10 \$OUT|${f#*:}")
+    done
+fi
 
 # A VM whose balloon driver reports free pages to the host (Firecracker, QEMU with
 # free-page-reporting) gets those pages back unbacked: the first touch costs a host fault,
@@ -76,13 +86,15 @@ warm() { head -c $((SIZE * 2)) /dev/zero >"$WORK/warm"; rm -f "$WORK/warm"; }
 
 median() { sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# Kept records, oldest first, must be gapless and end at the last input line.
+# Kept records, oldest first, must be gapless and end at the last input line. FIELD is
+# the awk field holding the sequence number, or "json": it starts the `log` value.
 verify() { # OUT FIELD LINES
     local files
     files=$(cd "$1" && ls | grep -E '^(@|current$)' | sort)
     (cd "$1" && cat $files) | awk -v f="$2" -v last=$(($3 - 1)) '
-        length($f) != 10 || $f !~ /^[0-9]+$/ { next }
-        { n = $f + 0; if (k++ && n != p + 1) bad++; p = n }
+        { s = (f == "json") ? substr($0, 9, 10) : $f }
+        length(s) != 10 || s !~ /^[0-9]+$/ { next }
+        { n = s + 0; if (k++ && n != p + 1) bad++; p = n }
         END { if (bad == 0 && p == last) print "yes (" k " kept)"; else print "NO: " bad+0 " gaps, last " p " of " last }'
 }
 
