@@ -7,7 +7,7 @@ mod support;
 
 use std::fs;
 use std::time::Duration;
-use support::{TempDir, output_within, plain};
+use support::{TempDir, assert_ok, output_within, plain};
 
 fn import(dir: &std::path::Path, file: &str) -> (i32, String) {
     let mut c = plain(&["import", "supervisord", file, "out"]);
@@ -77,12 +77,7 @@ fn huge_numbers_neither_hang_nor_overflow() {
         .current_dir(t.path())
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
 }
 
 /// `[program:a b]` becomes `a-b`, as does `[program:a-b]`: the second write failed on a

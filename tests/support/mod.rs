@@ -88,6 +88,16 @@ pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
     out
 }
 
+/// Asserts that a finished command exited 0, showing its stderr otherwise.
+pub fn assert_ok(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// SIGKILLs `pid` and all its descendants, looked up before any is killed (an orphan is
 /// reparented out of reach). Killing a namespace's PID 1 takes the rest of it along.
 pub fn kill_tree(pid: u32) {
