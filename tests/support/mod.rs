@@ -88,6 +88,44 @@ pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
     out
 }
 
+/// A command run to its end: exit code (128+N for a signal), stderr, and how long it took.
+pub struct Ran {
+    pub code: i32,
+    pub err: String,
+    pub took: Duration,
+}
+
+impl Ran {
+    /// Runs `cmd` to its end within `limit` (see [`output_within`]), timing it.
+    pub fn new(cmd: Command, limit: Duration) -> Ran {
+        let start = Instant::now();
+        let out = output_within(cmd, limit);
+        Ran {
+            code: code(out.status),
+            err: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: start.elapsed(),
+        }
+    }
+
+    /// Asserts the exit code and that stderr holds every one of `lines`.
+    pub fn expect(&self, want: i32, lines: &[&str]) -> &Ran {
+        assert_eq!(self.code, want, "{}", self.err);
+        for l in lines {
+            assert!(self.err.contains(l), "no {l:?} in {}", self.err);
+        }
+        self
+    }
+}
+
+/// Sends `sig` to tend (`pid`, PID 1 under `child`) and waits for it to exit; returns its
+/// exit code and how long that took.
+pub fn stop_timed(child: &mut Child, pid: i32, sig: &str) -> (i32, Duration) {
+    let start = Instant::now();
+    signal(pid, sig);
+    let status = child.wait().expect("wait");
+    (code(status), start.elapsed())
+}
+
 /// Asserts that a finished command exited 0, showing its stderr otherwise.
 pub fn assert_ok(o: &Output) {
     assert_eq!(
@@ -220,8 +258,15 @@ impl Tree {
     }
     /// Starts `tend init` (no CMD, output discarded) as PID 1; returns it and tend's pid.
     pub fn spawn_init(&self) -> (Child, i32) {
+        self.spawn_init_with(&[], Stdio::null())
+    }
+    /// Like [`Tree::spawn_init`] with extra environment and stderr going to `stderr`.
+    pub fn spawn_init_with(&self, env: &[(&str, &str)], stderr: Stdio) -> (Child, i32) {
         let mut cmd = self.init(&[]);
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.stdout(Stdio::null()).stderr(stderr);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = cmd.spawn().expect("spawn tend init");
         let pid = tend_pid_under(&child);
         (child, pid)
