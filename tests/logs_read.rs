@@ -163,21 +163,12 @@ fn check_common(dir: &Path) {
 }
 
 #[test]
-fn cri_directory() {
-    let tmp = TempDir::new("logs-cri");
-    let dir = tmp.path().to_path_buf();
-    populate(&dir, cri);
-    check_common(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn json_directory() {
-    let tmp = TempDir::new("logs-json");
-    let dir = tmp.path().to_path_buf();
-    populate(&dir, json);
-    check_common(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+fn cri_and_json_directories() {
+    for render in [cri, json] {
+        let tmp = TempDir::new("logs-read");
+        populate(tmp.path(), render);
+        check_common(tmp.path());
+    }
 }
 
 #[test]
