@@ -189,6 +189,15 @@ pub fn tend_pid_under(unshare: &Child) -> i32 {
     pid
 }
 
+/// Spawns a [`pid1`] command, stdout discarded and stderr to `stderr`; returns it and the
+/// pid of tend under it.
+pub fn spawn_pid1(mut cmd: Command, stderr: Stdio) -> (Child, i32) {
+    cmd.stdout(Stdio::null()).stderr(stderr);
+    let child = cmd.spawn().expect("spawn tend as PID 1");
+    let pid = tend_pid_under(&child);
+    (child, pid)
+}
+
 /// Sends a signal by name with kill(1).
 pub fn signal(pid: i32, sig: &str) {
     let ok = Command::new("kill")
@@ -263,13 +272,10 @@ impl Tree {
     /// Like [`Tree::spawn_init`] with extra environment and stderr going to `stderr`.
     pub fn spawn_init_with(&self, env: &[(&str, &str)], stderr: Stdio) -> (Child, i32) {
         let mut cmd = self.init(&[]);
-        cmd.stdout(Stdio::null()).stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn tend init");
-        let pid = tend_pid_under(&child);
-        (child, pid)
+        spawn_pid1(cmd, stderr)
     }
     /// `tend init` as PID 1 over this tree, identity ns/app/pod, CMD after `--` if given.
     pub fn init(&self, cmd: &[&str]) -> Command {
