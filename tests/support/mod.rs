@@ -198,6 +198,15 @@ pub fn spawn_pid1(mut cmd: Command, stderr: Stdio) -> (Child, i32) {
     (child, pid)
 }
 
+/// SIGTERMs tend (`pid`) and reaps `child`, ignoring failures: the Drop of a test's running
+/// tend, so a failing test does not leave it behind.
+pub fn term_and_reap(child: &mut Child, pid: i32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+}
+
 /// Sends a signal by name with kill(1).
 pub fn signal(pid: i32, sig: &str) {
     let ok = Command::new("kill")
@@ -300,6 +309,15 @@ impl Tree {
             .env("TEND_RUN_DIR", self.tmp.join("run"));
         c
     }
+}
+
+/// The offset just past each newline of `data`: where each complete line ends.
+pub fn line_ends(data: &[u8]) -> Vec<usize> {
+    data.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 /// Milliseconds since the epoch, as written by `date +%s%3N` in service scripts.
