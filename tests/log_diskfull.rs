@@ -48,8 +48,7 @@ fn lines(from: u32, to: u32) -> Vec<u8> {
 
 #[test]
 fn block_keeps_every_byte_and_does_not_spin() {
-    let t = TempDir::new("full-block");
-    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+    let Some((t, m)) = temp_mount("full-block", "8m") else {
         return;
     };
     let dir = m.0.join("d");
@@ -93,8 +92,7 @@ fn block_keeps_every_byte_and_does_not_spin() {
 
 #[test]
 fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
-    let t = TempDir::new("full-drop");
-    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+    let Some((t, m)) = temp_mount("full-drop", "8m") else {
         return;
     };
     let dir = m.0.join("d");
@@ -194,8 +192,7 @@ fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
 /// stall, so one line of the app became two records.
 #[test]
 fn a_disk_stall_does_not_cut_a_split_line() {
-    let t = TempDir::new("full-split");
-    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+    let Some((t, m)) = temp_mount("full-split", "8m") else {
         return;
     };
     let go = t.path().join("go");

@@ -358,6 +358,15 @@ impl Mount {
     }
 }
 
+/// A fresh temp dir with a tmpfs of `size` mounted at its `mnt`; `None` (the test is then
+/// skipped, as [`Mount::new`] says) where tmpfs cannot be mounted. Bound as `(t, m)`, the
+/// mount goes before the directory.
+pub fn temp_mount(tag: &str, size: &str) -> Option<(TempDir, Mount)> {
+    let t = TempDir::new(tag);
+    let m = Mount::new(&t.join("mnt"), size)?;
+    Some((t, m))
+}
+
 impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
