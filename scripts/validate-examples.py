@@ -152,17 +152,27 @@ def deployment():
     check("deployment: tee on, prefixed, for kubectl logs", tee == ("1", "prefixed"), str(tee))
 
 
-def fluent_bit():
-    docs = load_yaml(EX / "kubernetes" / "fluent-bit.yaml")
-    data, ds = configmap_consistent("fluent-bit", docs)
+def collector_config(name, key, fmt, parse, error):
+    """Checks examples/kubernetes/NAME.yaml's ConfigMap and that its KEY parses as FMT;
+    returns (ConfigMap data, parsed KEY, DaemonSet), or None after a failed check."""
+    docs = load_yaml(EX / "kubernetes" / f"{name}.yaml")
+    data, ds = configmap_consistent(name, docs)
     if data is None:
-        return
+        return None
     try:
-        sections = parse_fluentbit_classic(data["fluent-bit.conf"])
-    except (KeyError, ValueError) as e:
-        check("fluent-bit.conf parses (classic format)", False, str(e))
+        cfg = parse(data[key])
+    except (KeyError, error) as e:
+        check(f"{key} parses ({fmt})", False, str(e))
+        return None
+    check(f"{key} parses ({fmt})", True)
+    return data, cfg, ds
+
+
+def fluent_bit():
+    got = collector_config("fluent-bit", "fluent-bit.conf", "classic format", parse_fluentbit_classic, ValueError)
+    if got is None:
         return
-    check("fluent-bit.conf parses (classic format)", True)
+    data, sections, ds = got
     tails = [kv for s, kv in sections if s == "INPUT" and kv.get("name") == ["tail"]]
     if not check("fluent-bit: one tail input", len(tails) == 1):
         return
@@ -194,16 +204,10 @@ def fluent_bit():
 
 
 def vector():
-    docs = load_yaml(EX / "kubernetes" / "vector.yaml")
-    data, _ = configmap_consistent("vector", docs)
-    if data is None:
+    got = collector_config("vector", "vector.toml", "TOML", tomllib.loads, tomllib.TOMLDecodeError)
+    if got is None:
         return
-    try:
-        cfg = tomllib.loads(data["vector.toml"])
-    except (KeyError, tomllib.TOMLDecodeError) as e:
-        check("vector.toml parses (TOML)", False, str(e))
-        return
-    check("vector.toml parses (TOML)", True)
+    _, cfg, _ = got
     src = cfg.get("sources", {})
     files = {k: v for k, v in src.items() if v.get("type") == "file"}
     if not check("vector: one file source", len(files) == 1):
@@ -227,16 +231,10 @@ def vector():
 
 
 def filebeat():
-    docs = load_yaml(EX / "kubernetes" / "filebeat.yaml")
-    data, _ = configmap_consistent("filebeat", docs)
-    if data is None:
+    got = collector_config("filebeat", "filebeat.yml", "YAML", yaml.safe_load, yaml.YAMLError)
+    if got is None:
         return
-    try:
-        cfg = yaml.safe_load(data["filebeat.yml"])
-    except (KeyError, yaml.YAMLError) as e:
-        check("filebeat.yml parses (YAML)", False, str(e))
-        return
-    check("filebeat.yml parses (YAML)", True)
+    _, cfg, _ = got
     ins = [i for i in cfg.get("filebeat.inputs", []) if i.get("type") == "filestream"]
     if not check("filebeat: one filestream input with an id", len(ins) == 1 and bool(ins[0].get("id"))):
         return

@@ -7,11 +7,18 @@ mod support;
 
 use std::fs;
 use std::time::Duration;
-use support::{TempDir, output_within, plain};
+use support::{TempDir, assert_ok, output_within, plain};
 
-fn import(dir: &std::path::Path, file: &str) -> (i32, String) {
-    let mut c = plain(&["import", "supervisord", file, "out"]);
-    c.current_dir(dir);
+/// Writes `files` (path relative to `t`, content) and runs `tend import supervisord` on the
+/// first, into `out`; returns the exit code and stdout followed by stderr.
+fn import(t: &TempDir, files: &[(&str, &str)]) -> (i32, String) {
+    for (rel, body) in files {
+        let p = t.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, body).unwrap();
+    }
+    let mut c = plain(&["import", "supervisord", files[0].0, "out"]);
+    c.current_dir(t.path());
     let o = output_within(c, Duration::from_secs(20));
     // Notes go to stdout, errors to stderr: both are looked at.
     let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -24,23 +31,17 @@ fn import(dir: &std::path::Path, file: &str) -> (i32, String) {
 #[test]
 fn includes_of_a_bare_relative_file_name_are_followed() {
     let t = TempDir::new("atk-import-incl");
-    fs::create_dir(t.join("conf.d")).unwrap();
-    fs::write(
-        t.join("supervisord.conf"),
-        "[include]\nfiles = conf.d/*.conf extra.conf\n",
-    )
-    .unwrap();
-    fs::write(
-        t.join("conf.d/web.conf"),
-        "[program:web]\ncommand=/bin/web\n",
-    )
-    .unwrap();
-    fs::write(
-        t.join("extra.conf"),
-        "[program:extra]\ncommand=/bin/extra\n",
-    )
-    .unwrap();
-    let (code, err) = import(t.path(), "supervisord.conf");
+    let (code, err) = import(
+        &t,
+        &[
+            (
+                "supervisord.conf",
+                "[include]\nfiles = conf.d/*.conf extra.conf\n",
+            ),
+            ("conf.d/web.conf", "[program:web]\ncommand=/bin/web\n"),
+            ("extra.conf", "[program:extra]\ncommand=/bin/extra\n"),
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(t.join("out/web/run").is_file(), "{err}");
     assert!(t.join("out/extra/run").is_file(), "{err}");
@@ -51,14 +52,15 @@ fn includes_of_a_bare_relative_file_name_are_followed() {
 #[test]
 fn huge_numbers_neither_hang_nor_overflow() {
     let t = TempDir::new("atk-import-huge");
-    fs::write(
-        t.join("s.conf"),
-        "[program:a]\ncommand=/bin/a\nstartretries=999999999999\n\
-         [program:b]\ncommand=/bin/b\nstartretries=18446744073709551615\nstartsecs=18446744073709551615\nstopwaitsecs=18446744073709551615\n\
-         [program:c]\ncommand=/bin/c\nstartretries=1000\nstartsecs=5\n",
-    )
-    .unwrap();
-    let (code, err) = import(t.path(), "s.conf");
+    let (code, err) = import(
+        &t,
+        &[(
+            "s.conf",
+            "[program:a]\ncommand=/bin/a\nstartretries=999999999999\n\
+             [program:b]\ncommand=/bin/b\nstartretries=18446744073709551615\nstartsecs=18446744073709551615\nstopwaitsecs=18446744073709551615\n\
+             [program:c]\ncommand=/bin/c\nstartretries=1000\nstartsecs=5\n",
+        )],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("[program:a]: startretries: too large"),
@@ -77,12 +79,7 @@ fn huge_numbers_neither_hang_nor_overflow() {
         .current_dir(t.path())
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
 }
 
 /// `[program:a b]` becomes `a-b`, as does `[program:a-b]`: the second write failed on a
@@ -90,12 +87,13 @@ fn huge_numbers_neither_hang_nor_overflow() {
 #[test]
 fn two_programs_that_become_one_name_are_a_clear_error() {
     let t = TempDir::new("atk-import-clash");
-    fs::write(
-        t.join("s.conf"),
-        "[program:a b]\ncommand=/bin/a\n[program:a-b]\ncommand=/bin/b\n",
-    )
-    .unwrap();
-    let (code, err) = import(t.path(), "s.conf");
+    let (code, err) = import(
+        &t,
+        &[(
+            "s.conf",
+            "[program:a b]\ncommand=/bin/a\n[program:a-b]\ncommand=/bin/b\n",
+        )],
+    );
     assert_eq!(code, 111, "{err}");
     assert!(
         err.contains("two sources become service 'a-b'") && !err.contains("tend-import-"),

@@ -122,12 +122,7 @@ fn truncate_every_offset(format: &str) {
     log_ok(&args, &src, input.as_bytes());
     let orig = std::fs::read(src.join("current")).unwrap();
     strict(format, &orig, "original");
-    let ends: Vec<usize> = orig
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .map(|(i, _)| i + 1)
-        .collect();
+    let ends = line_ends(&orig);
     let from = ends[ends.len().saturating_sub(4)];
     let dir = t.path().join("d");
     for k in from..=orig.len() {

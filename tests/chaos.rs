@@ -132,6 +132,75 @@ struct Samples {
     stuck_zombies: BTreeSet<i32>,
 }
 
+/// Starts `cmd` (tend as PID 1) with its stderr in `tend.stderr` of the tree, and the
+/// sampler on it; returns (that stderr file, tend's pid, its guard, the sampler).
+fn launch(t: &Tree, mut cmd: Command) -> (PathBuf, i32, Running, Sampler) {
+    let errlog = t.tmp.join("tend.stderr");
+    cmd.stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errlog).unwrap());
+    let child = cmd.spawn().unwrap();
+    let pid = tend_pid_under(&child);
+    (errlog, pid, Running(child, pid), start_sampler(pid))
+}
+
+/// Waits up to `limit` for tend (`what`) to exit after `cause`, and pushes a failure unless
+/// it exited `want`; kills it if it is still there.
+fn await_exit(
+    mut running: Running,
+    limit: Duration,
+    (what, cause, want): (&str, &str, i32),
+    failures: &mut Vec<String>,
+) {
+    let exited = wait_for(limit, || running.0.try_wait().ok().flatten().is_some());
+    if !exited {
+        failures.push(format!(
+            "{what} did not exit within {} s of {cause}",
+            limit.as_secs()
+        ));
+    } else {
+        let rc = code(running.0.wait().unwrap());
+        if rc != want {
+            failures.push(format!("{what} exited {rc}, expected {want}"));
+        }
+    }
+}
+
+/// Pushes the failures both chaos tests look for in the samples: the log thread busy while
+/// the disk was stuck (`ticks` over `time`; `stuck_expected`: the disk did fill, so tend
+/// must have reported waiting), RSS above the limit, zombies older than a sampling period.
+/// Returns the log thread's CPU share while stuck.
+fn check_health(
+    s: &Samples,
+    (ticks, time): (u64, Duration),
+    stuck_expected: bool,
+    failures: &mut Vec<String>,
+) -> f64 {
+    let cpu = if time.is_zero() {
+        0.0
+    } else {
+        ticks as f64 / 100.0 / time.as_secs_f64()
+    };
+    if stuck_expected && time.is_zero() {
+        failures.push("the disk filled but tend never reported waiting for space".into());
+    }
+    if cpu > 0.10 {
+        failures.push(format!(
+            "log thread used {:.1}% CPU while the disk was stuck",
+            cpu * 100.0
+        ));
+    }
+    if s.rss_peak_kb > RSS_LIMIT_KB {
+        failures.push(format!("tend RSS peaked at {} KiB", s.rss_peak_kb));
+    }
+    if !s.stuck_zombies.is_empty() {
+        failures.push(format!(
+            "zombies not reaped within 1 s: {:?}",
+            s.stuck_zombies
+        ));
+    }
+    cpu
+}
+
 fn stat_fields(path: &str) -> Option<Vec<String>> {
     let s = std::fs::read_to_string(path).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
@@ -660,15 +729,7 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
         t.file(name, "timeout-kill", "10000\n", false);
     }
 
-    let errlog = t.tmp.join("tend.stderr");
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null())
-        .stderr(std::fs::File::create(&errlog).unwrap());
-    let child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
-    let mut running = Running(child, pid);
-
-    let (stop, sampler, samples) = start_sampler(pid);
+    let (errlog, pid, running, (stop, sampler, samples)) = launch(&t, t.init(&[]));
 
     let started = Instant::now();
     let mut actions: Vec<String> = Vec::new();
@@ -767,21 +828,15 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
     let settle_took = started.elapsed() - chaos_took;
     let term_at = Instant::now();
     signal(pid, "TERM");
-    let exited = wait_for(Duration::from_secs(60), || {
-        running.0.try_wait().ok().flatten().is_some()
-    });
+    await_exit(
+        running,
+        Duration::from_secs(60),
+        ("tend", "SIGTERM", 0),
+        &mut failures,
+    );
     let took = term_at.elapsed();
     stop.store(true, Ordering::SeqCst);
     sampler.join().unwrap();
-    if !exited {
-        failures.push("tend did not exit within 60 s of SIGTERM".into());
-    } else {
-        let rc = code(running.0.wait().unwrap());
-        if rc != 0 {
-            failures.push(format!("tend exited {rc}, expected 0"));
-        }
-    }
-    drop(running);
     let s = samples.lock().unwrap();
 
     // Records.
@@ -795,29 +850,7 @@ fn chaos_every_record_exactly_once_bounded_rss_no_zombies() {
         bytes += b;
         gaps_total += g;
     }
-    let cpu = if stuck_time.is_zero() {
-        0.0
-    } else {
-        stuck_ticks as f64 / 100.0 / stuck_time.as_secs_f64()
-    };
-    if fills > 0 && stuck_time.is_zero() {
-        failures.push("the disk filled but tend never reported waiting for space".into());
-    }
-    if cpu > 0.10 {
-        failures.push(format!(
-            "log thread used {:.1}% CPU while the disk was stuck",
-            cpu * 100.0
-        ));
-    }
-    if s.rss_peak_kb > RSS_LIMIT_KB {
-        failures.push(format!("tend RSS peaked at {} KiB", s.rss_peak_kb));
-    }
-    if !s.stuck_zombies.is_empty() {
-        failures.push(format!(
-            "zombies not reaped within 1 s: {:?}",
-            s.stuck_zombies
-        ));
-    }
+    let cpu = check_health(&s, (stuck_ticks, stuck_time), fills > 0, &mut failures);
     if s.n < 10 {
         failures.push(format!("only {} samples taken", s.n));
     }
@@ -885,19 +918,13 @@ fn chaos_run_wrapper_keeps_records_and_reports_the_kill() {
         "runmix".into(),
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let errlog = t.tmp.join("tend.stderr");
     let mut cmd = pid1(&args);
     cmd.env("TEND_NAMESPACE", "ns")
         .env("TEND_APP", "app")
         .env("TEND_POD", "pod")
         .env("OUT", &out)
-        .env("CHAOS_SEED", seed.to_string())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&errlog).unwrap());
-    let child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
-    let mut running = Running(child, pid);
-    let (stop, sampler, samples) = start_sampler(pid);
+        .env("CHAOS_SEED", seed.to_string());
+    let (errlog, pid, running, (stop, sampler, samples)) = launch(&t, cmd);
     let started = Instant::now();
     let mut actions = Vec::new();
     let (mut stuck_ticks, mut stuck_time) = (0, Duration::ZERO);
@@ -922,42 +949,20 @@ fn chaos_run_wrapper_keeps_records_and_reports_the_kill() {
         Some((_, h)) => signal(h, "KILL"),
         None => failures.push("the command was not found".into()),
     }
-    let exited = wait_for(Duration::from_secs(30), || {
-        running.0.try_wait().ok().flatten().is_some()
-    });
+    // 137: 128+SIGKILL, the command's fate.
+    await_exit(
+        running,
+        Duration::from_secs(30),
+        ("tend run", "its command's death", 137),
+        &mut failures,
+    );
     stop.store(true, Ordering::SeqCst);
     sampler.join().unwrap();
-    if exited {
-        let rc = code(running.0.wait().unwrap());
-        if rc != 137 {
-            failures.push(format!("tend run exited {rc}, expected 137 (128+SIGKILL)"));
-        }
-    } else {
-        failures.push("tend run did not exit within 30 s of its command's death".into());
-    }
-    drop(running);
     let (checked, archives, bytes, gaps) =
         check_service(&t, &safe, &out, "main", 2, 1, true, &mut failures);
     let s = samples.lock().unwrap();
-    let cpu = stuck_ticks as f64 / 100.0 / stuck_time.as_secs_f64().max(1e-9);
-    if stuck_time.is_zero() {
-        failures.push("tend never reported waiting for space".into());
-    }
-    if cpu > 0.10 {
-        failures.push(format!(
-            "log thread used {:.1}% CPU while stuck",
-            cpu * 100.0
-        ));
-    }
-    if s.rss_peak_kb > RSS_LIMIT_KB {
-        failures.push(format!("tend RSS peaked at {} KiB", s.rss_peak_kb));
-    }
-    if !s.stuck_zombies.is_empty() {
-        failures.push(format!(
-            "zombies not reaped within 1 s: {:?}",
-            s.stuck_zombies
-        ));
-    }
+    // The disk fills at least once in the loop above.
+    let cpu = check_health(&s, (stuck_ticks, stuck_time), true, &mut failures);
     let summary = format!(
         "chaos run: seed {seed}, {:.1}s; {checked} records checked ({bytes} bytes, {archives} archives + current), {gaps} gaps; {} orphans; log thread CPU while stuck {:.1}% over {stuck_time:.1?}; RSS peak {} KiB over {} samples; zombies peak {}",
         started.elapsed().as_secs_f64(),

@@ -66,10 +66,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        let _ = self.child.wait();
+        term_and_reap(&mut self.child, self.pid);
     }
 }
 

@@ -96,19 +96,34 @@ impl Init {
     fn stderr(&self) -> String {
         read(&self.t.tmp.join("stderr"))
     }
+
+    /// Asserts that `tend ctl status SVC` answers (exit 0) within 20 s.
+    fn wait_answers(&self, svc: &str) {
+        assert!(
+            wait_for(Duration::from_secs(20), || code(
+                self.ctl(&["status", svc]).status
+            ) == 0),
+            "ctl status {svc}: {}\ntend: {}",
+            text(&self.ctl(&["status", svc]).stderr),
+            self.stderr()
+        );
+    }
 }
 
 impl Drop for Init {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        let _ = self.child.wait();
+        term_and_reap(&mut self.child, self.pid);
     }
 }
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// A run directory of `t` that cannot be created: its parent is a regular file.
+fn uncreatable_run_dir(t: &Tree) -> std::path::PathBuf {
+    std::fs::write(t.tmp.join("file"), "").unwrap();
+    t.tmp.join("file/run")
 }
 
 /// alpha: up at once; beta: disabled; gamma: ready once `$OUT/gamma.ok` exists.
@@ -131,20 +146,11 @@ fn tree(tag: &str) -> Tree {
 #[test]
 fn unwritable_run_dir_falls_back_to_the_abstract_socket_and_ready_reports() {
     let t = tree("abstract");
-    // A run directory that cannot be created: its parent is a regular file.
-    std::fs::write(t.tmp.join("file"), "").unwrap();
-    let run_dir = t.tmp.join("file/run");
+    let run_dir = uncreatable_run_dir(&t);
     // Its own network namespace: abstract names are per network namespace, so this tend
     // cannot meet another test's.
     let r = Init::start(t, true, run_dir, &[]);
-    assert!(
-        wait_for(Duration::from_secs(20), || code(
-            r.ctl(&["status", "alpha"]).status
-        ) == 0),
-        "ctl status alpha: {}\ntend: {}",
-        text(&r.ctl(&["status", "alpha"]).stderr),
-        r.stderr()
-    );
+    r.wait_answers("alpha");
     assert!(
         r.stderr().contains("listening on @tend/control instead"),
         "{}",
@@ -341,30 +347,15 @@ fn two_tends_in_one_network_namespace_each_answer_their_own_ctl() {
     // read-only. The first takes @tend/control, the second its PID namespace's name, and
     // `tend ctl` in each PID namespace reaches its own tend.
     let ta = tree("pod-a");
-    std::fs::write(ta.tmp.join("file"), "").unwrap();
-    let run_a = ta.tmp.join("file/run");
+    let run_a = uncreatable_run_dir(&ta);
     let a = Init::start(ta, true, run_a, &[]);
-    assert!(
-        wait_for(Duration::from_secs(20), || code(
-            a.ctl(&["status", "alpha"]).status
-        ) == 0),
-        "{}",
-        a.stderr()
-    );
+    a.wait_answers("alpha");
     let tb = Tree::new("pod-b");
     tb.longrun("bravo", "trap 'exit 0' TERM; while :; do sleep 0.05; done");
-    std::fs::write(tb.tmp.join("file"), "").unwrap();
-    let run_b = tb.tmp.join("file/run");
+    let run_b = uncreatable_run_dir(&tb);
     let mut b = Init::start_in(tb, Some(a.pid), true, run_b, &[]);
     b.ctl_pidns = true;
-    assert!(
-        wait_for(Duration::from_secs(20), || code(
-            b.ctl(&["status", "bravo"]).status
-        ) == 0),
-        "ctl in b: {}\ntend b: {}",
-        text(&b.ctl(&["status", "bravo"]).stderr),
-        b.stderr()
-    );
+    b.wait_answers("bravo");
     assert!(
         b.stderr().contains("listening on @tend/control/"),
         "{}",

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::{TempDir, plain};
+use std::process::Output;
+use std::time::Duration;
+use support::{TempDir, assert_ok, mkfifo, output_within, plain};
 
 fn data(format: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,16 +56,28 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// `tend import FORMAT SRC OUT`, run to its end (30 s at most: a FIFO must not hang it).
+fn import(format: &str, src: &Path, out: &Path) -> Output {
+    let mut c = plain(&["import", format]);
+    c.arg(src).arg(out);
+    output_within(c, Duration::from_secs(30))
+}
+
+/// Asserts that the import failed with exit code 111 and stderr `tend import: MSG`.
+fn assert_refused(o: &Output, msg: &str) {
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("tend import: {msg}\n")
+    );
+    assert_eq!(o.status.code(), Some(111));
+}
+
 /// Imports `src` (relative to the format's data directory) and compares with the goldens.
 fn golden(format: &str, src: &str) {
     let dir = data(format);
     let t = TempDir::new("import");
     let out = t.join("services");
-    let o = plain(&["import", format])
-        .arg(dir.join(src))
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = import(format, &dir.join(src), &out);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "stderr: {stderr}");
     assert_eq!(stderr, "");
@@ -123,18 +137,13 @@ fn refuses_a_non_empty_output_and_leaves_it_alone() {
     let out = t.join("out");
     fs::create_dir_all(out.join("mine")).unwrap();
     fs::write(out.join("mine/run"), "keep").unwrap();
-    let o = plain(&["import", "s6-rc"])
-        .arg(data("s6-rc").join("in"))
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(111));
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr),
-        format!(
-            "tend import: {}: not empty (tend import writes only into a new or empty directory)\n",
+    let o = import("s6-rc", &data("s6-rc").join("in"), &out);
+    assert_refused(
+        &o,
+        &format!(
+            "{}: not empty (tend import writes only into a new or empty directory)",
             out.display()
-        )
+        ),
     );
     assert_eq!(fs::read_to_string(out.join("mine/run")).unwrap(), "keep");
     assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
@@ -145,17 +154,12 @@ fn an_empty_output_directory_is_filled() {
     let t = TempDir::new("import-empty");
     let out = t.join("out");
     fs::create_dir_all(&out).unwrap();
-    let o = plain(&["import", "supervisord"])
-        .arg(data("supervisord").join("in/supervisord.conf"))
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let o = import(
+        "supervisord",
+        &data("supervisord").join("in/supervisord.conf"),
+        &out,
     );
+    assert_ok(&o);
     assert!(out.join("nginx/run").is_file());
 }
 
@@ -188,16 +192,7 @@ fn bad_format_or_source_writes_nothing() {
         ),
     ];
     for (format, src, msg) in cases {
-        let o = plain(&["import", format])
-            .arg(&src)
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&o.stderr),
-            format!("tend import: {msg}\n")
-        );
-        assert_eq!(o.status.code(), Some(111));
+        assert_refused(&import(format, &src, &out), &msg);
         assert!(!out.exists());
     }
 }
@@ -206,25 +201,12 @@ fn bad_format_or_source_writes_nothing() {
 fn a_fifo_as_source_is_an_error_not_a_hang() {
     let t = TempDir::new("import-fifo");
     let fifo = t.join("supervisord.conf");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-    let o = support::output_within(
-        {
-            let mut c = plain(&["import", "supervisord"]);
-            c.arg(&fifo).arg(t.join("out"));
-            c
-        },
-        std::time::Duration::from_secs(30),
+    mkfifo(&fifo);
+    let o = import("supervisord", &fifo, &t.join("out"));
+    assert_refused(
+        &o,
+        &format!("{}: is a FIFO (expected a regular file)", fifo.display()),
     );
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr),
-        format!(
-            "tend import: {}: is a FIFO (expected a regular file)\n",
-            fifo.display()
-        )
-    );
-    assert_eq!(o.status.code(), Some(111));
 }
 
 #[test]
@@ -246,20 +228,8 @@ fn bundle_cycles_end_and_services_outside_user_are_disabled() {
     put("extra/type", "longrun\n");
     put("extra/run", "#!/bin/sh\nexec sleep 1000\n");
     let out = t.join("out");
-    let o = support::output_within(
-        {
-            let mut c = plain(&["import", "s6-rc"]);
-            c.arg(&src).arg(&out);
-            c
-        },
-        std::time::Duration::from_secs(30),
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = import("s6-rc", &src, &out);
+    assert_ok(&o);
     let got: Vec<String> = tree(&out).into_keys().collect();
     assert_eq!(got, ["extra/disabled", "extra/run", "web/run"]);
     assert_eq!(
@@ -275,25 +245,12 @@ fn an_unreadable_script_writes_nothing() {
     fs::create_dir_all(&init).unwrap();
     fs::write(init.join("10-ok"), "#!/bin/sh\n").unwrap();
     let fifo = init.join("20-fifo");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    mkfifo(&fifo);
     let out = t.join("out");
-    let o = support::output_within(
-        {
-            let mut c = plain(&["import", "s6-overlay-v2"]);
-            c.arg(t.join("etc")).arg(&out);
-            c
-        },
-        std::time::Duration::from_secs(30),
+    let o = import("s6-overlay-v2", &t.join("etc"), &out);
+    assert_refused(
+        &o,
+        &format!("{}: is a FIFO (expected a regular file)", fifo.display()),
     );
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr),
-        format!(
-            "tend import: {}: is a FIFO (expected a regular file)\n",
-            fifo.display()
-        )
-    );
-    assert_eq!(o.status.code(), Some(111));
     assert!(!out.exists());
 }

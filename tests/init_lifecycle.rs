@@ -4,24 +4,18 @@
 
 mod support;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(40);
 
-/// Runs init over `t` with CMD `sh -c SCRIPT` and extra env; returns (code, stderr, elapsed).
-fn run_env(t: &Tree, script: &str, env: &[(&str, &str)]) -> (i32, String, Duration) {
+/// Runs init over `t` with CMD `sh -c SCRIPT` and extra env to its end.
+fn run_env(t: &Tree, script: &str, env: &[(&str, &str)]) -> Ran {
     let mut cmd = t.init(&["sh", "-c", script]);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let start = Instant::now();
-    let out = output_within(cmd, LIMIT);
-    (
-        code(out.status),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        start.elapsed(),
-    )
+    Ran::new(cmd, LIMIT)
 }
 
 #[test]
@@ -30,14 +24,16 @@ fn a_hung_oneshot_fails_at_its_timeout_up() {
     t.file("setup", "type", "oneshot\n", false);
     t.file("setup", "up", "#!/bin/sh\nexec sleep 60\n", true);
     t.file("setup", "timeout-up", "500\n", false);
-    let (rc, err, took) = run_env(&t, "echo cmd > $OUT/cmd", &[]);
-    assert!(
-        err.contains("tend: setup: up not done after 500 ms (timeout-up); killing it"),
-        "{err}"
-    );
-    assert!(err.contains("start-up stopped"), "{err}");
     // As for any failed `up`: its exit status (killed: 128+9).
-    assert_eq!(rc, 137, "{err}");
+    let took = run_env(&t, "echo cmd > $OUT/cmd", &[])
+        .expect(
+            137,
+            &[
+                "tend: setup: up not done after 500 ms (timeout-up); killing it",
+                "start-up stopped",
+            ],
+        )
+        .took;
     assert!(
         !t.out().join("cmd").exists(),
         "CMD ran after a oneshot failed"
@@ -54,22 +50,14 @@ fn the_final_sweep_wakes_stopped_processes() {
         "leaver",
         "setsid sh -c 'trap \"echo term > $OUT/daemon; exit 0\" TERM; echo $$ > $OUT/daemon.pid; kill -STOP $$; while :; do sleep 0.05; done' &\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done",
     );
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env("TEND_KILL_GRACE", "6000");
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (mut child, pid) = t.spawn_init_with(&[("TEND_KILL_GRACE", "6000")], Stdio::null());
     let pidfile = t.out().join("daemon.pid");
     assert!(wait_for(Duration::from_secs(20), || pidfile.exists()));
     // Wait until it is really stopped (state T in its namespace's /proc, seen from here by
     // its pid in ours: find it as a descendant of tend).
     std::thread::sleep(Duration::from_millis(500));
-    let start = Instant::now();
-    signal(pid, "TERM");
-    let status = child.wait().unwrap();
-    let took = start.elapsed();
-    assert_eq!(code(status), 0);
+    let (rc, took) = stop_timed(&mut child, pid, "TERM");
+    assert_eq!(rc, 0);
     assert_eq!(
         read(&t.out().join("daemon")).trim(),
         "term",
@@ -122,54 +110,84 @@ fn a_permanent_start_error_at_startup_exits_111_naming_the_service() {
         .env("OUT", t.out())
         .env("TEND_RUN_DIR", t.tmp.join("run"))
         .stdin(Stdio::null());
-    let start = Instant::now();
-    let out = output_within(cmd, LIMIT);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(code(out.status), 111, "{err}");
-    assert!(
-        err.contains("tend: privileged: a permanent start error; start-up stopped"),
-        "{err}"
+    let ran = Ran::new(cmd, LIMIT);
+    ran.expect(
+        111,
+        &["tend: privileged: a permanent start error; start-up stopped"],
     );
     assert!(!t.out().join("cmd").exists(), "CMD ran");
-    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(ran.took < Duration::from_secs(10));
 }
 
-#[test]
-fn a_permanent_start_error_later_fails_the_service_for_good() {
-    let t = Tree::new("permanent-later");
-    // The first run makes `run` unexecutable: the restart cannot exec it.
-    t.longrun(
-        "flaky",
-        "echo run >> $OUT/flaky.runs; chmod -x \"$0\"; sleep 0.3; exit 1",
-    );
-    t.file("flaky", "critical", "", false);
-    t.file("flaky", "restart", "always\n", false);
-    let (rc, err, took) = run_env(&t, "sleep 30", &[]);
-    assert_eq!(rc, 126, "{err}");
-    assert!(
-        err.contains("tend: flaky: a permanent start error; failed for good"),
-        "{err}"
-    );
-    assert_eq!(read(&t.out().join("flaky.runs")).lines().count(), 1);
-    assert!(took < Duration::from_secs(20), "took {took:?}");
+/// A critical service that fails for good while CMD (`sleep 30`) waits.
+struct ForGood {
+    tag: &'static str,
+    svc: &'static str,
+    /// Its `run` script and other files.
+    run: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    /// Init's exit code and the line saying why.
+    code: i32,
+    line: &'static str,
+    /// How often `run` ran, and how long init may take at most.
+    runs: usize,
+    within: Duration,
 }
 
+/// The ways a service fails for good: each takes the container down with it, at once.
 #[test]
-fn restart_limit_fails_a_crash_looping_service_for_good() {
-    let t = Tree::new("restart-limit");
-    t.longrun("loop", "echo run >> $OUT/loop.runs; exit 3");
-    t.file("loop", "restart-limit", "3/60s\n", false);
-    t.file("loop", "critical", "", false);
-    t.file("loop", "restart", "always\n", false);
-    let (rc, err, took) = run_env(&t, "sleep 30", &[]);
-    assert_eq!(rc, 3, "{err}");
-    assert!(
-        err.contains("tend: loop: failed 3 times within 60000 ms; failed for good (restart-limit)"),
-        "{err}"
-    );
-    assert_eq!(read(&t.out().join("loop.runs")).lines().count(), 3);
-    // Backoff 0 + 1 + 2 s.
-    assert!(took < Duration::from_secs(15), "took {took:?}");
+fn critical_services_that_fail_for_good_end_init() {
+    let cases = [
+        // The first run makes `run` unexecutable: the restart cannot exec it.
+        ForGood {
+            tag: "permanent-later",
+            svc: "flaky",
+            run: "echo run >> $OUT/flaky.runs; chmod -x \"$0\"; sleep 0.3; exit 1",
+            files: &[("critical", ""), ("restart", "always\n")],
+            code: 126,
+            line: "tend: flaky: a permanent start error; failed for good",
+            runs: 1,
+            within: Duration::from_secs(20),
+        },
+        // Backoff 0 + 1 + 2 s.
+        ForGood {
+            tag: "restart-limit",
+            svc: "loop",
+            run: "echo run >> $OUT/loop.runs; exit 3",
+            files: &[
+                ("restart-limit", "3/60s\n"),
+                ("critical", ""),
+                ("restart", "always\n"),
+            ],
+            code: 3,
+            line: "tend: loop: failed 3 times within 60000 ms; failed for good (restart-limit)",
+            runs: 3,
+            within: Duration::from_secs(15),
+        },
+        // `critical` alone: the default restart policy does not restart it.
+        ForGood {
+            tag: "critical-alone",
+            svc: "app",
+            run: "echo run >> $OUT/app.runs; sleep 0.3; exit 4",
+            files: &[("critical", "")],
+            code: 4,
+            line: "critical service app stopped for good (exit code 4)",
+            runs: 1,
+            within: Duration::from_secs(15),
+        },
+    ];
+    for c in &cases {
+        eprintln!("case {}", c.tag);
+        let t = Tree::new(c.tag);
+        t.longrun(c.svc, c.run);
+        for (rel, body) in c.files {
+            t.file(c.svc, rel, body, false);
+        }
+        let took = run_env(&t, "sleep 30", &[]).expect(c.code, &[c.line]).took;
+        let runs = t.out().join(format!("{}.runs", c.svc));
+        assert_eq!(read(&runs).lines().count(), c.runs);
+        assert!(took < c.within, "took {took:?}");
+    }
 }
 
 /// Two TERM-ignoring services in a chain and a detached TERM-ignoring daemon.
@@ -187,22 +205,15 @@ fn stubborn_tree(tag: &str) -> Tree {
     t
 }
 
+/// Starts init over `t` with `env`, and once both services run, stops it with SIGTERM;
+/// returns its exit code and how long the stop took.
 fn stop_time(t: &Tree, env: &[(&str, &str)]) -> (i32, Duration) {
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (mut child, pid) = t.spawn_init_with(env, Stdio::null());
     assert!(wait_for(Duration::from_secs(20), || {
         t.out().join("base.start").exists() && t.out().join("top.start").exists()
     }));
     std::thread::sleep(Duration::from_millis(300));
-    let start = Instant::now();
-    signal(pid, "TERM");
-    let status = child.wait().unwrap();
-    (code(status), start.elapsed())
+    stop_timed(&mut child, pid, "TERM")
 }
 
 #[test]
@@ -225,9 +236,7 @@ fn the_whole_stop_fits_the_stop_deadline() {
 #[test]
 fn a_bad_stop_deadline_is_refused() {
     let t = Tree::new("deadline-bad");
-    let (rc, err, _) = run_env(&t, "true", &[("TEND_STOP_DEADLINE", "9s")]);
-    assert_eq!(rc, 111);
-    assert!(err.contains("TEND_STOP_DEADLINE: '9s'"), "{err}");
+    run_env(&t, "true", &[("TEND_STOP_DEADLINE", "9s")]).expect(111, &["TEND_STOP_DEADLINE: '9s'"]);
 }
 
 #[test]
@@ -237,29 +246,14 @@ fn a_hung_finish_is_killed_with_one_line() {
     t.file("once", "restart", "never\n", false);
     t.file("once", "finish", "#!/bin/sh\nexec sleep 60\n", true);
     t.file("once", "timeout-finish", "300\n", false);
-    let (rc, err, _) = run_env(&t, "sleep 2", &[]);
-    assert_eq!(rc, 0, "{err}");
+    let ran = run_env(&t, "sleep 2", &[]);
+    let err = &ran.expect(0, &[]).err;
     assert_eq!(
         err.matches("tend: once: finish did not exit within 300 ms; killed")
             .count(),
         1,
         "{err}"
     );
-}
-
-#[test]
-fn critical_alone_takes_the_container_down_with_the_service() {
-    let t = Tree::new("critical-alone");
-    t.longrun("app", "echo run >> $OUT/app.runs; sleep 0.3; exit 4");
-    t.file("app", "critical", "", false);
-    let (rc, err, took) = run_env(&t, "sleep 30", &[]);
-    assert_eq!(rc, 4, "{err}");
-    assert!(
-        err.contains("critical service app stopped for good (exit code 4)"),
-        "{err}"
-    );
-    assert_eq!(read(&t.out().join("app.runs")).lines().count(), 1);
-    assert!(took < Duration::from_secs(15), "took {took:?}");
 }
 
 #[test]

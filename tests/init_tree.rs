@@ -3,7 +3,7 @@
 
 mod support;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -16,28 +16,46 @@ fn obedient(name: &str, extra: &str) -> String {
     )
 }
 
-/// Runs init with CMD `sh -c SCRIPT` and returns (exit code, stderr, elapsed).
-fn run_cmd(t: &Tree, script: &str) -> (i32, String, Duration) {
-    run_init(t.init(&["sh", "-c", script]))
+/// A tree run to its end: what it holds, and what init must exit with, print and leave.
+struct Case<'a> {
+    tag: &'a str,
+    /// (service, file, content): a content starting with `#!` is made executable.
+    files: &'a [(&'a str, &'a str, &'a str)],
+    /// CMD, a `sh -c` script; `None`: no CMD.
+    cmd: Option<&'a str>,
+    env: &'a [(&'a str, &'a str)],
+    code: i32,
+    /// Lines stderr must hold.
+    stderr: &'a [&'a str],
+    /// ($OUT file, its whole content; `None`: it must not exist).
+    out: &'a [(&'a str, Option<&'a str>)],
 }
 
-/// Runs a `tend init` command to its end and returns (exit code, stderr, elapsed).
-fn run_init(cmd: std::process::Command) -> (i32, String, Duration) {
-    let start = Instant::now();
-    let out = output_within(cmd, LIMIT);
-    (
-        code(out.status),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        start.elapsed(),
-    )
-}
-
-/// Asserts the exit code and that stderr holds every one of `lines`.
-fn assert_exit(got: &(i32, String, Duration), want: i32, lines: &[&str]) {
-    let (rc, err, _) = got;
-    assert_eq!(*rc, want, "{err}");
-    for l in lines {
-        assert!(err.contains(l), "no {l:?} in {err}");
+impl Case<'_> {
+    fn run(&self) {
+        let t = Tree::new(self.tag);
+        for (svc, rel, body) in self.files {
+            t.file(svc, rel, body, body.starts_with("#!"));
+        }
+        // World-writable: a service with a `user` file writes there too.
+        std::fs::set_permissions(t.out(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let mut cmd = match self.cmd {
+            Some(script) => t.init(&["sh", "-c", script]),
+            None => t.init(&[]),
+        };
+        for (k, v) in self.env {
+            cmd.env(k, v);
+        }
+        eprintln!("case {}", self.tag);
+        Ran::new(cmd, LIMIT).expect(self.code, self.stderr);
+        for (file, want) in self.out {
+            let p = t.out().join(file);
+            match want {
+                Some(w) => assert_eq!(read(&p), *w, "{}: $OUT/{file}", self.tag),
+                None => assert!(!p.exists(), "{}: $OUT/{file} exists", self.tag),
+            }
+        }
     }
 }
 
@@ -81,14 +99,8 @@ fn dependencies_wait_for_each_readiness_protocol() {
     }
     // CMD stays until the dependents have written their start time, so the shutdown it
     // triggers cannot cut them off first.
-    assert_exit(
-        &run_cmd(
-            &t,
-            "date +%s%3N > $OUT/cmd.start; i=0; until [ -s $OUT/after-fd.start ] && [ -s $OUT/after-sd.start ] && [ -s $OUT/after-ck.start ] || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done",
-        ),
-        0,
-        &[],
-    );
+    let cmd = "date +%s%3N > $OUT/cmd.start; i=0; until [ -s $OUT/after-fd.start ] && [ -s $OUT/after-sd.start ] && [ -s $OUT/after-ck.start ] || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done";
+    Ran::new(t.init(&["sh", "-c", cmd]), LIMIT).expect(0, &[]);
     let o = t.out();
     for (dependent, on) in [
         ("after-fd", "fdsvc"),
@@ -120,6 +132,164 @@ fn dependencies_wait_for_each_readiness_protocol() {
     );
 }
 
+/// Trees run to their end with their exit code, stderr and what the services left in $OUT.
+#[test]
+fn trees_run_to_their_end() {
+    let quiet = format!("#!/bin/sh\n{}\n", obedient("quiet", ""));
+    let app = format!("#!/bin/sh\n{}\n", obedient("app", ""));
+    let cases = [
+        // CMD's exit code, or 128+N for a signal, is init's.
+        Case {
+            tag: "codes",
+            files: &[("quiet", "run", &quiet)],
+            cmd: Some("exit 5"),
+            env: &[],
+            code: 5,
+            stderr: &[],
+            out: &[],
+        },
+        Case {
+            tag: "codes-signal",
+            files: &[("quiet", "run", &quiet)],
+            cmd: Some("kill -9 $$"),
+            env: &[],
+            code: 137,
+            stderr: &[],
+            out: &[],
+        },
+        // A critical service that stops for good ends init with its code.
+        Case {
+            tag: "critical",
+            files: &[
+                ("quiet", "run", &quiet),
+                ("dies", "run", "#!/bin/sh\nsleep 0.3; exit 3\n"),
+                ("dies", "critical", ""),
+                ("dies", "restart", "never\n"),
+            ],
+            cmd: None,
+            env: &[],
+            code: 3,
+            stderr: &["critical service dies stopped for good (exit code 3)"],
+            out: &[],
+        },
+        // A bad tree exits 111 naming the problem.
+        Case {
+            tag: "bad",
+            files: &[
+                ("web", "run", "#!/bin/sh\nexit 0\n"),
+                ("web", "restart", "sometimes\n"),
+            ],
+            cmd: Some("true"),
+            env: &[],
+            code: 111,
+            stderr: &[
+                "web: restart: 'sometimes' is not a restart policy (expected always, on-failure or never)",
+            ],
+            out: &[],
+        },
+        // A failing oneshot stops start-up: neither its dependent nor CMD starts.
+        Case {
+            tag: "oneshot",
+            files: &[
+                ("setup", "type", "oneshot\n"),
+                ("setup", "up", "#!/bin/sh\necho preparing; exit 4\n"),
+                ("app", "run", &app),
+                ("app", "dependencies.d/setup", ""),
+            ],
+            cmd: Some("echo cmd > $OUT/cmd"),
+            env: &[],
+            code: 4,
+            stderr: &["tend: setup: up failed (exit code 4); start-up stopped"],
+            out: &[("app.start", None), ("cmd", None)],
+        },
+        // Oneshots' up and down run in dependency order around longruns and CMD; svc is
+        // ready only after its first line, so the sequence is fixed, not a race.
+        Case {
+            tag: "updown",
+            files: &[
+                ("first", "type", "oneshot\n"),
+                ("first", "up", "#!/bin/sh\necho up-first >> $OUT/seq\n"),
+                ("first", "down", "#!/bin/sh\necho down-first >> $OUT/seq\n"),
+                ("second", "type", "oneshot\n"),
+                ("second", "up", "#!/bin/sh\necho up-second >> $OUT/seq\n"),
+                (
+                    "second",
+                    "down",
+                    "#!/bin/sh\necho down-second >> $OUT/seq\n",
+                ),
+                ("second", "dependencies.d/first", ""),
+                (
+                    "svc",
+                    "run",
+                    "#!/bin/sh\ntrap 'echo stop-svc >> $OUT/seq; exit 0' TERM; echo run-svc >> $OUT/seq; echo >&3; while :; do sleep 0.05; done\n",
+                ),
+                ("svc", "notification-fd", "3\n"),
+                ("svc", "dependencies.d/second", ""),
+            ],
+            cmd: Some("echo cmd >> $OUT/seq"),
+            env: &[],
+            code: 0,
+            stderr: &[],
+            out: &[(
+                "seq",
+                Some("up-first\nup-second\nrun-svc\ncmd\nstop-svc\ndown-second\ndown-first\n"),
+            )],
+        },
+        // env/ (first line; empty unsets), the container's environment and `user` reach
+        // the service.
+        Case {
+            tag: "env",
+            files: &[
+                (
+                    "envy",
+                    "run",
+                    "#!/bin/sh\necho \"$FROM_DIR|$FROM_CONTAINER|${GONE-unset}|$(id -u)\" > $OUT/env; exec sleep 600\n",
+                ),
+                (
+                    "envy",
+                    "env/FROM_DIR",
+                    "from the envdir\nsecond line ignored\n",
+                ),
+                ("envy", "env/GONE", ""),
+                ("envy", "user", "nobody\n"),
+            ],
+            cmd: Some(
+                "i=0; while [ ! -s $OUT/env ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done",
+            ),
+            env: &[
+                ("FROM_CONTAINER", "from the container"),
+                ("GONE", "should be unset"),
+            ],
+            code: 0,
+            stderr: &[],
+            out: &[(
+                "env",
+                Some("from the envdir|from the container|unset|65534\n"),
+            )],
+        },
+        // down-signal is what stops the service.
+        Case {
+            tag: "down-signal",
+            files: &[
+                (
+                    "hupper",
+                    "run",
+                    "#!/bin/sh\ntrap 'echo TERM > $OUT/got' TERM; trap 'echo HUP > $OUT/got; exit 0' HUP; touch $OUT/up; while :; do sleep 0.05; done\n",
+                ),
+                ("hupper", "down-signal", "SIGHUP\n"),
+            ],
+            cmd: Some("while [ ! -e $OUT/up ]; do sleep 0.02; done"),
+            env: &[],
+            code: 0,
+            stderr: &[],
+            out: &[("got", Some("HUP\n"))],
+        },
+    ];
+    for case in &cases {
+        case.run();
+    }
+}
+
 #[test]
 fn shutdown_runs_in_reverse_dependency_order_and_fast() {
     let t = Tree::new("order");
@@ -137,11 +307,8 @@ fn shutdown_runs_in_reverse_dependency_order_and_fast() {
         .join("e.start")
         .exists()));
     std::thread::sleep(Duration::from_millis(200));
-    let start = Instant::now();
-    signal(pid, "TERM");
-    let status = child.wait().unwrap();
-    let took = start.elapsed();
-    assert_eq!(code(status), 0);
+    let (rc, took) = stop_timed(&mut child, pid, "TERM");
+    assert_eq!(rc, 0);
     assert!(
         took < Duration::from_secs(1),
         "5 services took {took:?} to stop"
@@ -170,21 +337,13 @@ fn a_service_ignoring_term_is_killed_after_its_timeout_and_leftovers_are_swept()
         "leaver",
         "setsid sh -c 'trap \"echo swept > $OUT/grandchild; exit 0\" TERM; while :; do sleep 0.05; done' &\ntrap 'exit 0' TERM\ndate +%s%3N > $OUT/leaver.start\nwhile :; do sleep 0.05; done",
     );
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .env("TEND_KILL_GRACE", "3000");
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (mut child, pid) = t.spawn_init_with(&[("TEND_KILL_GRACE", "3000")], Stdio::null());
     assert!(wait_for(Duration::from_secs(20), || {
         t.out().join("stubborn.start").exists() && t.out().join("leaver.start").exists()
     }));
     std::thread::sleep(Duration::from_millis(200));
-    let start = Instant::now();
-    signal(pid, "TERM");
-    let status = child.wait().unwrap();
-    let took = start.elapsed();
-    assert_eq!(code(status), 0);
+    let (rc, took) = stop_timed(&mut child, pid, "TERM");
+    assert_eq!(rc, 0);
     assert!(
         took >= Duration::from_millis(700),
         "killed before timeout-kill: {took:?}"
@@ -197,40 +356,6 @@ fn a_service_ignoring_term_is_killed_after_its_timeout_and_leftovers_are_swept()
 }
 
 #[test]
-fn exit_codes_follow_cmd_and_critical_services() {
-    let t = Tree::new("codes");
-    t.longrun("quiet", &obedient("quiet", ""));
-    for (script, want) in [("exit 5", 5), ("kill -9 $$", 137)] {
-        assert_eq!(run_cmd(&t, script).0, want, "{script}");
-    }
-
-    let t = Tree::new("critical");
-    t.longrun("quiet", &obedient("quiet", ""));
-    t.longrun("dies", "sleep 0.3; exit 3");
-    t.file("dies", "critical", "", false)
-        .file("dies", "restart", "never\n", false);
-    assert_exit(
-        &run_init(t.init(&[])),
-        3,
-        &["critical service dies stopped for good (exit code 3)"],
-    );
-}
-
-#[test]
-fn a_bad_tree_exits_111_naming_the_problem() {
-    let t = Tree::new("bad");
-    t.longrun("web", "exit 0");
-    t.file("web", "restart", "sometimes\n", false);
-    assert_exit(
-        &run_init(t.init(&["true"])),
-        111,
-        &[
-            "web: restart: 'sometimes' is not a restart policy (expected always, on-failure or never)",
-        ],
-    );
-}
-
-#[test]
 fn init_refuses_a_misspelled_file_and_a_fifo_at_start_up() {
     let t = Tree::new("strict");
     t.longrun("web", "exec sleep 1000");
@@ -238,8 +363,7 @@ fn init_refuses_a_misspelled_file_and_a_fifo_at_start_up() {
     t.longrun("db", "exec sleep 1000");
     mkfifo(&t.tmp.join("services/db/down-signal"));
     // Before, init blocked forever opening the FIFO: output_within fails the test then.
-    assert_exit(
-        &run_init(t.init(&["true"])),
+    Ran::new(t.init(&["true"]), LIMIT).expect(
         111,
         &[
             "db: down-signal: is a FIFO (expected a regular file)",
@@ -319,99 +443,6 @@ fn restart_policies_and_finish_arguments() {
 }
 
 #[test]
-fn a_failing_oneshot_stops_startup() {
-    let t = Tree::new("oneshot");
-    t.file("setup", "type", "oneshot\n", false);
-    t.file("setup", "up", "#!/bin/sh\necho preparing; exit 4\n", true);
-    t.longrun("app", &obedient("app", ""));
-    t.dep("app", "setup");
-    assert_exit(
-        &run_cmd(&t, "echo cmd > $OUT/cmd"),
-        4,
-        &["tend: setup: up failed (exit code 4); start-up stopped"],
-    );
-    assert!(
-        !t.out().join("app.start").exists(),
-        "a dependent started after its oneshot failed"
-    );
-    assert!(
-        !t.out().join("cmd").exists(),
-        "CMD started after a oneshot failed"
-    );
-}
-
-#[test]
-fn oneshot_up_and_down_run_in_order() {
-    let t = Tree::new("updown");
-    t.file("first", "type", "oneshot\n", false);
-    t.file(
-        "first",
-        "up",
-        "#!/bin/sh\necho up-first >> $OUT/seq\n",
-        true,
-    );
-    t.file(
-        "first",
-        "down",
-        "#!/bin/sh\necho down-first >> $OUT/seq\n",
-        true,
-    );
-    t.file("second", "type", "oneshot\n", false);
-    t.file(
-        "second",
-        "up",
-        "#!/bin/sh\necho up-second >> $OUT/seq\n",
-        true,
-    );
-    t.file(
-        "second",
-        "down",
-        "#!/bin/sh\necho down-second >> $OUT/seq\n",
-        true,
-    );
-    t.dep("second", "first");
-    // Ready only after its first line, so the sequence below is fixed, not a race.
-    t.longrun("svc", "trap 'echo stop-svc >> $OUT/seq; exit 0' TERM; echo run-svc >> $OUT/seq; echo >&3; while :; do sleep 0.05; done");
-    t.file("svc", "notification-fd", "3\n", false);
-    t.dep("svc", "second");
-    assert_exit(&run_cmd(&t, "echo cmd >> $OUT/seq"), 0, &[]);
-    assert_eq!(
-        read(&t.out().join("seq")),
-        "up-first\nup-second\nrun-svc\ncmd\nstop-svc\ndown-second\ndown-first\n"
-    );
-}
-
-#[test]
-fn env_dir_container_env_and_user_reach_services() {
-    let t = Tree::new("env");
-    t.longrun(
-        "envy",
-        "echo \"$FROM_DIR|$FROM_CONTAINER|${GONE-unset}|$(id -u)\" > $OUT/env; exec sleep 600",
-    );
-    t.file(
-        "envy",
-        "env/FROM_DIR",
-        "from the envdir\nsecond line ignored\n",
-        false,
-    );
-    t.file("envy", "env/GONE", "", false);
-    t.file("envy", "user", "nobody\n", false);
-    std::fs::set_permissions(t.out(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let mut cmd = t.init(&[
-        "sh",
-        "-c",
-        "i=0; while [ ! -s $OUT/env ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done",
-    ]);
-    cmd.env("FROM_CONTAINER", "from the container")
-        .env("GONE", "should be unset");
-    assert_exit(&run_init(cmd), 0, &[]);
-    assert_eq!(
-        read(&t.out().join("env")),
-        "from the envdir|from the container|unset|65534\n"
-    );
-}
-
-#[test]
 fn every_service_and_cmd_are_captured_in_their_own_log() {
     let t = Tree::new("capture");
     t.longrun(
@@ -419,14 +450,8 @@ fn every_service_and_cmd_are_captured_in_their_own_log() {
         "echo out-line; echo err-line >&2; touch $OUT/talked; exec sleep 600",
     );
     t.file("talker", "log-options", "--format plain\n", false);
-    assert_exit(
-        &run_cmd(
-            &t,
-            "while [ ! -e $OUT/talked ]; do sleep 0.02; done; echo from-cmd",
-        ),
-        0,
-        &[],
-    );
+    let cmd = "while [ ! -e $OUT/talked ]; do sleep 0.02; done; echo from-cmd";
+    Ran::new(t.init(&["sh", "-c", cmd]), LIMIT).expect(0, &[]);
     let talker = read(&t.log_dir("talker").join("current"));
     let mut lines: Vec<&str> = talker.lines().collect();
     lines.sort();
@@ -449,10 +474,7 @@ fn timeout_up_fails_a_service_that_never_gets_ready_and_restarts_it() {
     );
     t.file("mute", "notification-fd", "3\n", false);
     t.file("mute", "timeout-up", "300\n", false);
-    let mut cmd = t.init(&[]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (child, pid) = t.spawn_init_with(&[], Stdio::piped());
     let starts = t.out().join("mute.starts");
     assert!(
         wait_for(Duration::from_secs(10), || read(&starts).lines().count()
@@ -470,31 +492,15 @@ fn timeout_up_fails_a_service_that_never_gets_ready_and_restarts_it() {
 }
 
 #[test]
-fn down_signal_is_what_stops_the_service() {
-    let t = Tree::new("down-signal");
-    t.longrun(
-        "hupper",
-        "trap 'echo TERM > $OUT/got' TERM; trap 'echo HUP > $OUT/got; exit 0' HUP; touch $OUT/up; while :; do sleep 0.05; done",
-    );
-    t.file("hupper", "down-signal", "SIGHUP\n", false);
-    assert_exit(
-        &run_cmd(&t, "while [ ! -e $OUT/up ]; do sleep 0.02; done"),
-        0,
-        &[],
-    );
-    assert_eq!(read(&t.out().join("got")), "HUP\n");
-}
-
-#[test]
 fn tend_cmd_wait_starts_cmd_even_if_a_service_is_never_ready() {
     let t = Tree::new("cmd-wait");
     t.longrun("mute", "trap 'exit 0' TERM; while :; do sleep 0.05; done");
     t.file("mute", "notification-fd", "3\n", false);
     let mut cmd = t.init(&["sh", "-c", "exit 6"]);
     cmd.env("TEND_CMD_WAIT", "500");
-    let got = run_init(cmd);
-    assert_exit(&got, 6, &["TEND_CMD_WAIT elapsed"]);
-    let took = got.2;
+    let took = Ran::new(cmd, LIMIT)
+        .expect(6, &["TEND_CMD_WAIT elapsed"])
+        .took;
     assert!(
         took >= Duration::from_millis(500),
         "CMD did not wait: {took:?}"

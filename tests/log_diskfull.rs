@@ -16,6 +16,23 @@ fn cpu_ticks(pid: u32) -> u64 {
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
+/// Asserts that `tend log`, facing a full disk, neither spins (under 5% CPU over 2 s) nor
+/// exits.
+fn assert_waits_idle(child: &mut std::process::Child) {
+    let (c0, t0) = (cpu_ticks(child.id()), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = (cpu_ticks(child.id()) - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64();
+    assert!(
+        used < 0.05,
+        "tend used {:.1}% CPU while the disk was full",
+        used * 100.0
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "tend exited on a full disk"
+    );
+}
+
 /// Fills the filesystem with `path` until a write fails.
 fn fill(path: &Path) {
     let mut f = std::fs::File::create(path).unwrap();
@@ -31,8 +48,7 @@ fn lines(from: u32, to: u32) -> Vec<u8> {
 
 #[test]
 fn block_keeps_every_byte_and_does_not_spin() {
-    let t = TempDir::new("full-block");
-    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+    let Some((t, m)) = temp_mount("full-block", "8m") else {
         return;
     };
     let dir = m.0.join("d");
@@ -59,18 +75,7 @@ fn block_keeps_every_byte_and_does_not_spin() {
             .contains("waiting for space")),
         "never reported a full disk"
     );
-    let (c0, t0) = (cpu_ticks(child.id()), Instant::now());
-    std::thread::sleep(Duration::from_secs(2));
-    let used = (cpu_ticks(child.id()) - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64();
-    assert!(
-        used < 0.05,
-        "tend used {:.1}% CPU while blocked",
-        used * 100.0
-    );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "tend exited on a full disk"
-    );
+    assert_waits_idle(&mut child);
     std::fs::remove_file(&filler).unwrap();
     writer.join().unwrap();
     assert!(child.wait().unwrap().success());
@@ -87,8 +92,7 @@ fn block_keeps_every_byte_and_does_not_spin() {
 
 #[test]
 fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
-    let t = TempDir::new("full-drop");
-    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+    let Some((t, m)) = temp_mount("full-drop", "8m") else {
         return;
     };
     let dir = m.0.join("d");
@@ -145,18 +149,7 @@ fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
     }));
     assert!(archives(&dir).is_empty());
     // Idle while full: no spinning, no exit.
-    let (c0, t0) = (cpu_ticks(child.id()), Instant::now());
-    std::thread::sleep(Duration::from_secs(2));
-    let used = (cpu_ticks(child.id()) - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64();
-    assert!(
-        used < 0.05,
-        "tend used {:.1}% CPU while the disk was full",
-        used * 100.0
-    );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "tend exited on a full disk"
-    );
+    assert_waits_idle(&mut child);
     std::fs::remove_file(&filler).unwrap();
     stdin.write_all(b"after\n").unwrap();
     drop(stdin);
@@ -199,8 +192,7 @@ fn drop_deletes_oldest_archive_first_then_writes_a_marker() {
 /// stall, so one line of the app became two records.
 #[test]
 fn a_disk_stall_does_not_cut_a_split_line() {
-    let t = TempDir::new("full-split");
-    let Some(m) = Mount::new(&t.path().join("mnt"), "8m") else {
+    let Some((t, m)) = temp_mount("full-split", "8m") else {
         return;
     };
     let go = t.path().join("go");

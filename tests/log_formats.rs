@@ -9,33 +9,34 @@ fn current(dir: &TempDir) -> Vec<u8> {
     std::fs::read(dir.path().join("d/current")).unwrap()
 }
 
+/// Runs `tend log ARGS` over `input` in a fresh directory and asserts its `current` is
+/// `want` once each timestamp (`frac` fractional digits, checked) is masked as `TS`.
+fn assert_masked(tag: &str, args: &[&str], input: &[u8], frac: usize, want: &str) {
+    let t = TempDir::new(tag);
+    log_ok(args, &t.path().join("d"), input);
+    let text = String::from_utf8(current(&t)).unwrap();
+    assert_eq!(mask_stamps(&text, frac), want);
+}
+
 #[test]
 fn cri_exact_with_split_and_missing_final_newline() {
-    let t = TempDir::new("cri");
-    log_ok(
+    assert_masked(
+        "cri",
         &["--max-line", "16"],
-        &t.path().join("d"),
         b"hello\n\n0123456789abcdefXY\nend",
-    );
-    let text = String::from_utf8(current(&t)).unwrap();
-    assert_eq!(
-        mask_stamps(&text, 9),
-        "TS stdout F hello\nTS stdout F \nTS stdout P 0123456789abcdef\nTS stdout F XY\nTS stdout F end\n"
+        9,
+        "TS stdout F hello\nTS stdout F \nTS stdout P 0123456789abcdef\nTS stdout F XY\nTS stdout F end\n",
     );
 }
 
 #[test]
 fn ts_and_plain_exact() {
-    let t = TempDir::new("ts");
-    log_ok(
+    assert_masked(
+        "ts",
         &["--format", "ts", "--max-line", "16"],
-        &t.path().join("d"),
         b"a b\n0123456789abcdefXY\nlast",
-    );
-    let text = String::from_utf8(current(&t)).unwrap();
-    assert_eq!(
-        mask_stamps(&text, 6),
-        "TS a b\nTS 0123456789abcdef\nTS XY\nTS last\n"
+        6,
+        "TS a b\nTS 0123456789abcdef\nTS XY\nTS last\n",
     );
 
     let t = TempDir::new("plain");

@@ -121,12 +121,7 @@ fn dangling_p_is_closed_with_an_empty_f_before_anything_else() {
         // ends with two complete P records.
         log_ok(&args, &dir, format!("{}\n", "H".repeat(40)).as_bytes());
         let data = current(&dir);
-        let lines: Vec<usize> = data
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-            .map(|(i, _)| i + 1)
-            .collect();
+        let lines = line_ends(&data);
         assert_eq!(lines.len(), 3, "{format}");
         std::fs::write(dir.join("current"), &data[..lines[1]]).unwrap();
         log_ok(&args, &dir, b"second run line\n");

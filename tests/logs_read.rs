@@ -163,21 +163,12 @@ fn check_common(dir: &Path) {
 }
 
 #[test]
-fn cri_directory() {
-    let tmp = TempDir::new("logs-cri");
-    let dir = tmp.path().to_path_buf();
-    populate(&dir, cri);
-    check_common(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn json_directory() {
-    let tmp = TempDir::new("logs-json");
-    let dir = tmp.path().to_path_buf();
-    populate(&dir, json);
-    check_common(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+fn cri_and_json_directories() {
+    for render in [cri, json] {
+        let tmp = TempDir::new("logs-read");
+        populate(tmp.path(), render);
+        check_common(tmp.path());
+    }
 }
 
 #[test]
@@ -193,7 +184,6 @@ fn since_skips_archives_by_name() {
     );
     let out = logs(&[], &dir);
     assert_eq!(out.status.code(), Some(1));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -234,7 +224,6 @@ fn plain_and_errors() {
     std::fs::create_dir(&empty).unwrap();
     let out = logs(&["--since", "1h"], &empty);
     assert!(out.status.success() && out.stdout.is_empty());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -245,7 +234,6 @@ fn symlinks_are_not_followed() {
     std::os::unix::fs::symlink(dir.join("secret"), dir.join("current")).unwrap();
     let out = logs(&[], &dir);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -275,7 +263,6 @@ fn service_name_resolves_under_the_log_root() {
     assert_eq!(seqs(&out), [0, 1], "{err}");
     let out = run(&["--log-root", "/nonexistent", "web"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ns1/app1/pod1/web"));
-    std::fs::remove_dir_all(&root).unwrap();
 }
 
 /// Runs `tend logs ARGS DIR`, killing it after `secs`: `None` if it had not finished.
@@ -332,7 +319,6 @@ fn a_fifo_named_like_an_archive_is_skipped_not_opened() {
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("tend logs -f ignored SIGTERM");
     assert_eq!(out.status.code(), Some(0));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Waits for `child`, sampling its peak RSS (`VmHWM`, KiB) until it exits. (wait4's
@@ -385,7 +371,6 @@ fn tail_of_a_huge_line_keeps_memory_bounded() {
     // The last line is printed whole; the huge one in bounded pieces.
     let out = logs_within(&["-n", "1"], &dir, 120).unwrap();
     assert_eq!(out.stdout, b"last\n");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -458,5 +443,4 @@ fn no_archive_is_lost_while_the_compressor_renames() {
         }
     }
     assert!(bad.is_empty(), "runs with archives missing: {bad:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

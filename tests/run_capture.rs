@@ -17,6 +17,16 @@ fn run_in(dir: &TempDir, args: &[&str]) -> Command {
     c
 }
 
+/// `tend run ARGS` (see [`run_in`]) to its end.
+fn run_to_end(dir: &TempDir, args: &[&str]) -> std::process::Output {
+    output_within(run_in(dir, args), LIMIT)
+}
+
+/// The `current` log file of job `name` under `dir`.
+fn current(dir: &TempDir, name: &str) -> String {
+    read(&dir.join(&format!("ns/app/pod/{name}/current")))
+}
+
 fn strip_cri(line: &str) -> &str {
     // "2026-11-23T10:00:00.123456789Z stdout F text": 30 + 1 bytes of time, then the rest.
     &line[31..]
@@ -25,12 +35,9 @@ fn strip_cri(line: &str) -> &str {
 #[test]
 fn output_is_captured_tagged_by_stream() {
     let dir = TempDir::new("cap");
-    let out = output_within(
-        run_in(
-            &dir,
-            &["--", "sh", "-c", "echo one; echo two >&2; printf three"],
-        ),
-        LIMIT,
+    let out = run_to_end(
+        &dir,
+        &["--", "sh", "-c", "echo one; echo two >&2; printf three"],
     );
     assert_eq!(
         code(out.status),
@@ -42,7 +49,7 @@ fn output_is_captured_tagged_by_stream() {
         out.stdout.is_empty(),
         "without --tee nothing reaches tend's stdout"
     );
-    let text = read(&dir.join("ns/app/pod/main/current"));
+    let text = current(&dir, "main");
     let mut recs: Vec<&str> = text.lines().map(strip_cri).collect();
     recs.sort();
     assert_eq!(recs, ["stderr F two", "stdout F one", "stdout F three"]);
@@ -51,12 +58,9 @@ fn output_is_captured_tagged_by_stream() {
 #[test]
 fn name_and_tee() {
     let dir = TempDir::new("tee");
-    let out = output_within(
-        run_in(&dir, &["--name", "job", "--tee", "--", "echo", "hi"]),
-        LIMIT,
-    );
+    let out = run_to_end(&dir, &["--name", "job", "--tee", "--", "echo", "hi"]);
     assert_eq!(code(out.status), 0);
-    let text = read(&dir.join("ns/app/pod/job/current"));
+    let text = current(&dir, "job");
     assert_eq!(
         text.lines().map(strip_cri).collect::<Vec<_>>(),
         ["stdout F hi"]
@@ -87,12 +91,9 @@ fn a_flood_then_exit_loses_nothing() {
     // 400k numbered lines written as fast as possible by a child that exits at once: the
     // pipes must be drained to EOF before tend exits.
     let dir = TempDir::new("flood");
-    let out = output_within(
-        run_in(&dir, &["--format", "plain", "--", "seq", "1", "400000"]),
-        LIMIT,
-    );
+    let out = run_to_end(&dir, &["--format", "plain", "--", "seq", "1", "400000"]);
     assert_eq!(code(out.status), 0);
-    let text = read(&dir.join("ns/app/pod/main/current"));
+    let text = current(&dir, "main");
     let want: String = (1..=400000).map(|i| format!("{i}\n")).collect();
     assert!(
         text == want,
@@ -109,11 +110,11 @@ fn env_configures_logging_and_flags_win() {
     cmd.env("TEND_FORMAT", "json");
     let out = output_within(cmd, LIMIT);
     assert_eq!(code(out.status), 0);
-    assert_eq!(read(&dir.join("ns/app/pod/main/current")), "x\n");
+    assert_eq!(current(&dir, "main"), "x\n");
     let mut cmd = run_in(&dir, &["--", "echo", "y"]);
     cmd.env("TEND_FORMAT", "plain");
     output_within(cmd, LIMIT);
-    assert_eq!(read(&dir.join("ns/app/pod/main/current")), "x\ny\n");
+    assert_eq!(current(&dir, "main"), "x\ny\n");
     let mut cmd = run_in(&dir, &["--", "echo", "z"]);
     cmd.env("TEND_ROTATE_SIZE", "huge");
     let out = output_within(cmd, LIMIT);
@@ -159,7 +160,7 @@ fn tee_never_stalls_capture_when_stdout_is_not_read() {
     };
     let status = status.expect("capture stalled behind an unread --tee stdout");
     assert_eq!(code(status), 0);
-    let text = read(&dir.join("ns/app/pod/main/current"));
+    let text = current(&dir, "main");
     assert_eq!(text.lines().count(), 200_001, "the file is complete");
     assert!(text.ends_with(" stdout F done\n"));
     let mut err = String::new();
@@ -171,22 +172,19 @@ fn tee_never_stalls_capture_when_stdout_is_not_read() {
 fn tee_formats_and_streams() {
     let dir = TempDir::new("tee-fmt");
     let script = "echo out; echo err >&2";
-    let out = output_within(
-        run_in(
-            &dir,
-            &[
-                "--name",
-                "job",
-                "--tee",
-                "--tee-format",
-                "prefixed",
-                "--",
-                "sh",
-                "-c",
-                script,
-            ],
-        ),
-        LIMIT,
+    let out = run_to_end(
+        &dir,
+        &[
+            "--name",
+            "job",
+            "--tee",
+            "--tee-format",
+            "prefixed",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
     );
     assert_eq!(code(out.status), 0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "job | out\n");
@@ -198,17 +196,14 @@ fn tee_formats_and_streams() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("err\n"));
     // same (the default for run): the file's records, stdout's on stdout.
-    let out = output_within(
-        run_in(&dir, &["--name", "job3", "--tee", "--", "sh", "-c", script]),
-        LIMIT,
-    );
+    let out = run_to_end(&dir, &["--name", "job3", "--tee", "--", "sh", "-c", script]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         stdout.lines().map(strip_cri).collect::<Vec<_>>(),
         ["stdout F out"]
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains(" stderr F err\n"));
-    let out = output_within(run_in(&dir, &["--tee-format", "cri", "--", "true"]), LIMIT);
+    let out = run_to_end(&dir, &["--tee-format", "cri", "--", "true"]);
     assert_eq!(code(out.status), 111);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--tee-format: 'cri' is not a tee format")

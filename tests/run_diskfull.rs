@@ -57,8 +57,7 @@ fn exit_within(child: &mut Child, limit: Duration) -> Option<i32> {
 
 #[test]
 fn sigterm_works_while_a_torn_current_waits_for_space() {
-    let t = TempDir::new("torn-full");
-    let Some(m) = Mount::new(&t.join("mnt"), "1m") else {
+    let Some((t, m)) = temp_mount("torn-full", "1m") else {
         return;
     };
     let dir = m.0.join("ns/app/pod/main");
@@ -125,8 +124,7 @@ fn full_after_start(t: &TempDir, m: &Mount, as_pid1: bool) -> (Child, PathBuf, V
 
 #[test]
 fn block_keeps_waiting_after_the_command_exits_until_space_comes() {
-    let t = TempDir::new("full-exit");
-    let Some(m) = Mount::new(&t.join("mnt"), "4m") else {
+    let Some((t, m)) = temp_mount("full-exit", "4m") else {
         return;
     };
     let (mut child, filler, expected) = full_after_start(&t, &m, false);
@@ -150,8 +148,7 @@ fn block_keeps_waiting_after_the_command_exits_until_space_comes() {
 
 #[test]
 fn block_gives_up_at_a_stop_signal_and_says_what_was_lost() {
-    let t = TempDir::new("full-giveup");
-    let Some(m) = Mount::new(&t.join("mnt"), "4m") else {
+    let Some((t, m)) = temp_mount("full-giveup", "4m") else {
         return;
     };
     let (mut child, _filler, _) = full_after_start(&t, &m, true);

@@ -85,11 +85,7 @@ fn forward_case(extra: &[&str], script: &str) -> (std::process::Child, i32) {
     let mut args = vec!["run", "--no-capture"];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--", "sh", "-c", script]);
-    let mut cmd = pid1(&args);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
-    (child, pid)
+    spawn_pid1(pid1(&args), Stdio::null())
 }
 
 #[test]
@@ -119,21 +115,33 @@ fn every_signal_reaches_the_child() {
     assert_eq!(code(status), 0);
 }
 
-#[test]
-fn group_forwarding_reaches_a_grandchild() {
-    let dir = TempDir::new("grp");
+/// `tend run` (PID 1, with `extra` flags) over a child whose background job, a grandchild
+/// in the same process group, writes USR1 to the returned file on SIGUSR1 (then runs
+/// `after`); once that job is up, sends USR1 to tend.
+fn usr1_with_a_grandchild(
+    dir: &TempDir,
+    extra: &[&str],
+    after: &str,
+) -> (std::process::Child, i32, std::path::PathBuf) {
     let got = dir.join("grandchild");
     let ready = dir.join("ready");
     // The grandchild is a background job of the child: same process group, different pid.
     let script = format!(
-        "sh -c 'trap \"echo USR1 > {got}; exit 0\" USR1; echo > {ready}; while :; do sleep 0.02; done' &
+        "sh -c 'trap \"echo USR1 > {got}{after}\" USR1; echo > {ready}; while :; do sleep 0.02; done' &
          trap 'echo parent' USR1; wait; wait",
         got = got.display(),
         ready = ready.display()
     );
-    let (mut child, pid) = forward_case(&["--group"], &script);
+    let (child, pid) = forward_case(extra, &script);
     assert!(wait_for(Duration::from_secs(10), || ready.exists()));
     signal(pid, "USR1");
+    (child, pid, got)
+}
+
+#[test]
+fn group_forwarding_reaches_a_grandchild() {
+    let dir = TempDir::new("grp");
+    let (mut child, _, got) = usr1_with_a_grandchild(&dir, &["--group"], "; exit 0");
     assert!(wait_for(Duration::from_secs(5), || read(&got).trim() == "USR1"));
     // The grandchild exits on USR1, so the child's waits return and it exits 0.
     let status = child.wait().unwrap();
@@ -143,17 +151,7 @@ fn group_forwarding_reaches_a_grandchild() {
 #[test]
 fn without_group_a_grandchild_is_not_signalled() {
     let dir = TempDir::new("nogrp");
-    let got = dir.join("grandchild");
-    let ready = dir.join("ready");
-    let script = format!(
-        "sh -c 'trap \"echo USR1 > {got}\" USR1; echo > {ready}; while :; do sleep 0.02; done' &
-         trap 'echo parent' USR1; wait; wait",
-        got = got.display(),
-        ready = ready.display()
-    );
-    let (mut child, pid) = forward_case(&[], &script);
-    assert!(wait_for(Duration::from_secs(10), || ready.exists()));
-    signal(pid, "USR1");
+    let (mut child, pid, got) = usr1_with_a_grandchild(&dir, &[], "");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         read(&got),
@@ -222,38 +220,23 @@ fn leftover_descendant_ignoring_term_is_killed_after_the_grace() {
 #[test]
 fn term_to_tend_stops_an_obedient_child_in_well_under_the_grace() {
     let mut cmd = pid1(&["run", "--no-capture", "--", "sleep", "600"]);
-    cmd.env("TEND_KILL_GRACE", "5000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    cmd.env("TEND_KILL_GRACE", "5000");
+    let (mut child, pid) = spawn_pid1(cmd, Stdio::null());
     std::thread::sleep(Duration::from_millis(200));
-    let start = Instant::now();
-    signal(pid, "TERM");
-    let status = child.wait().unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        start.elapsed()
-    );
-    assert_eq!(code(status), 143);
+    let (rc, took) = stop_timed(&mut child, pid, "TERM");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert_eq!(rc, 143);
 }
 
 #[test]
 fn child_ignoring_term_is_killed_after_the_grace() {
     let script = "trap '' TERM; while :; do sleep 0.05; done";
     let mut cmd = pid1(&["run", "--no-capture", "--", "sh", "-c", script]);
-    cmd.env("TEND_KILL_GRACE", "1000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    cmd.env("TEND_KILL_GRACE", "1000");
+    let (mut child, pid) = spawn_pid1(cmd, Stdio::null());
     std::thread::sleep(Duration::from_millis(300));
-    let start = Instant::now();
-    signal(pid, "TERM");
-    let status = child.wait().unwrap();
-    let took = start.elapsed();
-    assert_eq!(code(status), 137);
+    let (rc, took) = stop_timed(&mut child, pid, "TERM");
+    assert_eq!(rc, 137);
     assert!(
         took >= Duration::from_millis(1000),
         "killed before the grace: {took:?}"

@@ -152,9 +152,7 @@ fn expect_exit_applies_to_init_cmd_killed_by_term() {
     );
     let mut cmd = tree.init(&["sh", "-c", &script]);
     cmd.env("TEND_EXPECT_EXIT", "143");
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&child);
+    let (mut child, pid) = spawn_pid1(cmd, Stdio::null());
     assert!(wait_for(Duration::from_secs(10), || ready.exists()));
     signal(pid, "TERM");
     let status = child.wait().unwrap();
@@ -175,16 +173,10 @@ fn a_service_with_user_gets_home_user_and_logname() {
         ),
     )
     .file("svc", "user", "nobody\n", false);
-    let (mut child, pid) = {
-        let mut cmd = tree.init(&[]);
-        cmd.env("HOME", "/root")
-            .env("USER", "root")
-            .env("LOGNAME", "root");
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let child = cmd.spawn().unwrap();
-        let pid = tend_pid_under(&child);
-        (child, pid)
-    };
+    let (mut child, pid) = tree.spawn_init_with(
+        &[("HOME", "/root"), ("USER", "root"), ("LOGNAME", "root")],
+        Stdio::null(),
+    );
     let seen = wait_for(Duration::from_secs(10), || read(&got).ends_with('\n'));
     signal(pid, "TERM");
     let _ = child.wait();
@@ -284,10 +276,8 @@ fn realtime_signals_are_forwarded() {
         got = got.display(),
         ready = ready.display()
     );
-    let mut cmd = pid1(&["run", "--no-capture", "--", "python3", "-c", &child]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut tend_proc = cmd.spawn().unwrap();
-    let pid = tend_pid_under(&tend_proc);
+    let cmd = pid1(&["run", "--no-capture", "--", "python3", "-c", &child]);
+    let (mut tend_proc, pid) = spawn_pid1(cmd, Stdio::null());
     assert!(wait_for(Duration::from_secs(10), || ready.exists()));
     // By number: kill(1) names for realtime signals vary between implementations.
     let sent = ["34", "37", "64", "10"];

@@ -85,6 +85,21 @@ def orphans(total):
         time.sleep(0.02)
 
 
+def big_lines():
+    """A step of the "big" modes: a 1 MiB stdout record every 0.5 s, a small one otherwise."""
+    last = 0.0
+
+    def step():
+        nonlocal last
+        if time.monotonic() - last > 0.5:
+            last = time.monotonic()
+            record(0, 1 << 20)
+        else:
+            record(0, rnd.randrange(100, 2000))
+
+    return step
+
+
 def main():
     if mode == "steady":
         while not stop:
@@ -103,23 +118,15 @@ def main():
                 time.sleep(0.005)
 
         threading.Thread(target=errs, daemon=True).start()
-        last = 0.0
+        big = big_lines()
         while not stop:
-            if time.monotonic() - last > 0.5:
-                last = time.monotonic()
-                record(0, 1 << 20)
-            else:
-                record(0, rnd.randrange(100, 2000))
+            big()
             time.sleep(0.01)
     elif mode == "runmix":
         # For `tend run`: big lines and stderr records as "big", plus 2,000 orphans.
-        last = 0.0
+        big = big_lines()
         while not stop:
-            if time.monotonic() - last > 0.5:
-                last = time.monotonic()
-                record(0, 1 << 20)
-            else:
-                record(0, rnd.randrange(100, 2000))
+            big()
             record(1, rnd.randrange(10, 100))
             if load(2) < 2000:
                 fork_batch(20)

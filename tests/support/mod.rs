@@ -88,6 +88,54 @@ pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
     out
 }
 
+/// A command run to its end: exit code (128+N for a signal), stderr, and how long it took.
+pub struct Ran {
+    pub code: i32,
+    pub err: String,
+    pub took: Duration,
+}
+
+impl Ran {
+    /// Runs `cmd` to its end within `limit` (see [`output_within`]), timing it.
+    pub fn new(cmd: Command, limit: Duration) -> Ran {
+        let start = Instant::now();
+        let out = output_within(cmd, limit);
+        Ran {
+            code: code(out.status),
+            err: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: start.elapsed(),
+        }
+    }
+
+    /// Asserts the exit code and that stderr holds every one of `lines`.
+    pub fn expect(&self, want: i32, lines: &[&str]) -> &Ran {
+        assert_eq!(self.code, want, "{}", self.err);
+        for l in lines {
+            assert!(self.err.contains(l), "no {l:?} in {}", self.err);
+        }
+        self
+    }
+}
+
+/// Sends `sig` to tend (`pid`, PID 1 under `child`) and waits for it to exit; returns its
+/// exit code and how long that took.
+pub fn stop_timed(child: &mut Child, pid: i32, sig: &str) -> (i32, Duration) {
+    let start = Instant::now();
+    signal(pid, sig);
+    let status = child.wait().expect("wait");
+    (code(status), start.elapsed())
+}
+
+/// Asserts that a finished command exited 0, showing its stderr otherwise.
+pub fn assert_ok(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// SIGKILLs `pid` and all its descendants, looked up before any is killed (an orphan is
 /// reparented out of reach). Killing a namespace's PID 1 takes the rest of it along.
 pub fn kill_tree(pid: u32) {
@@ -139,6 +187,24 @@ pub fn tend_pid_under(unshare: &Child) -> i32 {
         "tend did not start under unshare"
     );
     pid
+}
+
+/// Spawns a [`pid1`] command, stdout discarded and stderr to `stderr`; returns it and the
+/// pid of tend under it.
+pub fn spawn_pid1(mut cmd: Command, stderr: Stdio) -> (Child, i32) {
+    cmd.stdout(Stdio::null()).stderr(stderr);
+    let child = cmd.spawn().expect("spawn tend as PID 1");
+    let pid = tend_pid_under(&child);
+    (child, pid)
+}
+
+/// SIGTERMs tend (`pid`) and reaps `child`, ignoring failures: the Drop of a test's running
+/// tend, so a failing test does not leave it behind.
+pub fn term_and_reap(child: &mut Child, pid: i32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
 }
 
 /// Sends a signal by name with kill(1).
@@ -210,11 +276,15 @@ impl Tree {
     }
     /// Starts `tend init` (no CMD, output discarded) as PID 1; returns it and tend's pid.
     pub fn spawn_init(&self) -> (Child, i32) {
+        self.spawn_init_with(&[], Stdio::null())
+    }
+    /// Like [`Tree::spawn_init`] with extra environment and stderr going to `stderr`.
+    pub fn spawn_init_with(&self, env: &[(&str, &str)], stderr: Stdio) -> (Child, i32) {
         let mut cmd = self.init(&[]);
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let child = cmd.spawn().expect("spawn tend init");
-        let pid = tend_pid_under(&child);
-        (child, pid)
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        spawn_pid1(cmd, stderr)
     }
     /// `tend init` as PID 1 over this tree, identity ns/app/pod, CMD after `--` if given.
     pub fn init(&self, cmd: &[&str]) -> Command {
@@ -239,6 +309,15 @@ impl Tree {
             .env("TEND_RUN_DIR", self.tmp.join("run"));
         c
     }
+}
+
+/// The offset just past each newline of `data`: where each complete line ends.
+pub fn line_ends(data: &[u8]) -> Vec<usize> {
+    data.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 /// Milliseconds since the epoch, as written by `date +%s%3N` in service scripts.
@@ -277,6 +356,15 @@ impl Mount {
         }
         Some(Mount(dir.to_path_buf()))
     }
+}
+
+/// A fresh temp dir with a tmpfs of `size` mounted at its `mnt`; `None` (the test is then
+/// skipped, as [`Mount::new`] says) where tmpfs cannot be mounted. Bound as `(t, m)`, the
+/// mount goes before the directory.
+pub fn temp_mount(tag: &str, size: &str) -> Option<(TempDir, Mount)> {
+    let t = TempDir::new(tag);
+    let m = Mount::new(&t.join("mnt"), size)?;
+    Some((t, m))
 }
 
 impl Drop for Mount {
