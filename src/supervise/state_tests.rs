@@ -338,13 +338,19 @@ fn table(t: &T) -> Vec<Row> {
         stopping(Then::Restart),
         term(),
     ));
-    rows.push((
-        "L",
-        "starting-remind",
-        "timer",
-        starting(None, Some(now + REMIND_EVERY), Probe::Wait),
-        vec![log("svc: still not ready after")],
-    ));
+    // Not ready and no `timeout-up`: a reminder, for either kind in its own words.
+    for (k, says) in [
+        ("L", "svc: still not ready after"),
+        ("O", "waiting for its up to exit"),
+    ] {
+        rows.push((
+            k,
+            "starting-remind",
+            "timer",
+            starting(None, Some(now + REMIND_EVERY), Probe::Wait),
+            vec![log(says)],
+        ));
+    }
     let _ = remind;
     rows.push((
         "L",
@@ -562,13 +568,6 @@ fn table(t: &T) -> Vec<Row> {
             log("svc: up not done after 1000 ms (timeout-up); killing it"),
             Sig(RUN, SIGKILL),
         ],
-    ));
-    rows.push((
-        "O",
-        "starting-remind",
-        "timer",
-        starting(None, Some(now + REMIND_EVERY), Probe::Wait),
-        vec![log("waiting for its up to exit")],
     ));
     rows.push((
         "O",
