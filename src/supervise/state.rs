@@ -105,10 +105,8 @@ pub enum State {
         pid: Option<Pid>,
         /// When to SIGKILL a hung `finish`; `None` once sent.
         kill_at: Option<Instant>,
-        /// How `run` ended.
-        exit: Exit,
-        /// What the exit means.
-        then: Then,
+        /// How `run` ended and what that means.
+        ended: Ended,
     },
     /// Waiting to restart.
     Backoff {
@@ -160,6 +158,25 @@ pub enum Then {
     Restart,
     /// It missed `timeout-up`: the run counts as failed.
     TimedOut,
+}
+
+/// How a run ended and what that means: what `finish` waits with and `settle` decides on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// How `run` ended.
+    pub exit: Exit,
+    /// What the exit means.
+    pub then: Then,
+}
+
+impl Ended {
+    /// An exit the restart policy decides on.
+    fn settle(exit: Exit) -> Ended {
+        Ended {
+            exit,
+            then: Then::Settle,
+        }
+    }
 }
 
 /// A program of a service.
@@ -456,7 +473,7 @@ impl Machine {
                 } else if conf.oneshot {
                     self.up_ended(conf, e.exit, cx, &mut out)
                 } else {
-                    self.settle(conf, e.exit, Then::Settle, cx, &mut out)
+                    self.settle(conf, Ended::settle(e.exit), cx, &mut out)
                 }
             }
             (State::Down | State::Backoff { .. }, Event::Restart) => {
@@ -568,10 +585,10 @@ impl Machine {
             // --- running: exit, stop, restart ---
             (State::Starting { pid, probe, .. }, Event::Exited(p, exit)) if p == pid => {
                 kill_check(probe, &mut out);
-                self.exited(conf, exit, Then::Settle, cx, &mut out)
+                self.exited(conf, Ended::settle(exit), cx, &mut out)
             }
             (State::Up { pid }, Event::Exited(p, exit)) if p == pid => {
-                self.exited(conf, exit, Then::Settle, cx, &mut out)
+                self.exited(conf, Ended::settle(exit), cx, &mut out)
             }
             (State::Starting { pid, probe, .. }, Event::Stop) => {
                 kill_check(probe, &mut out);
@@ -608,7 +625,7 @@ impl Machine {
                 }
             }
             (State::Stopping { pid, then, .. }, Event::Exited(p, exit)) if p == pid => {
-                self.exited(conf, exit, then, cx, &mut out)
+                self.exited(conf, Ended { exit, then }, cx, &mut out)
             }
 
             // --- finish ---
@@ -616,22 +633,17 @@ impl Machine {
                 State::Finishing {
                     pid: None,
                     kill_at,
-                    exit,
-                    then,
+                    ended,
                 },
                 Event::Spawned(Prog::Finish { .. }, p),
             ) => State::Finishing {
                 pid: Some(p),
                 kill_at,
-                exit,
-                then,
+                ended,
             },
             (
                 State::Finishing {
-                    pid: None,
-                    exit,
-                    then,
-                    ..
+                    pid: None, ended, ..
                 },
                 Event::SpawnFailed(Prog::Finish { .. }, e),
             ) => {
@@ -639,23 +651,21 @@ impl Machine {
                     "{}: cannot run finish: {}",
                     conf.name, e.why
                 )));
-                self.settle(conf, exit, then, cx, &mut out)
+                self.settle(conf, ended, cx, &mut out)
             }
             (
                 State::Finishing {
                     pid: Some(f),
-                    exit,
-                    then,
+                    ended,
                     ..
                 },
                 Event::Exited(p, _),
-            ) if p == f => self.settle(conf, exit, then, cx, &mut out),
+            ) if p == f => self.settle(conf, ended, cx, &mut out),
             (
                 State::Finishing {
                     pid: Some(f),
                     kill_at: Some(t),
-                    exit,
-                    then,
+                    ended,
                 },
                 Event::Timer,
             ) if now >= t => {
@@ -674,20 +684,23 @@ impl Machine {
                 State::Finishing {
                     pid: Some(f),
                     kill_at: None,
-                    exit,
-                    then,
+                    ended,
                 }
             }
             (
                 State::Finishing {
-                    pid, kill_at, exit, ..
+                    pid,
+                    kill_at,
+                    ended,
                 },
                 Event::Restart,
             ) => State::Finishing {
                 pid,
                 kill_at,
-                exit,
-                then: Then::Restart,
+                ended: Ended {
+                    then: Then::Restart,
+                    ..ended
+                },
             },
 
             // --- a oneshot's down at shutdown ---
@@ -777,14 +790,8 @@ impl Machine {
     }
 
     /// `run` or `up` exited (or was killed after a stop).
-    fn exited(
-        &mut self,
-        conf: &Conf,
-        exit: Exit,
-        then: Then,
-        cx: &Ctx,
-        out: &mut Vec<Action>,
-    ) -> State {
+    fn exited(&mut self, conf: &Conf, ended: Ended, cx: &Ctx, out: &mut Vec<Action>) -> State {
+        let exit = ended.exit;
         self.last_exit = Some(exit);
         if conf.oneshot {
             return self.up_ended(conf, exit, cx, out);
@@ -799,11 +806,10 @@ impl Machine {
             return State::Finishing {
                 pid: None,
                 kill_at: Some(cx.cut.map_or(limit, |c| c.min(limit))),
-                exit,
-                then,
+                ended,
             };
         }
-        self.settle(conf, exit, then, cx, out)
+        self.settle(conf, ended, cx, out)
     }
 
     /// A oneshot's `up` ended: 0 is up; anything else stops start-up.
@@ -851,14 +857,8 @@ impl Machine {
     }
 
     /// Decides what a longrun's exit means, once `finish` (if any) is done.
-    fn settle(
-        &mut self,
-        conf: &Conf,
-        exit: Exit,
-        then: Then,
-        cx: &Ctx,
-        out: &mut Vec<Action>,
-    ) -> State {
+    fn settle(&mut self, conf: &Conf, ended: Ended, cx: &Ctx, out: &mut Vec<Action>) -> State {
+        let Ended { exit, then } = ended;
         if cx.shutting_down || !cx.want_up {
             return State::Down;
         }

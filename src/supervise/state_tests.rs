@@ -102,8 +102,7 @@ fn states(t: &T) -> Vec<(&'static str, &'static str, State)> {
     let fin = |pid, kill_at| State::Finishing {
         pid,
         kill_at,
-        exit: Exit::Code(1),
-        then: Then::Settle,
+        ended: Ended::settle(Exit::Code(1)),
     };
     vec![
         ("LO", "down", State::Down),
@@ -221,8 +220,10 @@ fn table(t: &T) -> Vec<Row> {
     let fin = |code, then| State::Finishing {
         pid: None,
         kill_at: Some(now + Duration::from_secs(2)),
-        exit: Exit::Code(code),
-        then,
+        ended: Ended {
+            exit: Exit::Code(code),
+            then,
+        },
     };
     let spawn_fin = |code| Spawn(Prog::Finish { code, sig: 0 });
     // A longrun's run exiting 0 or 1 goes to finishing; `pre` comes before the finish spawn.
@@ -456,8 +457,7 @@ fn table(t: &T) -> Vec<Row> {
         State::Finishing {
             pid: Some(AUX),
             kill_at: Some(t.later),
-            exit: Exit::Code(1),
-            then: Then::Settle,
+            ended: Ended::settle(Exit::Code(1)),
         },
         vec![],
     ));
@@ -476,8 +476,7 @@ fn table(t: &T) -> Vec<Row> {
         State::Finishing {
             pid: Some(AUX),
             kill_at: None,
-            exit: Exit::Code(1),
-            then: Then::Settle,
+            ended: Ended::settle(Exit::Code(1)),
         },
         vec![
             log("svc: finish did not exit within 2000 ms; killed"),
@@ -495,8 +494,10 @@ fn table(t: &T) -> Vec<Row> {
             State::Finishing {
                 pid,
                 kill_at,
-                exit: Exit::Code(1),
-                then: Then::Restart,
+                ended: Ended {
+                    exit: Exit::Code(1),
+                    then: Then::Restart,
+                },
             },
             vec![],
         ));
@@ -913,8 +914,7 @@ fn a_finish_cut_by_the_stop_deadline_does_not_claim_its_own_timeout() {
     m.state = State::Finishing {
         pid: Some(AUX),
         kill_at: Some(t.due),
-        exit: Exit::Code(1),
-        then: Then::Settle,
+        ended: Ended::settle(Exit::Code(1)),
     };
     let c = Ctx {
         shutting_down: true,
