@@ -833,8 +833,8 @@ mod service_tree {
                     prop_assert!(pos(d) < pos(&s.name), "{} before its dependency {}", s.name, d);
                 }
                 let i: usize = s.name[1..].parse().expect("s<i>");
-                prop_assert_eq!(s.timeout_kill, Some(std::time::Duration::from_millis(picks[i].2)));
-                prop_assert_eq!(s.down_signal, nix::sys::signal::Signal::SIGHUP);
+                prop_assert_eq!(s.policy.timeout_kill, Some(std::time::Duration::from_millis(picks[i].2)));
+                prop_assert_eq!(s.policy.down_signal, nix::sys::signal::Signal::SIGHUP);
             }
         }
     }

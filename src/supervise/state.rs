@@ -56,6 +56,7 @@
 use super::backoff::Backoff;
 use crate::ctl::proto::Shown;
 use crate::init::Exit;
+use crate::service::Policy;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
@@ -261,8 +262,6 @@ pub enum ReadyBy {
     Check,
 }
 
-pub use crate::service::RestartLimit;
-
 /// The part of a service definition the machine reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conf {
@@ -276,18 +275,8 @@ pub struct Conf {
     pub has_finish: bool,
     /// A oneshot has a `down`.
     pub has_down: bool,
-    /// Restart policy.
-    pub restart: crate::service::Restart,
-    /// Its stopping for good shuts the container down.
-    pub critical: bool,
-    /// `timeout-up`.
-    pub timeout_up: Option<Duration>,
-    /// Time limit of `finish`.
-    pub timeout_finish: Duration,
-    /// Signal that stops it.
-    pub down_signal: Signal,
-    /// `restart-limit`.
-    pub restart_limit: Option<RestartLimit>,
+    /// Restart, stop and time limits, as the definition has them.
+    pub policy: Policy,
 }
 
 /// What the machine needs to know of the world at the moment of an event.
@@ -504,7 +493,7 @@ impl Machine {
                 Event::Timer,
             ) => {
                 if give_up_at.is_some_and(|t| now >= t) {
-                    let ms = conf.timeout_up.map(|d| d.as_millis()).unwrap_or(0);
+                    let ms = conf.policy.timeout_up.map(|d| d.as_millis()).unwrap_or(0);
                     kill_check(probe, &mut out);
                     if conf.oneshot {
                         out.push(Action::Log(format!(
@@ -673,7 +662,7 @@ impl Machine {
                 out.push(Action::Log(format!(
                     "{}: finish did not exit within {} ms{}; killed",
                     conf.name,
-                    conf.timeout_finish.as_millis(),
+                    conf.policy.timeout_finish.as_millis(),
                     if cx.shutting_down {
                         " or by the stop deadline"
                     } else {
@@ -772,7 +761,7 @@ impl Machine {
         if !conf.oneshot && conf.ready_by == ReadyBy::Start {
             return State::Up { pid };
         }
-        let give_up_at = conf.timeout_up.map(|t| after(cx.now, t));
+        let give_up_at = conf.policy.timeout_up.map(|t| after(cx.now, t));
         let probe = if !conf.oneshot && conf.ready_by == ReadyBy::Check {
             Probe::CheckAt {
                 at: cx.now,
@@ -802,7 +791,7 @@ impl Machine {
                 Exit::Signal(n) => (256, n),
             };
             out.push(Action::Spawn(Prog::Finish { code, sig }));
-            let limit = after(cx.now, conf.timeout_finish);
+            let limit = after(cx.now, conf.policy.timeout_finish);
             return State::Finishing {
                 pid: None,
                 kill_at: Some(cx.cut.map_or(limit, |c| c.min(limit))),
@@ -850,7 +839,7 @@ impl Machine {
             "{}: a permanent start error; failed for good",
             conf.name
         )));
-        if conf.critical {
+        if conf.policy.critical {
             out.push(Action::ExitContainer(exit.code()));
         }
         State::Failed
@@ -872,14 +861,15 @@ impl Machine {
                 "{}: failed {} times{}; failed for good (restart-limit)",
                 conf.name,
                 self.failures.len(),
-                conf.restart_limit
+                conf.policy
+                    .restart_limit
                     .and_then(|l| l.within)
                     .map(|d| format!(" within {} ms", d.as_millis()))
                     .unwrap_or_default()
             )));
             return self.for_good(conf, State::Failed, exit, out);
         }
-        let again = match conf.restart {
+        let again = match conf.policy.restart {
             crate::service::Restart::Always => true,
             crate::service::Restart::OnFailure => failed,
             crate::service::Restart::Never => false,
@@ -900,7 +890,7 @@ impl Machine {
 
     /// Records a failed run; true when `restart-limit` is now reached.
     fn over_limit(&mut self, conf: &Conf, now: Instant) -> bool {
-        let Some(limit) = conf.restart_limit else {
+        let Some(limit) = conf.policy.restart_limit else {
             return false;
         };
         if let Some(w) = limit.within {
@@ -913,7 +903,7 @@ impl Machine {
 
     /// Stopped for good: a `critical` service takes the container with it.
     fn for_good(&mut self, conf: &Conf, end: State, exit: Exit, out: &mut Vec<Action>) -> State {
-        if conf.critical {
+        if conf.policy.critical {
             out.push(Action::Log(format!(
                 "critical service {} stopped for good ({exit}); shutting down",
                 conf.name
@@ -946,7 +936,7 @@ fn kill_late(out: &mut Vec<Action>, conf: &Conf, what: &str, pid: Pid) {
 
 /// The down signal (and SIGCONT, so a stopped process can act on it); SIGKILL at `kill_at`.
 fn stop(conf: &Conf, pid: Pid, then: Then, cx: &Ctx, out: &mut Vec<Action>) -> State {
-    out.push(Action::Signal(pid, conf.down_signal));
+    out.push(Action::Signal(pid, conf.policy.down_signal));
     out.push(Action::Signal(pid, Signal::SIGCONT));
     State::Stopping {
         pid,
