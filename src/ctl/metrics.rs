@@ -42,12 +42,12 @@ fn samples(s: &ServiceStatus) -> [Option<i64>; 6] {
     );
     [
         Some(running as i64),
-        Some(s.restarts as i64),
+        Some(s.runs.restarts as i64),
         Some(s.log_bytes as i64),
         Some(s.dropped_bytes as i64),
         Some(s.rotations as i64),
         // In i64: a status line may carry any i32 signal number.
-        s.last_exit.map(|e| match e {
+        s.runs.last_exit.map(|e| match e {
             Exit::Code(c) => i64::from(c),
             Exit::Signal(n) => 128 + i64::from(n),
         }),

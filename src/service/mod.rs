@@ -66,14 +66,14 @@ pub struct Policy {
     pub restart_limit: Option<RestartLimit>,
     /// If it stops for good, the container shuts down.
     pub critical: bool,
-    /// Signal that stops it (default SIGTERM).
-    pub down_signal: Signal,
-    /// Time between the down signal and SIGKILL; `None`: `TEND_KILL_GRACE` applies.
-    pub timeout_kill: Option<Duration>,
     /// Time to become ready before it counts as failed; `None`: no limit.
     pub timeout_up: Option<Duration>,
     /// Time limit of the `finish` script (default 5000 ms, like s6).
     pub timeout_finish: Duration,
+    /// Signal that stops it (default SIGTERM).
+    pub down_signal: Signal,
+    /// Time between the down signal and SIGKILL; `None`: `TEND_KILL_GRACE` applies.
+    pub timeout_kill: Option<Duration>,
 }
 
 /// `restart-limit`: after `count` failed runs within `within` (ever, if `None`), failed for good.
@@ -425,10 +425,10 @@ fn load_service(
             restart,
             restart_limit,
             critical,
-            down_signal,
-            timeout_kill,
             timeout_up,
             timeout_finish,
+            down_signal,
+            timeout_kill,
         },
         log,
         disabled,

@@ -54,7 +54,7 @@
 //! ```
 
 use super::backoff::Backoff;
-use crate::ctl::proto::Shown;
+use crate::ctl::proto::{Runs, Shown};
 use crate::init::Exit;
 use crate::service::Policy;
 use nix::sys::signal::Signal;
@@ -303,12 +303,10 @@ pub struct Ctx {
 pub struct Machine {
     /// Current state.
     pub state: State,
-    /// Restarts so far.
-    pub restarts: u64,
-    /// How the last run ended.
-    pub last_exit: Option<Exit>,
     /// When the current (or last) run started.
     pub started: Option<Instant>,
+    /// Restarts so far, and how the last run ended.
+    pub runs: Runs,
     /// Restart backoff.
     pub backoff: Backoff,
     /// When recent failed runs ended (for `restart-limit`).
@@ -336,9 +334,8 @@ impl Machine {
     pub fn new() -> Machine {
         Machine {
             state: State::Down,
-            restarts: 0,
-            last_exit: None,
             started: None,
+            runs: Runs::default(),
             backoff: Backoff::default(),
             failures: Vec::new(),
         }
@@ -450,7 +447,7 @@ impl Machine {
                 if p == first_prog(conf) =>
             {
                 self.started = Some(now);
-                self.last_exit = Some(e.exit);
+                self.runs.last_exit = Some(e.exit);
                 out.push(Action::Log(format!(
                     "{}: cannot run {}: {}",
                     conf.name,
@@ -466,14 +463,14 @@ impl Machine {
                 }
             }
             (State::Down | State::Backoff { .. }, Event::Restart) => {
-                self.restarts += 1;
+                self.runs.restarts += 1;
                 State::Down
             }
             (State::Backoff { until }, Event::Timer) if now >= until => {
                 if cx.shutting_down {
                     State::Down
                 } else {
-                    self.restarts += 1;
+                    self.runs.restarts += 1;
                     out.push(Action::Spawn(first_prog(conf)));
                     State::Backoff { until }
                 }
@@ -742,7 +739,7 @@ impl Machine {
                 if !conf.oneshot =>
             {
                 if ev == Event::Restart {
-                    self.restarts += 1;
+                    self.runs.restarts += 1;
                 }
                 self.backoff = Backoff::default();
                 self.failures.clear();
@@ -781,7 +778,7 @@ impl Machine {
     /// `run` or `up` exited (or was killed after a stop).
     fn exited(&mut self, conf: &Conf, ended: Ended, cx: &Ctx, out: &mut Vec<Action>) -> State {
         let exit = ended.exit;
-        self.last_exit = Some(exit);
+        self.runs.last_exit = Some(exit);
         if conf.oneshot {
             return self.up_ended(conf, exit, cx, out);
         }
@@ -852,7 +849,7 @@ impl Machine {
             return State::Down;
         }
         if then == Then::Restart {
-            self.restarts += 1;
+            self.runs.restarts += 1;
             return State::Down;
         }
         let failed = !exit.success() || then == Then::TimedOut;

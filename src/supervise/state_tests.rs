@@ -55,10 +55,10 @@ fn longrun() -> Conf {
             restart: Restart::Always,
             restart_limit: None,
             critical: false,
-            down_signal: SIGTERM,
-            timeout_kill: None,
             timeout_up: Some(Duration::from_secs(1)),
             timeout_finish: Duration::from_secs(2),
+            down_signal: SIGTERM,
+            timeout_kill: None,
         },
     }
 }
@@ -832,11 +832,11 @@ fn ctl_restart_starts_again_and_counts() {
     assert_eq!(m.name(&conf), "up");
     m.on(&conf, Event::Restart, &c);
     m.on(&conf, Event::Exited(RUN, Exit::Signal(15)), &c);
-    assert_eq!((m.state.clone(), m.restarts), (State::Down, 1));
+    assert_eq!((m.state.clone(), m.runs.restarts), (State::Down, 1));
     // Backoff timers count restarts too.
     m.state = State::Backoff { until: t.due };
     m.on(&conf, Event::Timer, &c);
-    assert_eq!(m.restarts, 2);
+    assert_eq!(m.runs.restarts, 2);
 }
 
 #[test]
