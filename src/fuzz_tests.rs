@@ -833,8 +833,8 @@ mod service_tree {
                     prop_assert!(pos(d) < pos(&s.name), "{} before its dependency {}", s.name, d);
                 }
                 let i: usize = s.name[1..].parse().expect("s<i>");
-                prop_assert_eq!(s.timeout_kill, Some(std::time::Duration::from_millis(picks[i].2)));
-                prop_assert_eq!(s.down_signal, nix::sys::signal::Signal::SIGHUP);
+                prop_assert_eq!(s.policy.timeout_kill, Some(std::time::Duration::from_millis(picks[i].2)));
+                prop_assert_eq!(s.policy.down_signal, nix::sys::signal::Signal::SIGHUP);
             }
         }
     }
@@ -844,7 +844,7 @@ mod service_tree {
 mod control_protocol {
     use super::*;
     use crate::ctl::proto::{
-        Exit, Request, ServiceStatus, parse_status_line, status_json, status_line,
+        Exit, Request, Runs, ServiceStatus, parse_status_line, status_json, status_line,
     };
     use std::time::Duration;
 
@@ -882,8 +882,10 @@ mod control_protocol {
                     state,
                     pid,
                     since: ms.map(Duration::from_millis),
-                    restarts: r,
-                    last_exit,
+                    runs: Runs {
+                        restarts: r,
+                        last_exit,
+                    },
                     log_bytes: l,
                     dropped_bytes: d,
                     rotations: o,
@@ -952,11 +954,11 @@ mod control_protocol {
                 prop_assert_eq!(o["state"].as_str(), Some(s.state.as_str()));
                 prop_assert_eq!(o["kind"].as_str(), Some(s.kind.as_str()));
                 prop_assert_eq!(o["pid"].as_i64(), s.pid.map(i64::from));
-                prop_assert_eq!(o["restarts"].as_u64(), Some(s.restarts));
+                prop_assert_eq!(o["restarts"].as_u64(), Some(s.runs.restarts));
                 prop_assert_eq!(o["log_bytes"].as_u64(), Some(s.log_bytes));
                 prop_assert_eq!(o["dropped_bytes"].as_u64(), Some(s.dropped_bytes));
                 prop_assert_eq!(o["rotations"].as_u64(), Some(s.rotations));
-                match s.last_exit {
+                match s.runs.last_exit {
                     None => prop_assert!(o["last_exit"].is_null()),
                     Some(Exit::Code(c)) => prop_assert_eq!(o["last_exit"]["code"].as_i64(), Some(i64::from(c))),
                     Some(Exit::Signal(n)) => prop_assert_eq!(o["last_exit"]["signal"].as_i64(), Some(i64::from(n))),

@@ -295,8 +295,8 @@ fn table(list: &[ServiceStatus]) -> String {
             s.state.clone(),
             s.pid.map_or("-".into(), |p| p.to_string()),
             s.since.map_or("-".into(), uptime),
-            s.restarts.to_string(),
-            match s.last_exit {
+            s.runs.restarts.to_string(),
+            match s.runs.last_exit {
                 None => "-".into(),
                 Some(Exit::Code(c)) => c.to_string(),
                 Some(Exit::Signal(n)) => nix::sys::signal::Signal::try_from(n)

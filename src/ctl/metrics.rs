@@ -5,73 +5,69 @@ use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::path::Path;
 
-/// One metric family: name, type, help, and the value of a service (None: no sample).
-type Family = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&ServiceStatus) -> Option<i64>,
-);
-
-const FAMILIES: &[Family] = &[
+/// The metric families, in the order of [`samples`]: name and help. A name ending in
+/// `_total` is a counter, any other a gauge (the Prometheus naming rule).
+const FAMILIES: [(&str, &str); 6] = [
     (
         "tend_service_up",
-        "gauge",
         "1 if the service's process is running (starting, ready, up or stopping), else 0.",
-        |s| {
-            let running = matches!(
-                s.shown(),
-                Some(Shown::Starting | Shown::Ready | Shown::Up | Shown::Stopping)
-            );
-            Some(running as i64)
-        },
     ),
     (
         "tend_service_restarts_total",
-        "counter",
         "Restarts of the service since tend started.",
-        |s| Some(s.restarts as i64),
     ),
     (
         "tend_log_bytes_total",
-        "counter",
         "Bytes written to the service's log directory.",
-        |s| Some(s.log_bytes as i64),
     ),
     (
         "tend_log_dropped_bytes_total",
-        "counter",
         "Bytes dropped because the log could not keep up (--on-full drop).",
-        |s| Some(s.dropped_bytes as i64),
     ),
     (
         "tend_log_rotations_total",
-        "counter",
         "Rotations of the service's current log file.",
-        |s| Some(s.rotations as i64),
     ),
     (
         "tend_service_last_exit_code",
-        "gauge",
         "Exit code of the service's last run; 128+N if killed by signal N.",
-        |s| {
-            // In i64: a status line may carry any i32 signal number.
-            s.last_exit.map(|e| match e {
-                Exit::Code(c) => i64::from(c),
-                Exit::Signal(n) => 128 + i64::from(n),
-            })
-        },
     ),
 ];
+
+/// A service's sample of each of [`FAMILIES`], in its order (None: no sample).
+fn samples(s: &ServiceStatus) -> [Option<i64>; 6] {
+    let running = matches!(
+        s.shown(),
+        Some(Shown::Starting | Shown::Ready | Shown::Up | Shown::Stopping)
+    );
+    [
+        Some(running as i64),
+        Some(s.runs.restarts as i64),
+        Some(s.log_bytes as i64),
+        Some(s.dropped_bytes as i64),
+        Some(s.rotations as i64),
+        // In i64: a status line may carry any i32 signal number.
+        s.runs.last_exit.map(|e| match e {
+            Exit::Code(c) => i64::from(c),
+            Exit::Signal(n) => 128 + i64::from(n),
+        }),
+    ]
+}
 
 /// Renders every service as Prometheus text format (version 0.0.4).
 pub fn render_metrics(status: &[ServiceStatus]) -> String {
     let mut out = String::with_capacity(512 + 400 * status.len());
-    for (name, kind, help, value) in FAMILIES {
+    let samples: Vec<_> = status.iter().map(samples).collect();
+    for (i, (name, help)) in FAMILIES.iter().enumerate() {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
-        for s in status {
-            if let Some(v) = value(s) {
+        for (s, sample) in status.iter().zip(&samples) {
+            if let Some(v) = sample[i] {
                 let _ = writeln!(out, "{name}{{service=\"{}\"}} {v}", label(&s.name));
             }
         }

@@ -126,10 +126,8 @@ pub struct ServiceStatus {
     pub pid: Option<i32>,
     /// Time since the current process started (uptime), if running.
     pub since: Option<Duration>,
-    /// Restarts so far.
-    pub restarts: u64,
-    /// How the last run ended, if it ended.
-    pub last_exit: Option<Exit>,
+    /// Restarts so far, and how the last run ended.
+    pub runs: Runs,
     /// Bytes written to the service's log.
     pub log_bytes: u64,
     /// Bytes dropped by `--on-full drop`.
@@ -141,6 +139,15 @@ pub struct ServiceStatus {
     /// Whether it should be running: false for a `disabled` service until `tend ctl start`,
     /// and after `tend ctl stop`. Readiness (`tend ctl ready`, `/readyz`) counts only these.
     pub wanted: bool,
+}
+
+/// What a service's runs add up to so far: the state machine keeps it, `status` reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Runs {
+    /// Restarts so far.
+    pub restarts: u64,
+    /// How the last run ended, if it ended.
+    pub last_exit: Option<Exit>,
 }
 
 /// What the server asks of the supervisor; implemented by the PID-1 loop.
@@ -269,8 +276,8 @@ pub fn status_line(s: &ServiceStatus) -> String {
         word(&s.state),
         dash(s.pid.map(|p| p.to_string())),
         dash(s.since.map(|d| d.as_millis().to_string())),
-        s.restarts,
-        dash(s.last_exit.map(|e| match e {
+        s.runs.restarts,
+        dash(s.runs.last_exit.map(|e| match e {
             Exit::Code(c) => format!("code:{c}"),
             Exit::Signal(n) => format!("signal:{n}"),
         })),
@@ -305,8 +312,7 @@ pub fn parse_status_line(line: &str) -> Result<ServiceStatus, String> {
         state: String::new(),
         pid: None,
         since: None,
-        restarts: 0,
-        last_exit: None,
+        runs: Runs::default(),
         log_bytes: 0,
         dropped_bytes: 0,
         rotations: 0,
@@ -327,9 +333,9 @@ pub fn parse_status_line(line: &str) -> Result<ServiceStatus, String> {
                     .transpose()
                     .map_err(|_| bad())?
             }
-            "restarts" => s.restarts = v.parse().map_err(|_| bad())?,
+            "restarts" => s.runs.restarts = v.parse().map_err(|_| bad())?,
             "last_exit" => {
-                s.last_exit = match v.split_once(':') {
+                s.runs.last_exit = match v.split_once(':') {
                     None if v == "-" => None,
                     Some(("code", n)) => Some(Exit::Code(n.parse().map_err(|_| bad())?)),
                     Some(("signal", n)) => Some(Exit::Signal(n.parse().map_err(|_| bad())?)),
@@ -402,7 +408,7 @@ pub fn status_json(list: &[ServiceStatus]) -> String {
         if i > 0 {
             out.push(',');
         }
-        let last_exit = match s.last_exit {
+        let last_exit = match s.runs.last_exit {
             None => "null".to_owned(),
             Some(Exit::Code(c)) => format!("{{\"code\":{c}}}"),
             Some(Exit::Signal(n)) => format!("{{\"signal\":{n}}}"),
@@ -413,7 +419,7 @@ pub fn status_json(list: &[ServiceStatus]) -> String {
             .str("kind", &s.kind)
             .opt_i64("pid", s.pid.map(i64::from))
             .opt_secs("uptime_seconds", s.since)
-            .u64("restarts", s.restarts)
+            .u64("restarts", s.runs.restarts)
             .raw("last_exit", &last_exit)
             .u64("log_bytes", s.log_bytes)
             .u64("dropped_bytes", s.dropped_bytes)
@@ -436,8 +442,10 @@ pub(crate) mod tests {
                 state: "up".into(),
                 pid: Some(42),
                 since: Some(Duration::from_millis(3_723_456)),
-                restarts: 2,
-                last_exit: Some(Exit::Signal(9)),
+                runs: Runs {
+                    restarts: 2,
+                    last_exit: Some(Exit::Signal(9)),
+                },
                 log_bytes: 1_234_567,
                 dropped_bytes: 0,
                 rotations: 3,
@@ -449,8 +457,10 @@ pub(crate) mod tests {
                 state: "done".into(),
                 pid: None,
                 since: None,
-                restarts: 0,
-                last_exit: Some(Exit::Code(0)),
+                runs: Runs {
+                    restarts: 0,
+                    last_exit: Some(Exit::Code(0)),
+                },
                 log_bytes: 0,
                 dropped_bytes: 17,
                 rotations: 0,

@@ -731,13 +731,17 @@ mod tests {
         }
     }
 
+    /// Writes `bytes` to a capture pipe, then waits until current holds `n` records.
+    fn feed(d: &Dir, w: &mut std::fs::File, bytes: &[u8], n: usize) {
+        w.write_all(bytes).unwrap();
+        wait_lines(d, n);
+    }
+
     #[test]
     fn both_streams_tagged_and_partials_closed_at_eof() {
         let (d, pump, mut out, mut err) = setup("tags", Format::Cri);
-        out.write_all(b"to stdout\n").unwrap();
-        wait_lines(&d, 1);
-        err.write_all(b"to stderr\nhalf").unwrap();
-        wait_lines(&d, 2);
+        feed(&d, &mut out, b"to stdout\n", 1);
+        feed(&d, &mut err, b"to stderr\nhalf", 2);
         drop((out, err));
         pump.finish(None);
         assert_eq!(
@@ -750,19 +754,15 @@ mod tests {
     fn split_line_is_not_interleaved_then_released_after_wait() {
         let (d, pump, mut out, mut err) = setup("split", Format::Cri);
         // stdout starts a split line (one P piece, 4 bytes held), stderr then has data.
-        out.write_all(b"0123456789abcdefHELD").unwrap();
-        wait_lines(&d, 1);
+        feed(&d, &mut out, b"0123456789abcdefHELD", 1);
         let t0 = Instant::now();
-        err.write_all(b"err line\n").unwrap();
         // The held piece is closed as F after SPLIT_WAIT, then stderr's line follows.
-        wait_lines(&d, 3);
+        feed(&d, &mut err, b"err line\n", 3);
         assert!(t0.elapsed() >= SPLIT_WAIT - Duration::from_millis(50));
         // A split that completes in time keeps P and F back to back.
-        out.write_all(b"0123456789abcdefGH").unwrap();
-        wait_lines(&d, 4);
+        feed(&d, &mut out, b"0123456789abcdefGH", 4);
         err.write_all(b"second err\n").unwrap();
-        out.write_all(b"IJ\n").unwrap();
-        wait_lines(&d, 6);
+        feed(&d, &mut out, b"IJ\n", 6);
         drop((out, err));
         pump.finish(None);
         assert_eq!(
@@ -800,8 +800,7 @@ mod tests {
     #[test]
     fn finish_with_deadline_stops_despite_open_writer() {
         let (d, pump, mut out, _err) = setup("deadline", Format::Plain);
-        out.write_all(b"kept\n").unwrap();
-        wait_lines(&d, 1);
+        feed(&d, &mut out, b"kept\n", 1);
         let t0 = Instant::now();
         pump.finish(Some(Instant::now() + Duration::from_millis(100)));
         assert!(t0.elapsed() < Duration::from_secs(10));
@@ -812,10 +811,8 @@ mod tests {
     fn json_record_before_the_other_stream_is_complete() {
         let (d, pump, mut out, mut err) = setup("jsonnl", Format::Json);
         // A held piece released early for the other stream (max_line 16).
-        out.write_all(b"0123456789abcdefHELD").unwrap();
-        wait_lines(&d, 1);
-        err.write_all(b"err line\n").unwrap();
-        wait_lines(&d, 3);
+        feed(&d, &mut out, b"0123456789abcdefHELD", 1);
+        feed(&d, &mut err, b"err line\n", 3);
         // Unterminated last lines on both streams.
         err.write_all(b"err tail").unwrap();
         drop(err);
@@ -858,23 +855,20 @@ mod tests {
         out.write_all(b"dying 1").unwrap();
         std::thread::sleep(Duration::from_millis(300));
         ended(&out, &err);
-        out.write_all(b"start 2\n").unwrap();
-        wait_lines(&d, 2);
+        feed(&d, &mut out, b"start 2\n", 2);
         // Not read yet when the process ends: the boundary is where its bytes stop, even
         // though the next instance's bytes are in the same pipe right behind them.
         out.write_all(b"dying 2").unwrap();
         err.write_all(b"half err").unwrap();
         ended(&out, &err);
         out.write_all(b"start 3\n").unwrap();
-        err.write_all(b"err 3\n").unwrap();
-        wait_lines(&d, 6);
+        feed(&d, &mut err, b"err 3\n", 6);
         // Two quick instances, both ended before the log thread reads: two marks queued.
         out.write_all(b"dying 3").unwrap();
         ended(&out, &err);
         out.write_all(b"dying 4").unwrap();
         ended(&out, &err);
-        out.write_all(b"start 5\n").unwrap();
-        wait_lines(&d, 9);
+        feed(&d, &mut out, b"start 5\n", 9);
         drop((out, err));
         pump.finish(None);
         let mut got = tags(&d);

@@ -186,22 +186,26 @@ impl<'a> Tarjan<'a> {
 mod tests {
     use super::*;
 
-    fn g(edges: &[(&str, &[&str])]) -> Graph {
-        edges
+    /// A graph from `"NAME DEPENDENCY..."` entries, one a service.
+    fn g(entries: &[&str]) -> Graph {
+        entries
             .iter()
-            .map(|(n, d)| (n.to_string(), d.iter().map(|s| s.to_string()).collect()))
+            .map(|e| {
+                let mut words = e.split(' ').map(String::from);
+                (words.next().unwrap_or_default(), words.collect())
+            })
             .collect()
     }
 
     #[test]
     fn orders_dependencies_first_ties_by_name() {
         let graph = g(&[
-            ("web", &["database"]),
-            ("worker", &["database"]),
-            ("database", &["prepare"]),
-            ("prepare", &[]),
-            ("alone", &[]),
-            ("zed", &["ghost"]),
+            "web database",
+            "worker database",
+            "database prepare",
+            "prepare",
+            "alone",
+            "zed ghost",
         ]);
         assert_eq!(
             order(&graph).unwrap(),
@@ -211,14 +215,7 @@ mod tests {
 
     #[test]
     fn cycles_show_their_path() {
-        let graph = g(&[
-            ("c", &["a"]),
-            ("a", &["b"]),
-            ("b", &["c"]),
-            ("x", &["x"]),
-            ("ok", &[]),
-            ("after", &["a"]),
-        ]);
+        let graph = g(&["c a", "a b", "b c", "x x", "ok", "after a"]);
         assert_eq!(
             order(&graph).unwrap_err(),
             [
@@ -230,7 +227,7 @@ mod tests {
 
     #[test]
     fn one_report_per_tangle_with_the_shortest_cycle() {
-        let graph = g(&[("a", &["b", "c"]), ("b", &["a"]), ("c", &["b"])]);
+        let graph = g(&["a b c", "b a", "c b"]);
         assert_eq!(
             order(&graph).unwrap_err(),
             ["dependency cycle: a -> b -> a"]

@@ -40,32 +40,40 @@ pub struct ServiceDef {
     pub dir: PathBuf,
     /// Longrun or oneshot, with the programs to run.
     pub kind: Kind,
-    /// Services this one starts after and stops before (sorted, deduplicated).
-    pub dependencies: Vec<String>,
-    /// How the service tells it is ready.
-    pub readiness: Readiness,
-    /// Restart policy (longruns).
-    pub restart: Restart,
-    /// If it stops for good, the container shuts down.
-    pub critical: bool,
-    /// Signal that stops it (default SIGTERM).
-    pub down_signal: Signal,
-    /// Time between the down signal and SIGKILL; `None`: `TEND_KILL_GRACE` applies.
-    pub timeout_kill: Option<Duration>,
-    /// Time to become ready before it counts as failed; `None`: no limit.
-    pub timeout_up: Option<Duration>,
-    /// Time limit of the `finish` script (default 5000 ms, like s6).
-    pub timeout_finish: Duration,
     /// Who it runs as; `None`: as tend.
     pub user: Option<Credentials>,
     /// From `env/`: `Some(value)` sets the variable, `None` unsets it.
     pub env: Vec<(String, Option<OsString>)>,
+    /// Services this one starts after and stops before (sorted, deduplicated).
+    pub dependencies: Vec<String>,
+    /// How the service tells it is ready.
+    pub readiness: Readiness,
+    /// How it is restarted and stopped, and its time limits.
+    pub policy: Policy,
     /// The base log options with the service's `log-options` applied.
     pub log: LogOptions,
     /// Not started automatically (`tend ctl start` starts it).
     pub disabled: bool,
+}
+
+/// How a service is restarted and stopped, and its time limits: the files the supervisor's
+/// state machine follows (its `Conf` holds this same value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Restart policy (longruns).
+    pub restart: Restart,
     /// `restart-limit`: failed runs allowed (within a window) before it is failed for good.
     pub restart_limit: Option<RestartLimit>,
+    /// If it stops for good, the container shuts down.
+    pub critical: bool,
+    /// Time to become ready before it counts as failed; `None`: no limit.
+    pub timeout_up: Option<Duration>,
+    /// Time limit of the `finish` script (default 5000 ms, like s6).
+    pub timeout_finish: Duration,
+    /// Signal that stops it (default SIGTERM).
+    pub down_signal: Signal,
+    /// Time between the down signal and SIGKILL; `None`: `TEND_KILL_GRACE` applies.
+    pub timeout_kill: Option<Duration>,
 }
 
 /// `restart-limit`: after `count` failed runs within `within` (ever, if `None`), failed for good.
@@ -409,19 +417,21 @@ fn load_service(
         name: sd.name.to_owned(),
         dir: sd.path.to_path_buf(),
         kind: kind?,
-        dependencies,
-        readiness,
-        restart,
-        critical,
-        down_signal,
-        timeout_kill,
-        timeout_up,
-        timeout_finish,
         user,
         env,
+        dependencies,
+        readiness,
+        policy: Policy {
+            restart,
+            restart_limit,
+            critical,
+            timeout_up,
+            timeout_finish,
+            down_signal,
+            timeout_kill,
+        },
         log,
         disabled,
-        restart_limit,
     })
 }
 
@@ -599,12 +609,12 @@ mod tests {
         assert_eq!(db.dir, r.join("db"));
         assert_eq!(db.dependencies, ["prep"]);
         assert_eq!(db.readiness, Readiness::Fd(3));
-        assert_eq!(db.restart, Restart::Never);
-        assert!(db.critical && !db.disabled);
-        assert_eq!(db.down_signal, Signal::SIGHUP);
-        assert_eq!(db.timeout_kill, Some(Duration::from_millis(250)));
-        assert_eq!(db.timeout_up, Some(Duration::from_millis(1000)));
-        assert_eq!(db.timeout_finish, DEFAULT_TIMEOUT_FINISH);
+        assert_eq!(db.policy.restart, Restart::Never);
+        assert!(db.policy.critical && !db.disabled);
+        assert_eq!(db.policy.down_signal, Signal::SIGHUP);
+        assert_eq!(db.policy.timeout_kill, Some(Duration::from_millis(250)));
+        assert_eq!(db.policy.timeout_up, Some(Duration::from_millis(1000)));
+        assert_eq!(db.policy.timeout_finish, DEFAULT_TIMEOUT_FINISH);
         assert_eq!(db.user.as_ref().map(|u| u.uid.as_raw()), Some(0));
         assert_eq!(
             db.env,
@@ -614,10 +624,13 @@ mod tests {
         assert_eq!(base.keep, 5, "the base options are not changed");
         assert_eq!(app.dependencies, ["db", "prep"]);
         assert_eq!(app.readiness, Readiness::Systemd);
-        assert_eq!(app.restart, Restart::Always);
-        assert_eq!(app.down_signal, Signal::SIGTERM);
-        assert!(app.disabled && !app.critical);
-        assert_eq!((app.timeout_kill, app.timeout_up), (None, None));
+        assert_eq!(app.policy.restart, Restart::Always);
+        assert_eq!(app.policy.down_signal, Signal::SIGTERM);
+        assert!(app.disabled && !app.policy.critical);
+        assert_eq!(
+            (app.policy.timeout_kill, app.policy.timeout_up),
+            (None, None)
+        );
         assert!(app.user.is_none());
         assert_eq!(app.log, base);
     }

@@ -2,7 +2,7 @@
 
 use super::state::Event;
 use super::supervisor::Supervisor;
-use crate::ctl::proto::{Control, Kind, ServiceStatus, Shown};
+use crate::ctl::proto::{Control, Kind, Runs, ServiceStatus, Shown};
 use crate::log::stats::SinkStats;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -42,8 +42,7 @@ impl Control for Supervisor {
                     state: s.state_name().to_owned(),
                     pid: s.m.pid().map(Pid::as_raw),
                     since: s.m.pid().and(s.m.started).map(|t| now.duration_since(t)),
-                    restarts: s.m.restarts,
-                    last_exit: s.m.last_exit,
+                    runs: s.m.runs,
                     log_bytes,
                     dropped_bytes,
                     rotations,
@@ -70,8 +69,10 @@ impl Control for Supervisor {
                 state: state.as_str().to_owned(),
                 pid: m.pid.map(Pid::as_raw),
                 since: m.pid.and(m.started).map(|t| now.duration_since(t)),
-                restarts: 0,
-                last_exit: m.exit,
+                runs: Runs {
+                    restarts: 0,
+                    last_exit: m.exit,
+                },
                 log_bytes,
                 dropped_bytes,
                 rotations,

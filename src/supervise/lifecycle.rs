@@ -125,7 +125,11 @@ impl Supervisor {
 
     /// Kill grace of a service: its `timeout-kill`, else `TEND_KILL_GRACE`.
     pub fn grace_of(&self, i: usize) -> Duration {
-        self.svcs[i].def.timeout_kill.unwrap_or(self.kill_grace)
+        self.svcs[i]
+            .def
+            .policy
+            .timeout_kill
+            .unwrap_or(self.kill_grace)
     }
 
     /// Spawns a service's `run`, `up`, `check`, `finish` or `down` program.

@@ -54,8 +54,9 @@
 //! ```
 
 use super::backoff::Backoff;
-use crate::ctl::proto::Shown;
+use crate::ctl::proto::{Runs, Shown};
 use crate::init::Exit;
+use crate::service::Policy;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
@@ -105,10 +106,8 @@ pub enum State {
         pid: Option<Pid>,
         /// When to SIGKILL a hung `finish`; `None` once sent.
         kill_at: Option<Instant>,
-        /// How `run` ended.
-        exit: Exit,
-        /// What the exit means.
-        then: Then,
+        /// How `run` ended and what that means.
+        ended: Ended,
     },
     /// Waiting to restart.
     Backoff {
@@ -160,6 +159,25 @@ pub enum Then {
     Restart,
     /// It missed `timeout-up`: the run counts as failed.
     TimedOut,
+}
+
+/// How a run ended and what that means: what `finish` waits with and `settle` decides on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// How `run` ended.
+    pub exit: Exit,
+    /// What the exit means.
+    pub then: Then,
+}
+
+impl Ended {
+    /// An exit the restart policy decides on.
+    fn settle(exit: Exit) -> Ended {
+        Ended {
+            exit,
+            then: Then::Settle,
+        }
+    }
 }
 
 /// A program of a service.
@@ -244,8 +262,6 @@ pub enum ReadyBy {
     Check,
 }
 
-pub use crate::service::RestartLimit;
-
 /// The part of a service definition the machine reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conf {
@@ -259,18 +275,8 @@ pub struct Conf {
     pub has_finish: bool,
     /// A oneshot has a `down`.
     pub has_down: bool,
-    /// Restart policy.
-    pub restart: crate::service::Restart,
-    /// Its stopping for good shuts the container down.
-    pub critical: bool,
-    /// `timeout-up`.
-    pub timeout_up: Option<Duration>,
-    /// Time limit of `finish`.
-    pub timeout_finish: Duration,
-    /// Signal that stops it.
-    pub down_signal: Signal,
-    /// `restart-limit`.
-    pub restart_limit: Option<RestartLimit>,
+    /// Restart, stop and time limits, as the definition has them.
+    pub policy: Policy,
 }
 
 /// What the machine needs to know of the world at the moment of an event.
@@ -297,12 +303,10 @@ pub struct Ctx {
 pub struct Machine {
     /// Current state.
     pub state: State,
-    /// Restarts so far.
-    pub restarts: u64,
-    /// How the last run ended.
-    pub last_exit: Option<Exit>,
     /// When the current (or last) run started.
     pub started: Option<Instant>,
+    /// Restarts so far, and how the last run ended.
+    pub runs: Runs,
     /// Restart backoff.
     pub backoff: Backoff,
     /// When recent failed runs ended (for `restart-limit`).
@@ -330,9 +334,8 @@ impl Machine {
     pub fn new() -> Machine {
         Machine {
             state: State::Down,
-            restarts: 0,
-            last_exit: None,
             started: None,
+            runs: Runs::default(),
             backoff: Backoff::default(),
             failures: Vec::new(),
         }
@@ -444,7 +447,7 @@ impl Machine {
                 if p == first_prog(conf) =>
             {
                 self.started = Some(now);
-                self.last_exit = Some(e.exit);
+                self.runs.last_exit = Some(e.exit);
                 out.push(Action::Log(format!(
                     "{}: cannot run {}: {}",
                     conf.name,
@@ -456,18 +459,18 @@ impl Machine {
                 } else if conf.oneshot {
                     self.up_ended(conf, e.exit, cx, &mut out)
                 } else {
-                    self.settle(conf, e.exit, Then::Settle, cx, &mut out)
+                    self.settle(conf, Ended::settle(e.exit), cx, &mut out)
                 }
             }
             (State::Down | State::Backoff { .. }, Event::Restart) => {
-                self.restarts += 1;
+                self.runs.restarts += 1;
                 State::Down
             }
             (State::Backoff { until }, Event::Timer) if now >= until => {
                 if cx.shutting_down {
                     State::Down
                 } else {
-                    self.restarts += 1;
+                    self.runs.restarts += 1;
                     out.push(Action::Spawn(first_prog(conf)));
                     State::Backoff { until }
                 }
@@ -487,7 +490,7 @@ impl Machine {
                 Event::Timer,
             ) => {
                 if give_up_at.is_some_and(|t| now >= t) {
-                    let ms = conf.timeout_up.map(|d| d.as_millis()).unwrap_or(0);
+                    let ms = conf.policy.timeout_up.map(|d| d.as_millis()).unwrap_or(0);
                     kill_check(probe, &mut out);
                     if conf.oneshot {
                         out.push(Action::Log(format!(
@@ -568,10 +571,10 @@ impl Machine {
             // --- running: exit, stop, restart ---
             (State::Starting { pid, probe, .. }, Event::Exited(p, exit)) if p == pid => {
                 kill_check(probe, &mut out);
-                self.exited(conf, exit, Then::Settle, cx, &mut out)
+                self.exited(conf, Ended::settle(exit), cx, &mut out)
             }
             (State::Up { pid }, Event::Exited(p, exit)) if p == pid => {
-                self.exited(conf, exit, Then::Settle, cx, &mut out)
+                self.exited(conf, Ended::settle(exit), cx, &mut out)
             }
             (State::Starting { pid, probe, .. }, Event::Stop) => {
                 kill_check(probe, &mut out);
@@ -608,7 +611,7 @@ impl Machine {
                 }
             }
             (State::Stopping { pid, then, .. }, Event::Exited(p, exit)) if p == pid => {
-                self.exited(conf, exit, then, cx, &mut out)
+                self.exited(conf, Ended { exit, then }, cx, &mut out)
             }
 
             // --- finish ---
@@ -616,22 +619,17 @@ impl Machine {
                 State::Finishing {
                     pid: None,
                     kill_at,
-                    exit,
-                    then,
+                    ended,
                 },
                 Event::Spawned(Prog::Finish { .. }, p),
             ) => State::Finishing {
                 pid: Some(p),
                 kill_at,
-                exit,
-                then,
+                ended,
             },
             (
                 State::Finishing {
-                    pid: None,
-                    exit,
-                    then,
-                    ..
+                    pid: None, ended, ..
                 },
                 Event::SpawnFailed(Prog::Finish { .. }, e),
             ) => {
@@ -639,23 +637,21 @@ impl Machine {
                     "{}: cannot run finish: {}",
                     conf.name, e.why
                 )));
-                self.settle(conf, exit, then, cx, &mut out)
+                self.settle(conf, ended, cx, &mut out)
             }
             (
                 State::Finishing {
                     pid: Some(f),
-                    exit,
-                    then,
+                    ended,
                     ..
                 },
                 Event::Exited(p, _),
-            ) if p == f => self.settle(conf, exit, then, cx, &mut out),
+            ) if p == f => self.settle(conf, ended, cx, &mut out),
             (
                 State::Finishing {
                     pid: Some(f),
                     kill_at: Some(t),
-                    exit,
-                    then,
+                    ended,
                 },
                 Event::Timer,
             ) if now >= t => {
@@ -663,7 +659,7 @@ impl Machine {
                 out.push(Action::Log(format!(
                     "{}: finish did not exit within {} ms{}; killed",
                     conf.name,
-                    conf.timeout_finish.as_millis(),
+                    conf.policy.timeout_finish.as_millis(),
                     if cx.shutting_down {
                         " or by the stop deadline"
                     } else {
@@ -674,20 +670,23 @@ impl Machine {
                 State::Finishing {
                     pid: Some(f),
                     kill_at: None,
-                    exit,
-                    then,
+                    ended,
                 }
             }
             (
                 State::Finishing {
-                    pid, kill_at, exit, ..
+                    pid,
+                    kill_at,
+                    ended,
                 },
                 Event::Restart,
             ) => State::Finishing {
                 pid,
                 kill_at,
-                exit,
-                then: Then::Restart,
+                ended: Ended {
+                    then: Then::Restart,
+                    ..ended
+                },
             },
 
             // --- a oneshot's down at shutdown ---
@@ -740,7 +739,7 @@ impl Machine {
                 if !conf.oneshot =>
             {
                 if ev == Event::Restart {
-                    self.restarts += 1;
+                    self.runs.restarts += 1;
                 }
                 self.backoff = Backoff::default();
                 self.failures.clear();
@@ -759,7 +758,7 @@ impl Machine {
         if !conf.oneshot && conf.ready_by == ReadyBy::Start {
             return State::Up { pid };
         }
-        let give_up_at = conf.timeout_up.map(|t| after(cx.now, t));
+        let give_up_at = conf.policy.timeout_up.map(|t| after(cx.now, t));
         let probe = if !conf.oneshot && conf.ready_by == ReadyBy::Check {
             Probe::CheckAt {
                 at: cx.now,
@@ -777,15 +776,9 @@ impl Machine {
     }
 
     /// `run` or `up` exited (or was killed after a stop).
-    fn exited(
-        &mut self,
-        conf: &Conf,
-        exit: Exit,
-        then: Then,
-        cx: &Ctx,
-        out: &mut Vec<Action>,
-    ) -> State {
-        self.last_exit = Some(exit);
+    fn exited(&mut self, conf: &Conf, ended: Ended, cx: &Ctx, out: &mut Vec<Action>) -> State {
+        let exit = ended.exit;
+        self.runs.last_exit = Some(exit);
         if conf.oneshot {
             return self.up_ended(conf, exit, cx, out);
         }
@@ -795,15 +788,14 @@ impl Machine {
                 Exit::Signal(n) => (256, n),
             };
             out.push(Action::Spawn(Prog::Finish { code, sig }));
-            let limit = after(cx.now, conf.timeout_finish);
+            let limit = after(cx.now, conf.policy.timeout_finish);
             return State::Finishing {
                 pid: None,
                 kill_at: Some(cx.cut.map_or(limit, |c| c.min(limit))),
-                exit,
-                then,
+                ended,
             };
         }
-        self.settle(conf, exit, then, cx, out)
+        self.settle(conf, ended, cx, out)
     }
 
     /// A oneshot's `up` ended: 0 is up; anything else stops start-up.
@@ -844,26 +836,20 @@ impl Machine {
             "{}: a permanent start error; failed for good",
             conf.name
         )));
-        if conf.critical {
+        if conf.policy.critical {
             out.push(Action::ExitContainer(exit.code()));
         }
         State::Failed
     }
 
     /// Decides what a longrun's exit means, once `finish` (if any) is done.
-    fn settle(
-        &mut self,
-        conf: &Conf,
-        exit: Exit,
-        then: Then,
-        cx: &Ctx,
-        out: &mut Vec<Action>,
-    ) -> State {
+    fn settle(&mut self, conf: &Conf, ended: Ended, cx: &Ctx, out: &mut Vec<Action>) -> State {
+        let Ended { exit, then } = ended;
         if cx.shutting_down || !cx.want_up {
             return State::Down;
         }
         if then == Then::Restart {
-            self.restarts += 1;
+            self.runs.restarts += 1;
             return State::Down;
         }
         let failed = !exit.success() || then == Then::TimedOut;
@@ -872,14 +858,15 @@ impl Machine {
                 "{}: failed {} times{}; failed for good (restart-limit)",
                 conf.name,
                 self.failures.len(),
-                conf.restart_limit
+                conf.policy
+                    .restart_limit
                     .and_then(|l| l.within)
                     .map(|d| format!(" within {} ms", d.as_millis()))
                     .unwrap_or_default()
             )));
             return self.for_good(conf, State::Failed, exit, out);
         }
-        let again = match conf.restart {
+        let again = match conf.policy.restart {
             crate::service::Restart::Always => true,
             crate::service::Restart::OnFailure => failed,
             crate::service::Restart::Never => false,
@@ -900,7 +887,7 @@ impl Machine {
 
     /// Records a failed run; true when `restart-limit` is now reached.
     fn over_limit(&mut self, conf: &Conf, now: Instant) -> bool {
-        let Some(limit) = conf.restart_limit else {
+        let Some(limit) = conf.policy.restart_limit else {
             return false;
         };
         if let Some(w) = limit.within {
@@ -913,7 +900,7 @@ impl Machine {
 
     /// Stopped for good: a `critical` service takes the container with it.
     fn for_good(&mut self, conf: &Conf, end: State, exit: Exit, out: &mut Vec<Action>) -> State {
-        if conf.critical {
+        if conf.policy.critical {
             out.push(Action::Log(format!(
                 "critical service {} stopped for good ({exit}); shutting down",
                 conf.name
@@ -946,7 +933,7 @@ fn kill_late(out: &mut Vec<Action>, conf: &Conf, what: &str, pid: Pid) {
 
 /// The down signal (and SIGCONT, so a stopped process can act on it); SIGKILL at `kill_at`.
 fn stop(conf: &Conf, pid: Pid, then: Then, cx: &Ctx, out: &mut Vec<Action>) -> State {
-    out.push(Action::Signal(pid, conf.down_signal));
+    out.push(Action::Signal(pid, conf.policy.down_signal));
     out.push(Action::Signal(pid, Signal::SIGCONT));
     State::Stopping {
         pid,

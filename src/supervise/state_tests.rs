@@ -3,7 +3,7 @@
 //! and ask for nothing.
 
 use super::*;
-use crate::service::Restart;
+use crate::service::{Restart, RestartLimit};
 use Action::{ExitContainer as Exit_, Log, Signal as Sig, Spawn};
 use Signal::{SIGCONT, SIGKILL, SIGTERM};
 
@@ -51,12 +51,15 @@ fn longrun() -> Conf {
         ready_by: ReadyBy::Check,
         has_finish: true,
         has_down: false,
-        restart: Restart::Always,
-        critical: false,
-        timeout_up: Some(Duration::from_secs(1)),
-        timeout_finish: Duration::from_secs(2),
-        down_signal: SIGTERM,
-        restart_limit: None,
+        policy: Policy {
+            restart: Restart::Always,
+            restart_limit: None,
+            critical: false,
+            timeout_up: Some(Duration::from_secs(1)),
+            timeout_finish: Duration::from_secs(2),
+            down_signal: SIGTERM,
+            timeout_kill: None,
+        },
     }
 }
 
@@ -102,8 +105,7 @@ fn states(t: &T) -> Vec<(&'static str, &'static str, State)> {
     let fin = |pid, kill_at| State::Finishing {
         pid,
         kill_at,
-        exit: Exit::Code(1),
-        then: Then::Settle,
+        ended: Ended::settle(Exit::Code(1)),
     };
     vec![
         ("LO", "down", State::Down),
@@ -221,8 +223,10 @@ fn table(t: &T) -> Vec<Row> {
     let fin = |code, then| State::Finishing {
         pid: None,
         kill_at: Some(now + Duration::from_secs(2)),
-        exit: Exit::Code(code),
-        then,
+        ended: Ended {
+            exit: Exit::Code(code),
+            then,
+        },
     };
     let spawn_fin = |code| Spawn(Prog::Finish { code, sig: 0 });
     // A longrun's run exiting 0 or 1 goes to finishing; `pre` comes before the finish spawn.
@@ -338,13 +342,19 @@ fn table(t: &T) -> Vec<Row> {
         stopping(Then::Restart),
         term(),
     ));
-    rows.push((
-        "L",
-        "starting-remind",
-        "timer",
-        starting(None, Some(now + REMIND_EVERY), Probe::Wait),
-        vec![log("svc: still not ready after")],
-    ));
+    // Not ready and no `timeout-up`: a reminder, for either kind in its own words.
+    for (k, says) in [
+        ("L", "svc: still not ready after"),
+        ("O", "waiting for its up to exit"),
+    ] {
+        rows.push((
+            k,
+            "starting-remind",
+            "timer",
+            starting(None, Some(now + REMIND_EVERY), Probe::Wait),
+            vec![log(says)],
+        ));
+    }
     let _ = remind;
     rows.push((
         "L",
@@ -450,8 +460,7 @@ fn table(t: &T) -> Vec<Row> {
         State::Finishing {
             pid: Some(AUX),
             kill_at: Some(t.later),
-            exit: Exit::Code(1),
-            then: Then::Settle,
+            ended: Ended::settle(Exit::Code(1)),
         },
         vec![],
     ));
@@ -470,8 +479,7 @@ fn table(t: &T) -> Vec<Row> {
         State::Finishing {
             pid: Some(AUX),
             kill_at: None,
-            exit: Exit::Code(1),
-            then: Then::Settle,
+            ended: Ended::settle(Exit::Code(1)),
         },
         vec![
             log("svc: finish did not exit within 2000 ms; killed"),
@@ -489,8 +497,10 @@ fn table(t: &T) -> Vec<Row> {
             State::Finishing {
                 pid,
                 kill_at,
-                exit: Exit::Code(1),
-                then: Then::Restart,
+                ended: Ended {
+                    exit: Exit::Code(1),
+                    then: Then::Restart,
+                },
             },
             vec![],
         ));
@@ -562,13 +572,6 @@ fn table(t: &T) -> Vec<Row> {
             log("svc: up not done after 1000 ms (timeout-up); killing it"),
             Sig(RUN, SIGKILL),
         ],
-    ));
-    rows.push((
-        "O",
-        "starting-remind",
-        "timer",
-        starting(None, Some(now + REMIND_EVERY), Probe::Wait),
-        vec![log("waiting for its up to exit")],
     ));
     rows.push((
         "O",
@@ -673,12 +676,13 @@ fn run_and_exit(m: &mut Machine, conf: &Conf, cx: &Ctx, code: i32) -> Vec<Action
 }
 
 fn plain() -> Conf {
-    Conf {
+    let mut c = Conf {
         ready_by: ReadyBy::Start,
         has_finish: false,
-        timeout_up: None,
         ..longrun()
-    }
+    };
+    c.policy.timeout_up = None;
+    c
 }
 
 #[test]
@@ -694,11 +698,9 @@ fn restart_policies_and_critical() {
         (Restart::Never, 3, "failed"),
     ] {
         for critical in [false, true] {
-            let conf = Conf {
-                restart,
-                critical,
-                ..plain()
-            };
+            let mut conf = plain();
+            conf.policy.restart = restart;
+            conf.policy.critical = critical;
             let mut m = Machine::new();
             let acts = run_and_exit(&mut m, &conf, &c, code);
             assert_eq!(m.name(&conf), want, "{restart:?} {code}");
@@ -715,14 +717,12 @@ fn restart_policies_and_critical() {
 #[test]
 fn restart_limit_counts_failures_within_the_window() {
     let t = t();
-    let conf = Conf {
-        critical: true,
-        restart_limit: Some(RestartLimit {
-            count: 3,
-            within: Some(Duration::from_secs(60)),
-        }),
-        ..plain()
-    };
+    let mut conf = plain();
+    conf.policy.critical = true;
+    conf.policy.restart_limit = Some(RestartLimit {
+        count: 3,
+        within: Some(Duration::from_secs(60)),
+    });
     let mut m = Machine::new();
     let at = |s: u64| Ctx {
         now: t.now + Duration::from_secs(s),
@@ -747,15 +747,15 @@ fn restart_limit_counts_failures_within_the_window() {
         ]
     ));
     // Without a window every failure counts; a timed-out start is a failure.
-    let conf = Conf {
-        restart_limit: Some(RestartLimit {
-            count: 2,
-            within: None,
-        }),
-        timeout_up: Some(Duration::from_secs(1)),
+    let mut conf = Conf {
         ready_by: ReadyBy::Systemd,
         ..plain()
     };
+    conf.policy.restart_limit = Some(RestartLimit {
+        count: 2,
+        within: None,
+    });
+    conf.policy.timeout_up = Some(Duration::from_secs(1));
     let mut m = Machine::new();
     run_and_exit(&mut m, &conf, &at(0), 1);
     m.on(&conf, Event::Spawned(Prog::Run, RUN), &at(1000));
@@ -782,10 +782,8 @@ fn permanent_start_error_at_startup_exits_111() {
         );
     }
     // Later, a critical service takes the container down with its code.
-    let conf = Conf {
-        critical: true,
-        ..plain()
-    };
+    let mut conf = plain();
+    conf.policy.critical = true;
     let mut m = Machine::new();
     let acts = m.on(&conf, Event::SpawnFailed(Prog::Run, err(true)), &cx(&t));
     assert_eq!(acts.last(), Some(&Exit_(126)));
@@ -834,11 +832,11 @@ fn ctl_restart_starts_again_and_counts() {
     assert_eq!(m.name(&conf), "up");
     m.on(&conf, Event::Restart, &c);
     m.on(&conf, Event::Exited(RUN, Exit::Signal(15)), &c);
-    assert_eq!((m.state.clone(), m.restarts), (State::Down, 1));
+    assert_eq!((m.state.clone(), m.runs.restarts), (State::Down, 1));
     // Backoff timers count restarts too.
     m.state = State::Backoff { until: t.due };
     m.on(&conf, Event::Timer, &c);
-    assert_eq!(m.restarts, 2);
+    assert_eq!(m.runs.restarts, 2);
 }
 
 #[test]
@@ -863,10 +861,8 @@ fn timers_live_in_their_states() {
     // A service with no timeout-up is reminded of every 30 s.
     let mut m = Machine::new();
     m.on(&longrun(), Event::Spawned(Prog::Run, RUN), &cx(&t));
-    let c = Conf {
-        timeout_up: None,
-        ..longrun()
-    };
+    let mut c = longrun();
+    c.policy.timeout_up = None;
     let mut m2 = Machine::new();
     m2.on(&c, Event::Spawned(Prog::Run, RUN), &cx(&t));
     assert!(
@@ -914,8 +910,7 @@ fn a_finish_cut_by_the_stop_deadline_does_not_claim_its_own_timeout() {
     m.state = State::Finishing {
         pid: Some(AUX),
         kill_at: Some(t.due),
-        exit: Exit::Code(1),
-        then: Then::Settle,
+        ended: Ended::settle(Exit::Code(1)),
     };
     let c = Ctx {
         shutting_down: true,

@@ -97,11 +97,6 @@ fn conf_of(def: &ServiceDef) -> Conf {
         },
         has_finish,
         has_down,
-        restart: def.restart,
-        critical: def.critical,
-        timeout_up: def.timeout_up,
-        timeout_finish: def.timeout_finish,
-        down_signal: def.down_signal,
-        restart_limit: def.restart_limit,
+        policy: def.policy,
     }
 }

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new());
@@ -65,19 +66,19 @@ fn has_gzip() -> bool {
         .is_ok()
 }
 
-/// Runs gzip(1) with `args`, `input` on stdin; its stdout.
+/// Runs gzip(1) with `args`, `input` on stdin; its stdout. The input goes through a file:
+/// no writer thread racing the reader of stdout.
 fn system_gzip(args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut c = Command::new("gzip")
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let f = std::env::temp_dir().join(format!("tend-gz-in-{}-{n}", std::process::id()));
+    std::fs::write(&f, input).unwrap();
+    let out = Command::new("gzip")
         .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+        .stdin(std::fs::File::open(&f).unwrap())
+        .output()
         .unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    let data = input.to_vec();
-    let t = std::thread::spawn(move || stdin.write_all(&data).unwrap());
-    let out = c.wait_with_output().unwrap();
-    t.join().unwrap();
+    let _ = std::fs::remove_file(&f);
     assert!(out.status.success(), "gzip {args:?} failed");
     out.stdout
 }
