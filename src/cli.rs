@@ -1,7 +1,47 @@
 //! The command line: argh structs for every job. `cmd` reads them; nothing else does.
+//!
+//! To add a flag: one that takes a value and is kept as text (`--long-name VALUE`, read as an
+//! `Option<String>`) is a row in its struct, its help then its field name (see `args!`);
+//! any other field (a switch, a short name, another type, a positional) is written out as
+//! argh wants it. A log flag goes in the table in `with_log_flags!` (and in `log::options`),
+//! a flag of both `run` and `init` in `with_cmd_flags!`. `--help` lists flags in field order.
 
 use argh::FromArgs;
 use std::ffi::OsString;
+
+/// Declares an argh struct in which a valued flag kept as text is one row, for instance
+///
+/// ```text
+/// /// directory of the control socket (default /run/tend)
+/// run_dir;
+/// ```
+///
+/// standing for `#[argh(option)] pub run_dir: Option<String>,` (`--run-dir VALUE`). Other
+/// fields are written out in full, with a type of one word or one word with one parameter
+/// (`bool`, `Vec<String>`); rows and fields mix freely and keep their order.
+macro_rules! args {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        args! { @fields [$(#[$m])* pub struct $name] [] $($body)* }
+    };
+    // The body is read one field at a time; the fields done so far, in argh's own form, are
+    // carried in the second `[…]`.
+    // A row: the help and the name of a valued flag.
+    (@fields $head:tt [$($done:tt)*]
+        $(#[doc = $doc:literal])* $field:ident; $($rest:tt)*) => {
+        args! { @fields $head
+            [$($done)* $(#[doc = $doc])* #[argh(option)] pub $field: Option<String>,] $($rest)* }
+    };
+    // A field written out. Its type is matched as words, not as `$ty:ty`: argh reads the type
+    // (`bool`, `Option<…>`, `Vec<…>`) to pick the parsing, and cannot see into a `ty` fragment.
+    (@fields $head:tt [$($done:tt)*]
+        $(#[$a:meta])* pub $field:ident: $ty:ident $(<$arg:ident>)?, $($rest:tt)*) => {
+        args! { @fields $head [$($done)* $(#[$a])* pub $field: $ty $(<$arg>)?,] $($rest)* }
+    };
+    // Every field read: the struct.
+    (@fields [$($head:tt)*] [$($done:tt)*]) => {
+        $($head)* { $($done)* }
+    };
+}
 
 /// argh has no flattening, so the log flags shared by `log`, `run` and `init` are spliced
 /// into each struct by this macro, listed once in `log_flag_fields!` below together with an
@@ -44,17 +84,14 @@ macro_rules! with_cmd_flags {
             $(#[$m])*
             pub struct $name {
                 /// service name CMD logs as (default main)
-                #[argh(option)]
-                pub name: Option<String>,
+                name;
                 /// log root directory (default /data/logs)
-                #[argh(option)]
-                pub log_root: Option<String>,
+                log_root;
                 /// do not count CODE as a failure: CMD exiting with CODE makes tend exit 0 (repeatable)
                 #[argh(option)]
                 pub expect_exit: Vec<String>,
                 /// serve HTTP GET /metrics, /readyz, /livez on HOST:PORT (off by default)
-                #[argh(option)]
-                pub metrics_addr: Option<String>,
+                metrics_addr;
                 $($body)*
             }
         }
@@ -76,21 +113,22 @@ macro_rules! with_cmd_flags {
     };
 }
 
-/// The expansion of [`with_log_flags`]: the valued flags as `Option<String>` fields, `--tee`
-/// as a switch, and `log_flag_values`.
+/// The expansion of [`with_log_flags`]: the struct through `args!` with the log flags as
+/// rows after its own fields, `--tee` as a switch, and `log_flag_values`.
 macro_rules! log_flag_fields {
     ([$($m:tt)*] $name:ident [$($body:tt)*] $(#[doc = $doc:literal] $field:ident $long:literal;)*) => {
-        $($m)*
-        pub struct $name {
-            $($body)*
-            $(
-                #[doc = $doc]
-                #[argh(option)]
-                pub $field: Option<String>,
-            )*
-            /// also copy records to tend's stdout/stderr, never blocking capture
-            #[argh(switch)]
-            pub tee: bool,
+        args! {
+            $($m)*
+            pub struct $name {
+                $($body)*
+                $(
+                    #[doc = $doc]
+                    $field;
+                )*
+                /// also copy records to tend's stdout/stderr, never blocking capture
+                #[argh(switch)]
+                pub tee: bool,
+            }
         }
 
         impl $name {
@@ -146,14 +184,11 @@ with_cmd_flags! {
     /// Container init: start the service tree, then CMD; reap, forward signals, shut down in order.
     pub struct InitArgs {
         /// service tree directory (default /etc/tend/services)
-        #[argh(option)]
-        pub services: Option<String>,
+        services;
         /// directory of the control socket (default /run/tend)
-        #[argh(option)]
-        pub run_dir: Option<String>,
+        run_dir;
         /// rewrite Prometheus metrics to PATH every 10 s
-        #[argh(option)]
-        pub metrics_file: Option<String>,
+        metrics_file;
         /// CMD and its arguments (optional)
         #[argh(positional, greedy)]
         pub cmd: Vec<OsString>,
@@ -171,46 +206,45 @@ with_log_flags! {
     }
 }
 
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "ctl")]
-/// Control a running tend init through its control socket.
-pub struct CtlArgs {
-    /// directory of the control socket (default /run/tend or TEND_RUN_DIR)
-    #[argh(option)]
-    pub run_dir: Option<String>,
-    /// seconds to wait for the requested state change (default 10)
-    #[argh(option)]
-    pub timeout: Option<String>,
-    /// print JSON (status)
-    #[argh(switch)]
-    pub json: bool,
-    /// status [NAME] | ready [NAME…] | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics | rotate NAME|all
-    #[argh(positional, greedy)]
-    pub words: Vec<String>,
+args! {
+    #[derive(FromArgs, Debug)]
+    #[argh(subcommand, name = "ctl")]
+    /// Control a running tend init through its control socket.
+    pub struct CtlArgs {
+        /// directory of the control socket (default /run/tend or TEND_RUN_DIR)
+        run_dir;
+        /// seconds to wait for the requested state change (default 10)
+        timeout;
+        /// print JSON (status)
+        #[argh(switch)]
+        pub json: bool,
+        /// status [NAME] | ready [NAME…] | start NAME | stop NAME | restart NAME | kill SIGNAL NAME | shutdown | metrics | rotate NAME|all
+        #[argh(positional, greedy)]
+        pub words: Vec<String>,
+    }
 }
 
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "logs")]
-/// Print a service's records across archives and current.
-pub struct LogsArgs {
-    /// follow current across rotations
-    #[argh(switch, short = 'f')]
-    pub follow: bool,
-    /// print only the last N records
-    #[argh(option, short = 'n')]
-    pub lines: Option<usize>,
-    /// only records at or after TIME (RFC 3339, or a duration ago such as 10m)
-    #[argh(option)]
-    pub since: Option<String>,
-    /// only records of this stream: stdout or stderr
-    #[argh(option)]
-    pub stream: Option<String>,
-    /// log root (default /data/logs or TEND_LOG_ROOT)
-    #[argh(option)]
-    pub log_root: Option<String>,
-    /// service name, or a path to a log directory
-    #[argh(positional)]
-    pub name: String,
+args! {
+    #[derive(FromArgs, Debug)]
+    #[argh(subcommand, name = "logs")]
+    /// Print a service's records across archives and current.
+    pub struct LogsArgs {
+        /// follow current across rotations
+        #[argh(switch, short = 'f')]
+        pub follow: bool,
+        /// print only the last N records
+        #[argh(option, short = 'n')]
+        pub lines: Option<usize>,
+        /// only records at or after TIME (RFC 3339, or a duration ago such as 10m)
+        since;
+        /// only records of this stream: stdout or stderr
+        stream;
+        /// log root (default /data/logs or TEND_LOG_ROOT)
+        log_root;
+        /// service name, or a path to a log directory
+        #[argh(positional)]
+        pub name: String,
+    }
 }
 
 #[derive(FromArgs, Debug)]
