@@ -107,11 +107,13 @@ for len in 100 1024; do
     LINES=$((SIZE / len))
     BYTES=$(stat -c %s "$IN")
     cat "$IN" "$IN.cri" >/dev/null # warm the page cache
-    for spec in "${TOOLS[@]}"; do
-        IFS='|' read -r name cmd field input <<<"$spec"
-        src=$IN${input:+.$input}
-        rates=() cpus=() rss=()
-        for run in $(seq "$RUNS"); do
+    # Round by round, every tool once a round: a slow spell of this shared machine then
+    # hits every tool alike instead of all runs of one (the baseline rows depend on it).
+    declare -A RATES=() CPUS=() RSS=()
+    for run in $(seq "$RUNS"); do
+        for spec in "${TOOLS[@]}"; do
+            IFS='|' read -r name cmd field input <<<"$spec"
+            src=$IN${input:+.$input}
             OUT=$WORK/out
             rm -rf "$OUT"
             mkdir -p "$OUT"
@@ -122,18 +124,21 @@ for len in 100 1024; do
             cat "$src" | OUT=$OUT /usr/bin/time -o "$WORK/time" -f '%U %S %M' sh -c "exec $cmd"
             end=$(date +%s.%N)
             read -r u s m <"$WORK/time"
-            rates+=("$(echo "$BYTES / ($end - $start) / 1000000" | bc -l)")
-            cpus+=("$(echo "($u + $s) * 1073741824 / $BYTES" | bc -l)")
-            rss+=("$m")
+            RATES[$name]+=" $(echo "$BYTES / ($end - $start) / 1000000" | bc -l)"
+            CPUS[$name]+=" $(echo "($u + $s) * 1073741824 / $BYTES" | bc -l)"
+            RSS[$name]+=" $m"
             if [ "$run" = "$RUNS" ]; then
                 RESULT["$len,$name,ok"]=$(verify "$OUT" "$field" "$LINES")
             fi
             rm -rf "$OUT"
+            echo "  $len B lines, run $run, $name: $(printf '%.0f' "${RATES[$name]##* }") MB/s" >&2
         done
-        RESULT["$len,$name,rate"]=$(printf '%s\n' "${rates[@]}" | median)
-        RESULT["$len,$name,cpu"]=$(printf '%s\n' "${cpus[@]}" | median)
-        RESULT["$len,$name,rss"]=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
-        echo "  $len B lines, $name: $(printf '%.0f' "${RESULT["$len,$name,rate"]}") MB/s" >&2
+    done
+    for spec in "${TOOLS[@]}"; do
+        IFS='|' read -r name _ <<<"$spec"
+        RESULT["$len,$name,rate"]=$(printf '%s\n' ${RATES[$name]} | median)
+        RESULT["$len,$name,cpu"]=$(printf '%s\n' ${CPUS[$name]} | median)
+        RESULT["$len,$name,rss"]=$(printf '%s\n' ${RSS[$name]} | sort -g | tail -1)
     done
     rm -f "$IN" "$IN.cri"
 done
