@@ -61,18 +61,14 @@ fn persistent_write_error_is_reported_once_when_it_starts_and_once_when_it_ends(
     let dir = t.path().join("d");
     // Writes past 32 KiB fail with EFBIG (SIGXFSZ ignored) until rotation by age gives a
     // fresh `current`.
-    let mut child = Command::new("sh")
-        .args([
-            "-c",
-            r#"trap '' XFSZ; ulimit -f 32; exec "$0" log --format plain --rotate-every 5s "$1""#,
-            env!("CARGO_BIN_EXE_tend"),
-        ])
-        .arg(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = piped(Command::new("sh").arg("-c").args([
+        r#"trap '' XFSZ; ulimit -f 32; exec "$0" log --format plain --rotate-every 5s "$1""#,
+        env!("CARGO_BIN_EXE_tend"),
+    ]))
+    .arg(&dir)
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let line = format!("{}\n", "x".repeat(99));
     let mut sent = 0usize;

@@ -5,17 +5,23 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-/// Runs `tend log ARGS DIR` with `input` on stdin.
-pub fn log(args: &[&str], dir: &Path, input: &[u8]) -> Output {
-    let mut child = Command::new(tend())
-        .arg("log")
-        .args(args)
-        .arg(dir)
-        .stdin(Stdio::piped())
+/// Gives `c` a stdin to write to and a stdout and stderr to read back.
+pub fn piped(c: &mut Command) -> &mut Command {
+    c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+}
+
+/// `tend log ARGS DIR`, [`piped`].
+fn log_command(args: &[&str], dir: &Path) -> Command {
+    let mut c = Command::new(tend());
+    piped(c.arg("log").args(args).arg(dir));
+    c
+}
+
+/// Runs `tend log ARGS DIR` with `input` on stdin.
+pub fn log(args: &[&str], dir: &Path, input: &[u8]) -> Output {
+    let mut child = log_command(args, dir).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let data = input.to_vec();
     let w = std::thread::spawn(move || {
@@ -113,13 +119,8 @@ pub fn uncri(data: &[u8]) -> Vec<u8> {
 
 /// Spawns `tend log ARGS DIR` with a piped stdin left open.
 pub fn spawn_log(args: &[&str], dir: &Path) -> Child {
-    Command::new(tend())
-        .arg("log")
-        .args(args)
-        .arg(dir)
-        .stdin(Stdio::piped())
+    log_command(args, dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
