@@ -132,13 +132,13 @@ fn cri_prefix(stamp: &Stamp, stream: Stream, partial: bool) -> [u8; PREFIX_CAP] 
 /// is just prefix, text and `\n` (`cri`, `ts`): what [`render`] writes before each of one
 /// read's whole lines, so they can be written in bulk ([`tend_lines::prefix_lines`]).
 pub fn whole_line_prefix(format: Format, stamp: &Stamp, stream: Stream) -> Option<Prefix> {
-    let mut bytes = [0; PREFIX_CAP];
     match format {
-        Format::Cri => {
-            bytes = cri_prefix(stamp, stream, false);
-            Some(Prefix::new(bytes, STAMP_LEN + 10))
-        }
+        Format::Cri => Some(Prefix::new(
+            cri_prefix(stamp, stream, false),
+            STAMP_LEN + 10,
+        )),
         Format::Ts => {
+            let mut bytes = [0; PREFIX_CAP];
             if let Some(head) = bytes.first_chunk_mut::<{ MICROS_LEN + 2 }>() {
                 *head = ts_prefix(stamp);
             }

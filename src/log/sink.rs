@@ -308,9 +308,10 @@ impl Sink {
     }
 
     /// Frames, formats and writes one read of `stream` (whose framer is `framer`), leaving
-    /// `out` empty. `plain`, whose output is its input, writes whole lines straight from
-    /// `data`: only the line carried over from the last read and the unfinished tail are
-    /// framed.
+    /// `out` empty. Only the line carried over from the last read and the unfinished tail
+    /// are framed one record at a time; the whole lines between them are written straight
+    /// from `data` in `plain` (its output is its input), and in bulk in `cri` and `ts`
+    /// unless tee needs each record or a rotation waits for the next one.
     pub fn take(
         &mut self,
         framer: &mut Framer,
@@ -319,25 +320,26 @@ impl Sink {
         stream: Stream,
         data: &[u8],
     ) {
-        if self.opts.format == Format::Plain {
-            let (head, lines, rest) = framer.plain_parts(data);
-            framer.feed(head, &mut |r| self.push(out, stamp, stream, r));
-            if let Some(t) = &mut self.tee {
-                t.lines(stream, lines);
-            }
-            self.push_lines(out, lines);
-            framer.feed(rest, &mut |r| self.push(out, stamp, stream, r));
-        } else if self.tee.is_none()
-            && !self.rotate_asked
-            && let Some(prefix) = whole_line_prefix(self.opts.format, stamp, stream)
-        {
-            let (head, lines, rest) = framer.plain_parts(data);
-            framer.feed(head, &mut |r| self.push(out, stamp, stream, r));
-            self.push_bulk(framer, out, stamp, stream, &prefix, lines);
-            framer.feed(rest, &mut |r| self.push(out, stamp, stream, r));
-        } else {
+        let plain = self.opts.format == Format::Plain;
+        let prefix = whole_line_prefix(self.opts.format, stamp, stream)
+            .filter(|_| self.tee.is_none() && !self.rotate_asked);
+        if !plain && prefix.is_none() {
             framer.feed(data, &mut |r| self.push(out, stamp, stream, r));
+            self.flush(out);
+            return;
         }
+        let (head, lines, rest) = framer.plain_parts(data);
+        framer.feed(head, &mut |r| self.push(out, stamp, stream, r));
+        match &prefix {
+            Some(prefix) => self.push_bulk(framer, out, stamp, stream, prefix, lines),
+            None => {
+                if let Some(t) = &mut self.tee {
+                    t.lines(stream, lines);
+                }
+                self.push_lines(out, lines);
+            }
+        }
+        framer.feed(rest, &mut |r| self.push(out, stamp, stream, r));
         self.flush(out);
     }
 
@@ -369,9 +371,9 @@ impl Sink {
                 self.in_split = false; // the last record was a whole line
             }
             lines = lines.get(done.read..).unwrap_or_default();
-            // `lines` ends with `\n`, so a line is left unless it is empty.
-            let end = nl.find(lines).map_or(lines.len(), |i| i + 1);
-            let (one, more) = lines.split_at(end);
+            // `lines` ends with `\n`: bulk stopped before a line it found, or at the end.
+            let end = done.next.map_or(lines.len(), |i| i + 1);
+            let (one, more) = lines.split_at(end.min(lines.len()));
             framer.feed(one, &mut |r| self.push(out, stamp, stream, r));
             lines = more;
         }

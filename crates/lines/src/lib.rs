@@ -15,6 +15,9 @@ pub struct Done {
     pub read: usize,
     /// Bytes written at the start of `out`.
     pub wrote: usize,
+    /// Where the `\n` of the line it stopped before is, counted from `read`: the caller
+    /// frames that line without searching for it again. `None`: no `\n` was left.
+    pub next: Option<usize>,
 }
 
 /// Finds `\n`, with the AVX2 searcher when the CPU has it (picked once, not per call).
@@ -70,12 +73,15 @@ pub fn prefix_lines(
     let (mut rest, mut free) = (lines, &mut *out);
     let total = free.len();
     let p = prefix.len;
-    while let Some(i) = nl.find_inline(rest) {
+    let next = loop {
+        let Some(i) = nl.find_inline(rest) else {
+            break None;
+        };
         let need = p + i + 1;
         // All PREFIX_CAP bytes of the prefix are copied (one fixed-size move, no memcpy
         // call); the line then overwrites what lies past `p`.
         if i > max_line || need.max(PREFIX_CAP) > free.len() {
-            break;
+            break Some(i);
         }
         if let Some(head) = free.first_chunk_mut::<PREFIX_CAP>() {
             *head = prefix.bytes;
@@ -86,10 +92,11 @@ pub fn prefix_lines(
         rec[p + i] = b'\n';
         free = tail;
         rest = &rest[i + 1..];
-    }
+    };
     Done {
         read: lines.len() - rest.len(),
         wrote: total - free.len(),
+        next,
     }
 }
 
@@ -214,29 +221,45 @@ mod tests {
             done,
             Done {
                 read: 5,
-                wrote: 2 * 40 + 5
+                wrote: 2 * 40 + 5,
+                next: Some(8)
             }
         );
         // Exactly max_line bytes is not too long.
         let done = prefix_lines(&nl, &p, b"abcd\n", 4, &mut out);
-        assert_eq!(done.read, 5);
+        assert_eq!((done.read, done.next), (5, None));
         // No `\n`: nothing.
         let done = prefix_lines(&nl, &p, b"abc", 4, &mut out);
-        assert_eq!(done, Done { read: 0, wrote: 0 });
+        assert_eq!(
+            done,
+            Done {
+                read: 0,
+                wrote: 0,
+                next: None
+            }
+        );
         // Room for one record and a half: one.
         let done = prefix_lines(&nl, &p, b"0123456789\n0123456789\n", 100, &mut out[..70]);
         assert_eq!(
             done,
             Done {
                 read: 11,
-                wrote: 51
+                wrote: 51,
+                next: Some(10)
             }
         );
         // Room for the record but not the whole fixed-size prefix copy: it stops (the
         // caller's slow path writes it).
         let short = Prefix::new([b'T'; PREFIX_CAP], 28);
         let done = prefix_lines(&nl, &short, b"x\n", 100, &mut out[..35]);
-        assert_eq!(done, Done { read: 0, wrote: 0 });
+        assert_eq!(
+            done,
+            Done {
+                read: 0,
+                wrote: 0,
+                next: Some(1)
+            }
+        );
         // Empty lines are records too.
         let done = prefix_lines(&nl, &p, b"\n\n", 100, &mut out);
         assert_eq!(&out[..done.wrote], want(&p.bytes, b"\n\n"));
